@@ -1,0 +1,104 @@
+//! [`Slice`]: a bounded view of an owned buffer.
+
+use std::ops::{Bound, Deref, DerefMut, RangeBounds};
+
+use super::{IoBuf, IoBufMut};
+
+/// A range of an owned buffer: operations use only `begin..end` of it, and
+/// [`into_inner`](Slice::into_inner) gives the whole buffer back.
+#[derive(Debug)]
+pub struct Slice<T> {
+    buf: T,
+    begin: usize,
+    end: usize,
+}
+
+impl<T: IoBuf> Slice<T> {
+    pub(crate) fn new(buf: T, range: impl RangeBounds<usize>) -> Slice<T> {
+        let begin = match range.start_bound() {
+            Bound::Included(&n) => n,
+            Bound::Excluded(&n) => n + 1,
+            Bound::Unbounded => 0,
+        };
+        let end = match range.end_bound() {
+            Bound::Included(&n) => n + 1,
+            Bound::Excluded(&n) => n,
+            Bound::Unbounded => buf.bytes_total(),
+        };
+        assert!(
+            begin <= end && end <= buf.bytes_total(),
+            "slice {begin}..{end} out of bounds of a buffer of capacity {}",
+            buf.bytes_total()
+        );
+        Slice { buf, begin, end }
+    }
+}
+
+impl<T> Slice<T> {
+    /// Start of the range in the underlying buffer.
+    pub fn begin(&self) -> usize {
+        self.begin
+    }
+    /// End of the range in the underlying buffer.
+    pub fn end(&self) -> usize {
+        self.end
+    }
+    /// The underlying buffer.
+    pub fn get_ref(&self) -> &T {
+        &self.buf
+    }
+    /// The underlying buffer, mutably.
+    pub fn get_mut(&mut self) -> &mut T {
+        &mut self.buf
+    }
+    /// Gives the whole buffer back.
+    pub fn into_inner(self) -> T {
+        self.buf
+    }
+}
+
+// SAFETY: the slice's pointer is the inner buffer's stable pointer offset within its bounds
+// (checked at construction), so it inherits the inner buffer's stability.
+unsafe impl<T: IoBuf> IoBuf for Slice<T> {
+    fn stable_ptr(&self) -> *const u8 {
+        self.buf.stable_ptr().wrapping_add(self.begin)
+    }
+    fn bytes_init(&self) -> usize {
+        self.buf.bytes_init().clamp(self.begin, self.end) - self.begin
+    }
+    fn bytes_total(&self) -> usize {
+        self.end - self.begin
+    }
+}
+
+// SAFETY: as above; `set_init` forwards an offset that stays within `end`.
+unsafe impl<T: IoBufMut> IoBufMut for Slice<T> {
+    fn stable_mut_ptr(&mut self) -> *mut u8 {
+        self.buf.stable_mut_ptr().wrapping_add(self.begin)
+    }
+    unsafe fn set_init(&mut self, pos: usize) {
+        // Only when the inner buffer is initialised up to `begin`: otherwise the bytes
+        // between its initialised length and `begin` would be claimed without being written.
+        if self.buf.bytes_init() >= self.begin {
+            // SAFETY: the caller guarantees the slice's first `pos` bytes are initialised,
+            // and the inner buffer's first `begin` bytes are (checked above).
+            unsafe { self.buf.set_init(self.begin + pos) }
+        }
+    }
+}
+
+impl<T: IoBuf> Deref for Slice<T> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        // SAFETY: `bytes_init` bytes from `stable_ptr` are initialised and owned by `self`.
+        unsafe { std::slice::from_raw_parts(self.stable_ptr(), self.bytes_init()) }
+    }
+}
+
+impl<T: IoBufMut> DerefMut for Slice<T> {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        let len = self.bytes_init();
+        // SAFETY: as for `Deref`, with exclusive access through `&mut self`.
+        unsafe { std::slice::from_raw_parts_mut(self.stable_mut_ptr(), len) }
+    }
+}

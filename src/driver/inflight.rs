@@ -1,0 +1,267 @@
+//! The in-flight table of the completion driver: one slot per submitted operation, keyed by
+//! the `user_data` the kernel hands back, and the [`Lifecycle`] of each slot.
+//!
+//! `user_data` packs the slab key in the low 32 bits and a 31-bit generation above it, so a
+//! completion that arrives for a slot that has since been freed and reused (a stale
+//! completion) is recognised and ignored instead of completing the newer operation. Values
+//! with the top bit set are reserved for the driver's own requests (see [`RESERVED`]).
+
+use std::any::Any;
+use std::io;
+use std::task::{Context, Poll, Waker};
+
+use slab::Slab;
+
+/// Top bit of `user_data`: set on the driver's own requests, never on an operation's.
+pub(crate) const RESERVED: u64 = 1 << 63;
+
+/// What the kernel reported for one operation.
+#[derive(Debug)]
+pub(crate) struct Completion {
+    /// The result: byte count, fd, or the errno as an error.
+    pub(crate) result: io::Result<u32>,
+    /// The CQE flags (`IORING_CQE_F_*`): buffer id, more-to-come, notification.
+    #[allow(dead_code)] // read by multishot and buffer-select ops
+    pub(crate) flags: u32,
+}
+
+/// The state of one in-flight operation.
+pub(crate) enum Lifecycle {
+    /// Submitted; the future has not registered a waker yet.
+    Submitted,
+    /// Submitted; this waker is woken when the completion arrives.
+    Waiting(Waker),
+    /// The future was dropped before its completion arrived. The box owns everything the
+    /// kernel may still read or write (buffers, addresses, the fd); it is freed only when
+    /// the completion arrives (invariant 2).
+    Ignored(Box<dyn Any>),
+    /// The completion arrived; the future has not collected it yet.
+    Completed(Completion),
+}
+
+struct Slot {
+    generation: u32,
+    lifecycle: Lifecycle,
+}
+
+/// What [`InFlight::complete`] did with a completion.
+pub(crate) enum Outcome {
+    /// The owning future was woken (or will find the result on its next poll).
+    Delivered,
+    /// The owner had been dropped: these resources are now free to drop. The caller drops
+    /// them outside any runtime borrow, since dropping may run user code.
+    Released(Box<dyn Any>),
+    /// No live slot matches this `user_data`: a stale or unknown completion, ignored.
+    Stale,
+}
+
+/// The table of operations the kernel currently owns.
+#[derive(Default)]
+pub(crate) struct InFlight {
+    slots: Slab<Slot>,
+    next_generation: u32,
+}
+
+const KEY_BITS: u32 = 32;
+const GEN_MASK: u32 = (1 << 31) - 1;
+
+fn split(user_data: u64) -> Option<(usize, u32)> {
+    if user_data & RESERVED != 0 {
+        return None;
+    }
+    Some(((user_data as u32) as usize, (user_data >> KEY_BITS) as u32))
+}
+
+impl InFlight {
+    /// Number of operations submitted whose final completion has not been collected.
+    pub(crate) fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Reserves a slot for a new submission and returns its `user_data`.
+    pub(crate) fn insert(&mut self, waker: &Waker) -> u64 {
+        let generation = self.next_generation;
+        self.next_generation = (generation + 1) & GEN_MASK;
+        let key = self.slots.insert(Slot {
+            generation,
+            lifecycle: Lifecycle::Waiting(waker.clone()),
+        });
+        assert!(key < u32::MAX as usize, "in-flight table exceeds 2^32 operations");
+        ((generation as u64) << KEY_BITS) | key as u64
+    }
+
+    fn slot_mut(&mut self, user_data: u64) -> Option<&mut Slot> {
+        let (key, generation) = split(user_data)?;
+        self.slots
+            .get_mut(key)
+            .filter(|slot| slot.generation == generation)
+    }
+
+    /// Polls the operation `user_data`: its completion if it arrived (freeing the slot),
+    /// otherwise registers the waker.
+    pub(crate) fn poll(&mut self, user_data: u64, cx: &mut Context<'_>) -> Poll<Completion> {
+        let slot = self
+            .slot_mut(user_data)
+            .expect("polled an operation that is not in flight");
+        match &mut slot.lifecycle {
+            Lifecycle::Completed(_) => {
+                let (key, _) = split(user_data).expect("checked by slot_mut");
+                match self.slots.remove(key).lifecycle {
+                    Lifecycle::Completed(c) => Poll::Ready(c),
+                    _ => unreachable!("matched Completed above"),
+                }
+            }
+            Lifecycle::Waiting(w) if w.will_wake(cx.waker()) => Poll::Pending,
+            lifecycle @ (Lifecycle::Waiting(_) | Lifecycle::Submitted) => {
+                *lifecycle = Lifecycle::Waiting(cx.waker().clone());
+                Poll::Pending
+            }
+            Lifecycle::Ignored(_) => unreachable!("polled an operation after dropping it"),
+        }
+    }
+
+    /// Records the completion for `user_data`.
+    pub(crate) fn complete(&mut self, user_data: u64, completion: Completion) -> Outcome {
+        let Some(slot) = self.slot_mut(user_data) else {
+            return Outcome::Stale;
+        };
+        match std::mem::replace(&mut slot.lifecycle, Lifecycle::Submitted) {
+            Lifecycle::Waiting(waker) => {
+                slot.lifecycle = Lifecycle::Completed(completion);
+                waker.wake();
+                Outcome::Delivered
+            }
+            Lifecycle::Submitted => {
+                slot.lifecycle = Lifecycle::Completed(completion);
+                Outcome::Delivered
+            }
+            Lifecycle::Ignored(resources) => {
+                let (key, _) = split(user_data).expect("checked by slot_mut");
+                self.slots.remove(key);
+                Outcome::Released(resources)
+            }
+            Lifecycle::Completed(_) => {
+                unreachable!("a second completion for a single-shot operation")
+            }
+        }
+    }
+
+    /// The future of `user_data` was dropped. If the completion already arrived the slot is
+    /// freed and the resources are handed back to be dropped now; otherwise they are parked
+    /// in the slot until the completion arrives, and `None` is returned.
+    pub(crate) fn ignore(&mut self, user_data: u64, resources: Box<dyn Any>) -> Option<Box<dyn Any>> {
+        let slot = self.slot_mut(user_data)?;
+        if let Lifecycle::Completed(_) = slot.lifecycle {
+            let (key, _) = split(user_data).expect("checked by slot_mut");
+            self.slots.remove(key);
+            return Some(resources);
+        }
+        slot.lifecycle = Lifecycle::Ignored(resources);
+        None
+    }
+
+    /// The `user_data` of every operation whose completion has not arrived yet.
+    pub(crate) fn pending(&self) -> impl Iterator<Item = u64> + '_ {
+        self.slots.iter().filter_map(|(key, slot)| match slot.lifecycle {
+            Lifecycle::Completed(_) => None,
+            _ => Some(((slot.generation as u64) << KEY_BITS) | key as u64),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::task::Wake;
+
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn counter() -> (Arc<Count>, Waker) {
+        let c = Arc::new(Count(AtomicUsize::new(0)));
+        (c.clone(), Waker::from(c))
+    }
+
+    fn ok(n: u32) -> Completion {
+        Completion { result: Ok(n), flags: 0 }
+    }
+
+    #[test]
+    fn waiting_then_completed_then_collected() {
+        let (count, waker) = counter();
+        let mut t = InFlight::default();
+        let ud = t.insert(&waker);
+        let mut cx = Context::from_waker(&waker);
+        assert!(t.poll(ud, &mut cx).is_pending());
+        assert!(matches!(t.complete(ud, ok(7)), Outcome::Delivered));
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        match t.poll(ud, &mut cx) {
+            Poll::Ready(c) => assert_eq!(c.result.unwrap(), 7),
+            Poll::Pending => panic!("completion lost"),
+        }
+        assert_eq!(t.len(), 0);
+    }
+
+    #[test]
+    fn ignored_resources_live_until_completion() {
+        let (_c, waker) = counter();
+        let mut t = InFlight::default();
+        let ud = t.insert(&waker);
+        let buf = Arc::new(vec![0u8; 16]);
+        assert!(t.ignore(ud, Box::new(buf.clone())).is_none());
+        assert_eq!(Arc::strong_count(&buf), 2, "slot must keep the buffer alive");
+        assert!(t.pending().next().is_some());
+        match t.complete(ud, ok(0)) {
+            Outcome::Released(res) => drop(res),
+            _ => panic!("resources not released on completion"),
+        }
+        assert_eq!(Arc::strong_count(&buf), 1);
+        assert_eq!(t.len(), 0);
+    }
+
+    #[test]
+    fn ignore_after_completion_frees_at_once() {
+        let (_c, waker) = counter();
+        let mut t = InFlight::default();
+        let ud = t.insert(&waker);
+        assert!(matches!(t.complete(ud, ok(1)), Outcome::Delivered));
+        assert!(!t.pending().next().is_some());
+        assert!(t.ignore(ud, Box::new(())).is_some());
+        assert_eq!(t.len(), 0);
+    }
+
+    #[test]
+    fn stale_completion_cannot_complete_a_reused_slot() {
+        let (count, waker) = counter();
+        let mut t = InFlight::default();
+        let old = t.insert(&waker);
+        assert!(matches!(t.complete(old, ok(1)), Outcome::Delivered));
+        let mut cx = Context::from_waker(&waker);
+        assert!(t.poll(old, &mut cx).is_ready());
+        let new = t.insert(&waker);
+        assert_eq!(old as u32, new as u32, "slab reuses the key");
+        assert_ne!(old, new, "generation differs");
+        assert!(matches!(t.complete(old, ok(99)), Outcome::Stale));
+        assert!(t.poll(new, &mut cx).is_pending());
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert!(matches!(t.complete(RESERVED | 5, ok(0)), Outcome::Stale));
+    }
+
+    #[test]
+    fn waker_is_replaced_when_polled_from_another_task() {
+        let (first, w1) = counter();
+        let (second, w2) = counter();
+        let mut t = InFlight::default();
+        let ud = t.insert(&w1);
+        assert!(t.poll(ud, &mut Context::from_waker(&w2)).is_pending());
+        let _ = t.complete(ud, ok(0));
+        assert_eq!(first.0.load(Ordering::SeqCst), 0);
+        assert_eq!(second.0.load(Ordering::SeqCst), 1);
+    }
+}

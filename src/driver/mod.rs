@@ -1,0 +1,215 @@
+//! The driver contract, written once.
+//!
+//! An operation is a struct implementing [`OpCode`]: it owns its fd handle and every buffer
+//! the kernel touches, builds its io_uring SQE, knows its non-blocking syscall for the
+//! readiness driver, and turns the raw result into the user-facing output (handing buffers
+//! back). [`Op<T>`] is the one future that drives any `OpCode` on whichever backend the
+//! runtime runs; [`Backend`] is the one place where the choice of backend is dispatched:
+//! each of its methods holds a single `match`.
+//!
+//! Memory-safety invariants (cited by the `// SAFETY:` comments of the crate):
+//! 1. Anything the kernel reads or writes after submission is heap memory owned by the op;
+//!    moving the op never moves that memory.
+//! 2. Dropping an in-flight op moves its owned resources into the in-flight slot
+//!    (`Lifecycle::Ignored`); they are freed only when the completion arrives.
+//! 3. `user_data` is the slot key plus a generation; reserved values have the top bit set.
+//! 4. A file descriptor is closed only after every op using it has completed (ops hold a
+//!    [`SharedFd`](crate::fd::SharedFd) clone, which is parked with them).
+//! 5. Dropping the runtime cancels and drains every in-flight op before the ring is unmapped.
+
+pub(crate) mod inflight;
+pub(crate) mod uring;
+
+use std::any::Any;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
+
+pub(crate) use inflight::Completion;
+
+use crate::fd::SharedFd;
+use crate::runtime::context::{self, Core};
+use crate::runtime::{DriverKind, Stats};
+
+/// One asynchronous operation.
+///
+/// # Safety
+/// Implementors guarantee invariant 1: every pointer placed in the SQE returned by
+/// [`sqe`](OpCode::sqe) points into heap memory owned by `self` (a `Box`, `Vec`, or an
+/// [`IoBuf`](crate::buf::IoBuf) whose pointer is stable across moves), valid until `self`
+/// is dropped; and any fd in the SQE is held open by a [`SharedFd`] owned by `self`.
+pub(crate) unsafe trait OpCode: 'static {
+    /// What awaiting the operation gives the user.
+    type Output;
+
+    /// The io_uring submission entry (without `user_data`, which the driver sets).
+    fn sqe(&mut self) -> io_uring::squeue::Entry;
+
+    /// How the readiness driver runs this operation.
+    #[allow(dead_code)]
+    fn mode(&self) -> Mode<'_>;
+
+    /// The non-blocking system call the readiness driver runs, with the completion's
+    /// convention: a count or fd on success, the errno as an error.
+    #[allow(dead_code)]
+    fn syscall(&mut self) -> io::Result<u32>;
+
+    /// Turns the completion into the output, giving back the buffers the op owned.
+    fn complete(self, completion: Completion) -> Self::Output;
+}
+
+/// How the readiness driver runs an operation.
+#[allow(dead_code)]
+pub(crate) enum Mode<'a> {
+    /// Retry the syscall whenever the fd is ready in this direction.
+    Readiness(&'a SharedFd, Interest),
+    /// The syscall never blocks for long (nop, close, page-cache file I/O): run it inline.
+    Immediate,
+}
+
+/// A direction of readiness.
+#[allow(dead_code)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Interest {
+    /// Readable (or acceptable, or peer closed).
+    Read,
+    /// Writable (or connected).
+    Write,
+}
+
+/// Where an [`Op`] stands with its backend.
+#[derive(Debug)]
+pub(crate) enum OpState {
+    /// Not yet started.
+    Idle,
+    /// Submitted to the ring under this `user_data`.
+    Submitted(u64),
+}
+
+/// When the backend may block in a turn.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Park {
+    /// Do not block: submit what is queued, collect what is ready.
+    No,
+    /// Block until at least one event, a wake-up, or the timeout (`None`: no timeout).
+    Until(Option<Duration>),
+}
+
+/// The future that drives one [`OpCode`] to completion on the current runtime's backend.
+///
+/// Lazy: nothing is submitted until the first poll. Dropping it while in flight parks the
+/// op's resources in the backend until the kernel is done with them (invariant 2).
+pub(crate) struct Op<T: OpCode> {
+    data: Option<T>,
+    state: OpState,
+    core: Option<Rc<Core>>,
+}
+
+// Moving an `Op` moves only handles: the memory the kernel uses is on the heap (invariant 1).
+impl<T: OpCode> Unpin for Op<T> {}
+
+impl<T: OpCode> Op<T> {
+    pub(crate) fn new(data: T) -> Self {
+        Op {
+            data: Some(data),
+            state: OpState::Idle,
+            core: None,
+        }
+    }
+}
+
+impl<T: OpCode> Future for Op<T> {
+    type Output = T::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T::Output> {
+        let this = self.get_mut();
+        let core = this.core.get_or_insert_with(context::current);
+        let data = this.data.as_mut().expect("Op polled after completion");
+        let completion = ready!(core.driver_mut().poll_op(&mut this.state, data, cx));
+        this.state = OpState::Idle;
+        let data = this.data.take().expect("checked above");
+        Poll::Ready(data.complete(completion))
+    }
+}
+
+impl<T: OpCode> Drop for Op<T> {
+    fn drop(&mut self) {
+        let OpState::Submitted(_) = self.state else {
+            return;
+        };
+        let (Some(core), Some(data)) = (self.core.as_ref(), self.data.take()) else {
+            return;
+        };
+        let state = std::mem::replace(&mut self.state, OpState::Idle);
+        let Ok(mut driver) = core.try_driver_mut() else {
+            // The driver is busy further up this stack: keeping the resources forever is
+            // the only choice that cannot let the kernel write into freed memory.
+            std::mem::forget(data);
+            return;
+        };
+        let release = driver.drop_op(state, Box::new(data));
+        drop(driver);
+        drop(release);
+    }
+}
+
+/// The backend a runtime runs on. Every method is a single `match`: this is the only place
+/// where the backends are told apart.
+pub(crate) enum Backend {
+    /// io_uring: completion-based.
+    Uring(uring::Uring),
+}
+
+impl Backend {
+    /// Drives `op` one step; `Ready` once its completion is in.
+    pub(crate) fn poll_op<T: OpCode>(
+        &mut self,
+        state: &mut OpState,
+        op: &mut T,
+        cx: &mut Context<'_>,
+    ) -> Poll<Completion> {
+        match self {
+            Backend::Uring(d) => d.poll_op(state, op, cx),
+        }
+    }
+
+    /// The op's future was dropped in `state`; returns resources that may be freed now.
+    pub(crate) fn drop_op(&mut self, state: OpState, op: Box<dyn Any>) -> Option<Box<dyn Any>> {
+        match self {
+            Backend::Uring(d) => d.drop_op(state, op),
+        }
+    }
+
+    /// One turn: submit what is queued, wait as `park` allows, dispatch what completed.
+    /// Resources released by completions of dropped ops are pushed to `garbage`, to be
+    /// dropped by the caller once it no longer borrows the backend.
+    pub(crate) fn turn(&mut self, park: Park, garbage: &mut Vec<Box<dyn Any>>) -> io::Result<()> {
+        match self {
+            Backend::Uring(d) => d.turn(park, garbage),
+        }
+    }
+
+    /// Cancels every operation in flight and waits for all their completions.
+    pub(crate) fn shutdown(&mut self, garbage: &mut Vec<Box<dyn Any>>) {
+        match self {
+            Backend::Uring(d) => d.shutdown(garbage),
+        }
+    }
+
+    /// Which backend this is.
+    pub(crate) fn kind(&self) -> DriverKind {
+        match self {
+            Backend::Uring(_) => DriverKind::Uring,
+        }
+    }
+
+    /// Adds the backend's counters to `stats`.
+    pub(crate) fn fill_stats(&self, stats: &mut Stats) {
+        match self {
+            Backend::Uring(d) => d.fill_stats(stats),
+        }
+    }
+}

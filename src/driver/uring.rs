@@ -1,0 +1,322 @@
+//! The io_uring backend: one ring per runtime, the in-flight table, and the loop's turn.
+//!
+//! SQEs are pushed into the shared-memory submission queue without a syscall; a full queue
+//! is handed to the kernel and pushing continues. One `io_uring_enter` per turn submits
+//! everything queued and, when the runtime has nothing to run, waits for a completion, a
+//! cross-thread wake-up (a read on the runtime's eventfd, always armed) or the next timer
+//! deadline (`EXT_ARG` timeout). Completions are reaped from shared memory.
+
+use std::any::Any;
+use std::io;
+use std::mem::ManuallyDrop;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use io_uring::{opcode, squeue, types, IoUring};
+
+use super::inflight::{Completion, InFlight, Outcome, RESERVED};
+use super::{OpCode, OpState, Park};
+use crate::runtime::Stats;
+use crate::sys;
+
+/// `user_data` of the async-cancel requests the driver submits for dropped ops.
+const CANCEL: u64 = RESERVED | 1;
+/// `user_data` of the always-armed read on the runtime's eventfd.
+const WAKE: u64 = RESERVED | 2;
+
+/// How long dropping a runtime waits for cancelled operations before giving up and leaking
+/// the ring (leaking is safe; unmapping under the kernel's feet is not).
+const DRAIN_LIMIT: Duration = Duration::from_secs(30);
+
+/// The opcodes every runtime on this backend uses; a kernel lacking one is not used.
+const REQUIRED_OPCODES: &[(u8, &str)] = &[
+    (opcode::Nop::CODE, "NOP"),
+    (opcode::Read::CODE, "READ"),
+    (opcode::AsyncCancel::CODE, "ASYNC_CANCEL"),
+];
+
+pub(crate) struct Uring {
+    ring: ManuallyDrop<IoUring>,
+    inflight: ManuallyDrop<InFlight>,
+    /// Resources of dropped ops whose completion arrived: dropped by the runtime after the
+    /// turn, outside its borrow of the driver.
+    released: Vec<Box<dyn Any>>,
+    /// The runtime's eventfd (a dup, so the driver keeps it open while its read is in flight).
+    wake_fd: OwnedFd,
+    /// The 8 bytes the eventfd read writes into; heap memory owned by the driver and freed only
+    /// after the read's completion (invariants 1 and 5).
+    wake_buf: ManuallyDrop<Box<u64>>,
+    wake_armed: bool,
+    /// Set when the drain at shutdown gave up: the ring and what the kernel may still touch
+    /// are leaked rather than freed.
+    leak: bool,
+    shut_down: bool,
+    submissions: u64,
+    enters: u64,
+    completions: u64,
+}
+
+impl Uring {
+    /// Sets up a ring with `entries` submission slots; `wake_fd` is the runtime's eventfd.
+    pub(crate) fn new(entries: u32, wake_fd: OwnedFd) -> io::Result<Uring> {
+        let ring = build_ring(entries)?;
+        check_support(&ring)?;
+        Ok(Uring {
+            ring: ManuallyDrop::new(ring),
+            inflight: ManuallyDrop::new(InFlight::default()),
+            released: Vec::new(),
+            wake_fd,
+            wake_buf: ManuallyDrop::new(Box::new(0)),
+            wake_armed: false,
+            leak: false,
+            shut_down: false,
+            submissions: 0,
+            enters: 0,
+            completions: 0,
+        })
+    }
+
+    pub(crate) fn poll_op<T: OpCode>(
+        &mut self,
+        state: &mut OpState,
+        op: &mut T,
+        cx: &mut Context<'_>,
+    ) -> Poll<Completion> {
+        match *state {
+            OpState::Idle => {
+                let user_data = self.inflight.insert(cx.waker());
+                let sqe = op.sqe().user_data(user_data);
+                // SAFETY: `T: OpCode` promises every pointer in the SQE refers to heap memory
+                // owned by `op`; the `Op` future keeps `op` alive until the completion is
+                // collected, or parks it in the in-flight slot if dropped (invariants 1, 2).
+                unsafe { self.push(&sqe) };
+                *state = OpState::Submitted(user_data);
+                Poll::Pending
+            }
+            OpState::Submitted(user_data) => self.inflight.poll(user_data, cx),
+        }
+    }
+
+    pub(crate) fn drop_op(&mut self, state: OpState, op: Box<dyn Any>) -> Option<Box<dyn Any>> {
+        let OpState::Submitted(user_data) = state else {
+            return Some(op);
+        };
+        let release = self.inflight.ignore(user_data, op);
+        if release.is_none() {
+            self.cancel(user_data);
+        }
+        release
+    }
+
+    fn cancel(&mut self, user_data: u64) {
+        let sqe = opcode::AsyncCancel::new(user_data).build().user_data(CANCEL);
+        // SAFETY: an async-cancel SQE carries no pointers, only the target's user_data.
+        unsafe { self.push(&sqe) };
+    }
+
+    /// Queues `sqe`; when the submission queue is full, submits it first.
+    ///
+    /// # Safety
+    /// Every pointer in `sqe` must stay valid until its completion is reaped.
+    unsafe fn push(&mut self, sqe: &squeue::Entry) {
+        loop {
+            // SAFETY: the caller guarantees the SQE's pointers outlive its completion.
+            if unsafe { self.ring.submission().push(sqe) }.is_ok() {
+                self.submissions += 1;
+                return;
+            }
+            self.enter(None);
+        }
+    }
+
+    fn arm_wake(&mut self) {
+        let buf: *mut u64 = &mut **self.wake_buf;
+        let sqe = opcode::Read::new(types::Fd(self.wake_fd.as_raw_fd()), buf.cast(), 8)
+            .build()
+            .user_data(WAKE);
+        // SAFETY: `wake_buf` is a heap allocation and `wake_fd` an fd, both owned by the
+        // driver and released only after shutdown has reaped this read's completion.
+        unsafe { self.push(&sqe) };
+        self.wake_armed = true;
+    }
+
+    /// One `io_uring_enter`: submits everything queued and, with `wait`, blocks until a
+    /// completion or the timeout (`Some(None)`: no timeout). Retries EINTR; on EBUSY/EAGAIN
+    /// (completions must be collected first) reaps and tries again.
+    fn enter(&mut self, wait: Option<Option<Duration>>) {
+        loop {
+            self.enters += 1;
+            let res = match wait {
+                None => self.ring.submit(),
+                Some(None) => self.ring.submit_and_wait(1),
+                Some(Some(timeout)) => {
+                    let ts = types::Timespec::from(timeout);
+                    let args = types::SubmitArgs::new().timespec(&ts);
+                    self.ring.submitter().submit_with_args(1, &args)
+                }
+            };
+            let Err(err) = res else { return };
+            match err.raw_os_error() {
+                Some(libc::ETIME) => return,
+                Some(libc::EINTR) if wait.is_some() => return,
+                Some(libc::EINTR) => continue,
+                Some(libc::EBUSY | libc::EAGAIN) => {
+                    if self.reap() == 0 {
+                        std::thread::yield_now();
+                    }
+                    if wait.is_some() {
+                        return;
+                    }
+                }
+                _ => panic!("io_uring_enter failed: {err}"),
+            }
+        }
+    }
+
+    /// Dispatches every completion in the completion queue; returns how many.
+    fn reap(&mut self) -> usize {
+        let mut n = 0;
+        for cqe in self.ring.completion() {
+            n += 1;
+            match cqe.user_data() {
+                WAKE => self.wake_armed = false,
+                CANCEL => {}
+                user_data => {
+                    let completion = Completion {
+                        result: sys::cqe_result(cqe.result()),
+                        flags: cqe.flags(),
+                    };
+                    if let Outcome::Released(res) = self.inflight.complete(user_data, completion)
+                    {
+                        self.released.push(res);
+                    }
+                }
+            }
+        }
+        self.completions += n as u64;
+        n
+    }
+
+    pub(crate) fn turn(&mut self, park: Park, garbage: &mut Vec<Box<dyn Any>>) -> io::Result<()> {
+        if !self.wake_armed {
+            self.arm_wake();
+        }
+        match park {
+            Park::Until(timeout) if self.ring.completion().is_empty() => self.enter(Some(timeout)),
+            _ => {
+                let sq = self.ring.submission();
+                if !sq.is_empty() || sq.taskrun() || sq.cq_overflow() {
+                    drop(sq);
+                    self.enter(None);
+                }
+            }
+        }
+        // Completions held back by a full CQ (IORING_FEAT_NODROP) are flushed by an enter.
+        while self.reap() > 0 && self.ring.submission().cq_overflow() {
+            self.enter(None);
+        }
+        garbage.append(&mut self.released);
+        Ok(())
+    }
+
+    pub(crate) fn shutdown(&mut self, garbage: &mut Vec<Box<dyn Any>>) {
+        if self.shut_down {
+            return;
+        }
+        self.shut_down = true;
+        let deadline = Instant::now() + DRAIN_LIMIT;
+        loop {
+            let pending: Vec<u64> = self.inflight.pending().collect();
+            if pending.is_empty() && !self.wake_armed {
+                break;
+            }
+            if Instant::now() >= deadline {
+                eprintln!(
+                    "proactor: {} io_uring operations did not complete within {DRAIN_LIMIT:?} \
+                     of shutdown; leaking the ring instead of freeing memory the kernel may use",
+                    pending.len()
+                );
+                self.leak = true;
+                break;
+            }
+            for user_data in pending {
+                self.cancel(user_data);
+            }
+            if self.wake_armed {
+                self.cancel(WAKE);
+            }
+            self.enter(Some(Some(Duration::from_millis(100))));
+            self.reap();
+            garbage.append(&mut self.released);
+        }
+        garbage.append(&mut self.released);
+    }
+
+    pub(crate) fn fill_stats(&self, stats: &mut Stats) {
+        stats.ops_in_flight = self.inflight.len();
+        stats.submissions = self.submissions;
+        stats.enters = self.enters;
+        stats.completions = self.completions;
+    }
+}
+
+impl Drop for Uring {
+    fn drop(&mut self) {
+        let mut garbage = Vec::new();
+        self.shutdown(&mut garbage);
+        drop(garbage);
+        if self.leak {
+            return; // ring, in-flight resources and the wake buffer stay allocated forever
+        }
+        // SAFETY: shutdown drained every operation (no completion is outstanding), so the
+        // kernel no longer touches the in-flight resources, the wake buffer or the ring;
+        // each ManuallyDrop is dropped exactly once, here.
+        unsafe {
+            ManuallyDrop::drop(&mut self.inflight);
+            ManuallyDrop::drop(&mut self.wake_buf);
+            ManuallyDrop::drop(&mut self.ring);
+        }
+    }
+}
+
+/// Builds the ring, asking for the cheapest completion mode the kernel supports.
+fn build_ring(entries: u32) -> io::Result<IoUring> {
+    let entries = entries.clamp(2, 32768);
+    let tuned = IoUring::builder()
+        .setup_clamp()
+        .setup_cqsize(entries * 4)
+        .setup_submit_all()
+        .setup_coop_taskrun()
+        .setup_taskrun_flag()
+        .build(entries);
+    let ring = match tuned {
+        Ok(ring) => ring,
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => IoUring::builder()
+            .setup_clamp()
+            .setup_cqsize(entries * 4)
+            .build(entries)?,
+        Err(e) => return Err(e),
+    };
+    if !ring.params().is_feature_ext_arg() {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "io_uring lacks IORING_FEAT_EXT_ARG (Linux 5.11+)",
+        ));
+    }
+    Ok(ring)
+}
+
+fn check_support(ring: &IoUring) -> io::Result<()> {
+    let mut probe = io_uring::Probe::new();
+    ring.submitter().register_probe(&mut probe)?;
+    for &(code, name) in REQUIRED_OPCODES {
+        if !probe.is_supported(code) {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!("io_uring does not support IORING_OP_{name}"),
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,386 @@
+//! The per-thread runtime core, the thread-local pointer to it, and the loop.
+//!
+//! A loop turn: run ready tasks (at most `event_interval`) → one backend turn that submits
+//! every queued SQE and reaps completions, parking only when nothing is runnable (timeout =
+//! next timer deadline) → fire due timers.
+
+use std::any::Any;
+use std::cell::{Cell, RefCell, RefMut};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::pin::pin;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
+
+use async_task::Runnable;
+use slab::Slab;
+
+use super::task::TaskHeader;
+use super::{DriverKind, Stats};
+use crate::driver::{Backend, Park};
+use crate::sys;
+use crate::time::store::TimerStore;
+
+pub(crate) type Task = Runnable<TaskHeader>;
+
+thread_local! {
+    /// The core of the runtime whose `block_on` (or shutdown) is running on this thread.
+    static CURRENT: Cell<*const Core> = const { Cell::new(std::ptr::null()) };
+}
+
+/// State reachable from any thread: the remote run queue and the wake-up channel.
+pub(crate) struct Shared {
+    remote: Mutex<Vec<Task>>,
+    has_remote: AtomicBool,
+    /// True while the runtime is (about to be) blocked in the backend: only then does a
+    /// remote wake pay for an eventfd write.
+    parked: AtomicBool,
+    closed: AtomicBool,
+    eventfd: OwnedFd,
+    remote_wakeups: AtomicU64,
+}
+
+impl Shared {
+    pub(crate) fn new() -> std::io::Result<Shared> {
+        Ok(Shared {
+            remote: Mutex::new(Vec::new()),
+            has_remote: AtomicBool::new(false),
+            parked: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            eventfd: sys::eventfd()?,
+            remote_wakeups: AtomicU64::new(0),
+        })
+    }
+
+    pub(crate) fn eventfd(&self) -> &OwnedFd {
+        &self.eventfd
+    }
+
+    /// Whether the calling thread is inside this runtime.
+    fn is_current(self: &Arc<Self>) -> bool {
+        CURRENT
+            .try_with(|c| {
+                let core = c.get();
+                // SAFETY: CURRENT is non-null only while an `Enter` guard keeps the core alive.
+                !core.is_null() && Arc::ptr_eq(unsafe { &(*core).shared }, self)
+            })
+            .unwrap_or(false)
+    }
+
+    /// The schedule function of every task of this runtime.
+    pub(crate) fn schedule(self: &Arc<Self>, task: Task) {
+        let local = CURRENT.try_with(|c| {
+            let core = c.get();
+            // SAFETY: CURRENT is non-null only while an `Enter` guard keeps the core alive.
+            match unsafe { core.as_ref() } {
+                Some(core) if Arc::ptr_eq(&core.shared, self) => {
+                    core.run_queue.borrow_mut().push_back(task);
+                    None
+                }
+                _ => Some(task),
+            }
+        });
+        match local {
+            Ok(None) => {}
+            Ok(Some(task)) => self.schedule_remote(task),
+            Err(_) => {} // thread exiting: the task cannot be run here; nothing to wake.
+        }
+    }
+
+    fn schedule_remote(&self, task: Task) {
+        let mut queue = self.remote.lock().unwrap_or_else(|e| e.into_inner());
+        if self.closed.load(Ordering::Acquire) {
+            drop(queue);
+            // The runtime is gone: the task's future was already dropped at shutdown on
+            // the runtime's thread; leaking this handle keeps it from being touched here.
+            std::mem::forget(task);
+            return;
+        }
+        queue.push(task);
+        self.has_remote.store(true, Ordering::SeqCst);
+        drop(queue);
+        self.unpark();
+    }
+
+    /// Wakes the runtime if it is parked; costs nothing when it is awake.
+    pub(crate) fn unpark(&self) {
+        if self.parked.swap(false, Ordering::SeqCst) {
+            self.remote_wakeups.fetch_add(1, Ordering::Relaxed);
+            sys::eventfd_signal(self.eventfd.as_raw_fd());
+        }
+    }
+
+    fn take_remote(&self) -> Vec<Task> {
+        self.has_remote.store(false, Ordering::SeqCst);
+        std::mem::take(&mut *self.remote.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// The waker of the future passed to `block_on`.
+struct MainWaker {
+    woken: AtomicBool,
+    shared: Arc<Shared>,
+}
+
+impl Wake for MainWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::SeqCst);
+        if !self.shared.is_current() {
+            self.shared.unpark();
+        }
+    }
+}
+
+/// Everything a runtime owns, reached through `CURRENT` from the futures it runs.
+pub(crate) struct Core {
+    pub(crate) shared: Arc<Shared>,
+    driver: RefCell<Backend>,
+    pub(crate) timers: RefCell<TimerStore>,
+    run_queue: RefCell<VecDeque<Task>>,
+    /// The waker of every live task, so shutdown can reach tasks parked on anything.
+    pub(crate) tasks: RefCell<Slab<Waker>>,
+    pub(crate) shutting_down: Cell<bool>,
+    event_interval: usize,
+    pub(crate) driver_reason: String,
+    pub(crate) tasks_spawned: Cell<u64>,
+    polls: Cell<u64>,
+    parks: Cell<u64>,
+    garbage: RefCell<Vec<Box<dyn Any>>>,
+}
+
+impl Core {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        driver: Backend,
+        event_interval: usize,
+        driver_reason: String,
+    ) -> Core {
+        Core {
+            shared,
+            driver: RefCell::new(driver),
+            timers: RefCell::new(TimerStore::default()),
+            run_queue: RefCell::new(VecDeque::with_capacity(256)),
+            tasks: RefCell::new(Slab::new()),
+            shutting_down: Cell::new(false),
+            event_interval: event_interval.max(1),
+            driver_reason,
+            tasks_spawned: Cell::new(0),
+            polls: Cell::new(0),
+            parks: Cell::new(0),
+            garbage: RefCell::new(Vec::new()),
+        }
+    }
+
+    pub(crate) fn driver_mut(&self) -> RefMut<'_, Backend> {
+        self.driver.borrow_mut()
+    }
+
+    pub(crate) fn try_driver_mut(&self) -> Result<RefMut<'_, Backend>, ()> {
+        self.driver.try_borrow_mut().map_err(|_| ())
+    }
+
+    pub(crate) fn driver_kind(&self) -> DriverKind {
+        self.driver.borrow().kind()
+    }
+
+    pub(crate) fn stats(&self) -> Stats {
+        let mut stats = Stats {
+            driver: self.driver_kind(),
+            ops_in_flight: 0,
+            submissions: 0,
+            enters: 0,
+            completions: 0,
+            tasks_spawned: self.tasks_spawned.get(),
+            tasks_alive: self.tasks.borrow().len(),
+            polls: self.polls.get(),
+            parks: self.parks.get(),
+            remote_wakeups: self.shared.remote_wakeups.load(Ordering::Relaxed),
+            timers: self.timers.borrow().len(),
+        };
+        self.driver.borrow().fill_stats(&mut stats);
+        stats
+    }
+
+    /// Runs `fut` to completion on this thread, driving every task and operation meanwhile.
+    pub(crate) fn block_on<F: Future>(self: &Rc<Self>, fut: F) -> F::Output {
+        let _enter = Enter::new(self);
+        let main = Arc::new(MainWaker {
+            woken: AtomicBool::new(true),
+            shared: self.shared.clone(),
+        });
+        let waker = Waker::from(main.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut fut = pin!(fut);
+        loop {
+            if main.woken.swap(false, Ordering::SeqCst) {
+                self.polls.set(self.polls.get() + 1);
+                if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
+                    return out;
+                }
+            }
+            self.run_tasks();
+            let idle = self.run_queue.borrow().is_empty() && !main.woken.load(Ordering::SeqCst);
+            self.turn(idle);
+        }
+    }
+
+    /// Runs at most `event_interval` ready tasks.
+    fn run_tasks(&self) {
+        if self.shared.has_remote.load(Ordering::Relaxed) {
+            let remote = self.shared.take_remote();
+            self.run_queue.borrow_mut().extend(remote);
+        }
+        for _ in 0..self.event_interval {
+            let Some(task) = self.run_queue.borrow_mut().pop_front() else {
+                break;
+            };
+            self.polls.set(self.polls.get() + 1);
+            task.run();
+        }
+    }
+
+    /// One backend turn, then the due timers.
+    fn turn(&self, idle: bool) {
+        let park = if idle { self.park_timeout() } else { Park::No };
+        let parked = matches!(park, Park::Until(_));
+        if parked {
+            self.parks.set(self.parks.get() + 1);
+        }
+        let mut garbage = std::mem::take(&mut *self.garbage.borrow_mut());
+        let res = self.driver.borrow_mut().turn(park, &mut garbage);
+        if parked {
+            self.shared.parked.store(false, Ordering::SeqCst);
+        }
+        if let Err(e) = res {
+            panic!("proactor: the I/O driver failed: {e}");
+        }
+        garbage.clear(); // drops released op resources outside the driver borrow
+        *self.garbage.borrow_mut() = garbage;
+        let mut timers = self.timers.borrow_mut();
+        if !timers.is_empty() {
+            timers.fire(Instant::now());
+        }
+    }
+
+    /// Decides how long an idle runtime may block, and announces it is about to park.
+    fn park_timeout(&self) -> Park {
+        let timeout = self.timers.borrow_mut().next_timeout(Instant::now());
+        if timeout == Some(Duration::ZERO) {
+            return Park::No;
+        }
+        self.shared.parked.store(true, Ordering::SeqCst);
+        // A remote wake that raced with the store above either sees `parked` (and writes the
+        // eventfd) or left its task for this load to see.
+        if self.shared.has_remote.load(Ordering::SeqCst) {
+            self.shared.parked.store(false, Ordering::SeqCst);
+            return Park::No;
+        }
+        Park::Until(timeout)
+    }
+
+    /// Cancels every task, then every in-flight op, and waits for the kernel to finish.
+    pub(crate) fn shutdown(self: &Rc<Self>) {
+        let _enter = Enter::for_shutdown(self);
+        self.shutting_down.set(true);
+        loop {
+            let wakers: Vec<Waker> = self.tasks.borrow().iter().map(|(_, w)| w.clone()).collect();
+            wakers.into_iter().for_each(Waker::wake);
+            let remote = self.shared.take_remote();
+            self.run_queue.borrow_mut().extend(remote);
+            loop {
+                let Some(task) = self.run_queue.borrow_mut().pop_front() else {
+                    break;
+                };
+                task.run();
+            }
+            if self.tasks.borrow().is_empty() {
+                break;
+            }
+        }
+        let mut garbage = std::mem::take(&mut *self.garbage.borrow_mut());
+        self.driver.borrow_mut().shutdown(&mut garbage);
+        drop(garbage);
+        let timers = std::mem::take(&mut *self.timers.borrow_mut());
+        drop(timers);
+        let remote = {
+            let mut queue = self.shared.remote.lock().unwrap_or_else(|e| e.into_inner());
+            self.shared.closed.store(true, Ordering::Release);
+            std::mem::take(&mut *queue)
+        };
+        drop(remote);
+    }
+}
+
+/// Marks `core` as this thread's current runtime for the guard's lifetime.
+struct Enter {
+    prev: *const Core,
+}
+
+impl Enter {
+    fn new(core: &Rc<Core>) -> Enter {
+        let prev = CURRENT.with(|c| c.replace(Rc::as_ptr(core)));
+        if !prev.is_null() && prev != Rc::as_ptr(core) {
+            CURRENT.with(|c| c.set(prev));
+            panic!(
+                "cannot run a proactor runtime from within another one on the same thread: \
+                 spawn the work with proactor::spawn instead of nesting block_on"
+            );
+        }
+        if prev == Rc::as_ptr(core) {
+            panic!(
+                "Runtime::block_on called from within the same runtime: \
+                 .await the future instead of nesting block_on"
+            );
+        }
+        Enter { prev }
+    }
+
+    /// Shutdown may run anywhere, even inside another runtime's `block_on`.
+    fn for_shutdown(core: &Rc<Core>) -> Enter {
+        let prev = CURRENT.with(|c| c.replace(Rc::as_ptr(core)));
+        Enter { prev }
+    }
+}
+
+impl Drop for Enter {
+    fn drop(&mut self) {
+        CURRENT.with(|c| c.set(self.prev));
+    }
+}
+
+/// Runs `f` with this thread's current runtime core, or returns `None` outside one.
+pub(crate) fn try_with_current<R>(f: impl FnOnce(&Core) -> R) -> Option<R> {
+    CURRENT
+        .try_with(|c| {
+            // SAFETY: CURRENT is non-null only while an `Enter` guard keeps the core alive,
+            // and the guard outlives this call.
+            unsafe { c.get().as_ref() }.map(f)
+        })
+        .ok()
+        .flatten()
+}
+
+/// This thread's current runtime core; panics with the fix outside a runtime.
+pub(crate) fn current() -> Rc<Core> {
+    CURRENT.with(|c| {
+        let core = c.get();
+        assert!(
+            !core.is_null(),
+            "no proactor runtime on this thread: run this inside proactor::block_on(...) or \
+             Runtime::block_on(...)"
+        );
+        // SAFETY: `core` came from `Rc::as_ptr` of a core an `Enter` guard keeps alive, so the
+        // allocation is live; incrementing first makes the new `Rc` own its own count.
+        unsafe {
+            Rc::increment_strong_count(core);
+            Rc::from_raw(core)
+        }
+    })
+}

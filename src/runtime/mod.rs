@@ -1,0 +1,260 @@
+//! The runtime: [`Runtime`], its [`Builder`], [`block_on`], tasks and their handles.
+//!
+//! One runtime per thread. Its tasks need not be `Send`: they run on the thread that runs
+//! the runtime. Wakers are `Send`, so a task can be woken from any thread; a remote wake
+//! costs an eventfd write only while the runtime is parked.
+
+pub(crate) mod context;
+mod join_set;
+pub(crate) mod task;
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::rc::Rc;
+use std::sync::Arc;
+
+pub use join_set::JoinSet;
+pub use task::{spawn, yield_now, AbortHandle, JoinError, JoinHandle};
+
+use crate::driver::{uring::Uring, Backend};
+use context::{Core, Shared};
+
+/// Which I/O driver a runtime should use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Driver {
+    /// io_uring where it can be set up and supports what the runtime needs, else epoll.
+    #[default]
+    Auto,
+    /// io_uring, or an error when it is unavailable.
+    Uring,
+    /// The readiness-based epoll variant.
+    Epoll,
+}
+
+/// The I/O driver a runtime runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DriverKind {
+    /// Completion-based io_uring.
+    Uring,
+    /// Readiness-based epoll.
+    Epoll,
+}
+
+impl fmt::Display for DriverKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DriverKind::Uring => "io_uring",
+            DriverKind::Epoll => "epoll",
+        })
+    }
+}
+
+/// Counters of a runtime, for tests, benchmarks and monitoring.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// The driver the runtime runs on.
+    pub driver: DriverKind,
+    /// Operations submitted whose final completion has not been collected (including
+    /// dropped operations waiting for their completion).
+    pub ops_in_flight: usize,
+    /// Submission queue entries pushed (operations, cancels and wake-up reads).
+    pub submissions: u64,
+    /// `io_uring_enter` (or `epoll_wait`) system calls made.
+    pub enters: u64,
+    /// Completion queue entries reaped (or readiness events handled).
+    pub completions: u64,
+    /// Tasks spawned since the runtime was built.
+    pub tasks_spawned: u64,
+    /// Tasks spawned and not yet finished.
+    pub tasks_alive: usize,
+    /// Task polls (including the `block_on` future).
+    pub polls: u64,
+    /// Times the runtime blocked in the driver with nothing to run.
+    pub parks: u64,
+    /// Wake-ups from other threads that had to write the runtime's eventfd.
+    pub remote_wakeups: u64,
+    /// Timers registered and not yet fired or dropped.
+    pub timers: usize,
+}
+
+/// Configures and builds a [`Runtime`].
+#[derive(Clone, Debug)]
+pub struct Builder {
+    entries: u32,
+    event_interval: usize,
+    driver: Driver,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            entries: 1024,
+            event_interval: 128,
+            driver: Driver::Auto,
+        }
+    }
+}
+
+impl Builder {
+    /// A builder with the defaults: 1024 ring entries, 128 tasks per turn, `Driver::Auto`.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Submission queue size of the io_uring (rounded up to a power of two; the completion
+    /// queue gets four times as many). More entries batch more per system call.
+    pub fn entries(&mut self, entries: u32) -> &mut Self {
+        self.entries = entries;
+        self
+    }
+
+    /// How many tasks run between two turns of the I/O driver.
+    pub fn event_interval(&mut self, tasks: usize) -> &mut Self {
+        self.event_interval = tasks;
+        self
+    }
+
+    /// Which driver to use (default [`Driver::Auto`]).
+    pub fn driver(&mut self, driver: Driver) -> &mut Self {
+        self.driver = driver;
+        self
+    }
+
+    /// Builds the runtime on the current thread.
+    pub fn build(&self) -> io::Result<Runtime> {
+        let shared = Arc::new(Shared::new()?);
+        let (backend, reason) = self.backend(&shared)?;
+        let core = Core::new(shared, backend, self.event_interval, reason);
+        Ok(Runtime {
+            core: Rc::new(core),
+        })
+    }
+
+    fn backend(&self, shared: &Shared) -> io::Result<(Backend, String)> {
+        let uring = || -> io::Result<Backend> {
+            let wake = shared.eventfd().try_clone()?;
+            Ok(Backend::Uring(Uring::new(self.entries, wake)?))
+        };
+        match self.driver {
+            Driver::Uring => uring()
+                .map(|b| (b, "io_uring requested".to_string()))
+                .map_err(|e| {
+                    io::Error::new(e.kind(), format!("io_uring is unavailable: {e}"))
+                }),
+            Driver::Auto => uring().map(|b| (b, "io_uring available".to_string())),
+            Driver::Epoll => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "the epoll driver is not available in this build",
+            )),
+        }
+    }
+}
+
+/// A single-threaded runtime: an executor, an I/O driver and a timer store.
+///
+/// ```
+/// let rt = proactor::Runtime::new()?;
+/// let answer = rt.block_on(async { proactor::spawn(async { 42 }).await.unwrap() });
+/// assert_eq!(answer, 42);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// Dropping the runtime cancels its tasks, cancels every operation in flight and waits for
+/// the kernel to complete them before the ring is unmapped.
+pub struct Runtime {
+    core: Rc<Core>,
+}
+
+impl Runtime {
+    /// A runtime with the default configuration.
+    pub fn new() -> io::Result<Runtime> {
+        Builder::new().build()
+    }
+
+    /// A builder to configure a runtime.
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    /// Runs `fut` to completion on the current thread, running spawned tasks meanwhile.
+    ///
+    /// # Panics
+    /// When called from inside a runtime's `block_on` on this thread.
+    pub fn block_on<F: Future>(&self, fut: F) -> F::Output {
+        self.core.block_on(fut)
+    }
+
+    /// Spawns a task on this runtime; it runs during `block_on`.
+    pub fn spawn<F>(&self, fut: F) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        task::spawn_on(&self.core, fut)
+    }
+
+    /// The driver this runtime runs on.
+    pub fn driver(&self) -> DriverKind {
+        self.core.driver_kind()
+    }
+
+    /// Why that driver was chosen (e.g. "io_uring available", or the fallback's reason).
+    pub fn driver_reason(&self) -> &str {
+        &self.core.driver_reason
+    }
+
+    /// The runtime's counters.
+    pub fn stats(&self) -> Stats {
+        self.core.stats()
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.core.shutdown();
+    }
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime")
+            .field("driver", &self.driver())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a default runtime, runs `fut` to completion on it, and drops the runtime.
+///
+/// # Panics
+/// If no runtime can be built (use [`Runtime::new`] to handle that error), or when called
+/// inside a runtime.
+///
+/// ```
+/// fn main() -> std::io::Result<()> {
+///     proactor::block_on(async {
+///         let h = proactor::spawn(async { 40 + 2 });
+///         assert_eq!(h.await.unwrap(), 42);
+///         proactor::time::sleep(std::time::Duration::from_millis(10)).await;
+///         Ok(())
+///     })
+/// }
+/// ```
+pub fn block_on<F: Future>(fut: F) -> F::Output {
+    let rt = Runtime::new().unwrap_or_else(|e| panic!("proactor: cannot build a runtime: {e}"));
+    rt.block_on(fut)
+}
+
+/// The counters of the runtime running on this thread.
+///
+/// # Panics
+/// Outside a runtime.
+pub fn stats() -> Stats {
+    context::current().stats()
+}
+
+/// The driver of the runtime running on this thread, or `None` outside one.
+pub fn current_driver() -> Option<DriverKind> {
+    context::try_with_current(|core| core.driver_kind())
+}

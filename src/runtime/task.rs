@@ -1,0 +1,354 @@
+//! Tasks: spawning, [`JoinHandle`], [`JoinError`], and [`yield_now`].
+
+use std::any::Any;
+use std::fmt;
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, Waker};
+
+use async_task::FallibleTask;
+
+use super::context::{self, Core};
+
+
+/// Per-task state stored inside the task's allocation (async-task metadata).
+#[derive(Debug, Default)]
+pub(crate) struct TaskHeader {
+    aborted: AtomicBool,
+}
+
+/// The future a task runs: the user's future plus cancellation and panic capture.
+struct TaskFuture<'a, F> {
+    fut: Option<F>,
+    key: usize,
+    header: &'a TaskHeader,
+}
+
+impl<F> TaskFuture<'_, F> {
+    /// The task is over: drop its future and forget it in the runtime's registry.
+    fn finish(&mut self) {
+        // Assigning drops the future in place (it is pinned: it must not move first).
+        // Dropping it may run arbitrary user code, which may panic.
+        let _ = catch_unwind(AssertUnwindSafe(|| self.fut = None));
+        let key = std::mem::replace(&mut self.key, usize::MAX);
+        if key != usize::MAX {
+            context::try_with_current(|core| core.tasks.borrow_mut().try_remove(key));
+        }
+    }
+}
+
+impl<F: Future> Future for TaskFuture<'_, F> {
+    type Output = Result<F::Output, JoinError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: `fut` is structurally pinned: it is never moved while it is `Some`, only
+        // dropped in place by `finish`, and `TaskFuture` has no `Unpin` impl or other
+        // projection.
+        let this = unsafe { self.get_unchecked_mut() };
+        let cancelled = this.header.aborted.load(Ordering::Acquire)
+            || context::try_with_current(|core| core.shutting_down.get()).unwrap_or(true);
+        if cancelled {
+            this.finish();
+            return Poll::Ready(Err(JoinError::Cancelled));
+        }
+        let Some(fut) = this.fut.as_mut() else {
+            return Poll::Ready(Err(JoinError::Cancelled));
+        };
+        // SAFETY: see above; the future stays at this address until dropped.
+        let fut = unsafe { Pin::new_unchecked(fut) };
+        let out = match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(out)) => Ok(out),
+            Err(panic) => Err(JoinError::Panic(panic)),
+        };
+        this.finish();
+        Poll::Ready(out)
+    }
+}
+
+impl<F> Drop for TaskFuture<'_, F> {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+/// The closure async-task calls with a reference to the header inside the task allocation.
+fn task_future<'a, F>(fut: F, key: usize) -> impl FnOnce(&'a TaskHeader) -> TaskFuture<'a, F> {
+    move |header| TaskFuture {
+        fut: Some(fut),
+        key,
+        header,
+    }
+}
+
+/// Spawns `fut` on `core`.
+pub(crate) fn spawn_on<F>(core: &Core, fut: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    let mut tasks = core.tasks.borrow_mut();
+    let entry = tasks.vacant_entry();
+    let key = entry.key();
+    let shared = core.shared.clone();
+    let schedule = move |task| shared.schedule(task);
+    let build = task_future(fut, key);
+    // SAFETY: async-task's checks for `spawn` (Send) are replaced by the runtime's own
+    // guarantee: the schedule function hands the runnable to this runtime's queue, and the
+    // runnable is only ever run (and the future only dropped) on the runtime's own thread;
+    // a runnable woken after the runtime closed is leaked, never run or dropped elsewhere.
+    // The future and output are 'static, so no borrow outlives the task.
+    let (runnable, task) = unsafe {
+        async_task::Builder::new()
+            .metadata(TaskHeader::default())
+            .spawn_unchecked(build, schedule)
+    };
+    let waker = runnable.waker();
+    entry.insert(waker.clone());
+    drop(tasks);
+    core.tasks_spawned.set(core.tasks_spawned.get() + 1);
+    let header = NonNull::from(task.metadata());
+    runnable.schedule();
+    JoinHandle {
+        task: Some(task.fallible()),
+        header,
+        waker,
+    }
+}
+
+/// Spawns a task on the current thread's runtime and returns a handle to await its output.
+///
+/// The future need not be `Send`: it runs on this thread only. The task starts running at
+/// the runtime's next turn, whether or not the handle is awaited; dropping the handle
+/// detaches the task.
+///
+/// # Panics
+/// Outside a runtime (`proactor::block_on` or `Runtime::block_on`).
+///
+/// ```
+/// proactor::block_on(async {
+///     let handle = proactor::spawn(async { 40 + 2 });
+///     assert_eq!(handle.await.unwrap(), 42);
+/// });
+/// ```
+#[track_caller]
+pub fn spawn<F>(fut: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    match context::try_with_current(|core| spawn_on(core, fut)) {
+        Some(handle) => handle,
+        None => panic!(
+            "proactor::spawn called outside a runtime: call it from inside \
+             proactor::block_on(...) or Runtime::block_on(...)"
+        ),
+    }
+}
+
+/// An owned permission to await a spawned task's output, or to abort it.
+///
+/// Awaiting gives `Ok(output)`, or a [`JoinError`] when the task panicked or was aborted.
+/// Dropping the handle detaches the task: it keeps running.
+pub struct JoinHandle<T> {
+    task: Option<FallibleTask<Result<T, JoinError>, TaskHeader>>,
+    /// Points into the task's allocation, which `task` keeps alive.
+    header: NonNull<TaskHeader>,
+    waker: Waker,
+}
+
+// SAFETY: `header` points at a `TaskHeader` (atomics only, so `Sync`) inside the task's
+// allocation, kept alive by `task`; the handle is `Send` exactly when the task handle is.
+unsafe impl<T: Send> Send for JoinHandle<T> {}
+// SAFETY: as above; shared access only touches the header's atomics and `Waker` (Sync).
+unsafe impl<T: Send> Sync for JoinHandle<T> {}
+
+impl<T> Unpin for JoinHandle<T> {}
+
+impl<T> JoinHandle<T> {
+    /// Cancels the task at its next await point. Awaiting the handle then gives
+    /// [`JoinError::Cancelled`], unless the task had already finished. Works from any thread.
+    pub fn abort(&self) {
+        // SAFETY: the header lives in the task allocation that `self.task` keeps alive.
+        unsafe { self.header.as_ref() }
+            .aborted
+            .store(true, Ordering::Release);
+        self.waker.wake_by_ref();
+    }
+
+    /// Whether the task has finished (completed, panicked or been cancelled).
+    pub fn is_finished(&self) -> bool {
+        self.task.as_ref().is_none_or(|t| t.is_finished())
+    }
+
+    /// A handle that can abort the task without owning its output.
+    pub fn abort_handle(&self) -> AbortHandle {
+        AbortHandle {
+            abort: self.clone_for_abort(),
+        }
+    }
+
+    fn clone_for_abort(&self) -> Box<dyn Fn() + Send + Sync> {
+        let header = SendPtr(self.header);
+        let waker = self.waker.clone();
+        Box::new(move || {
+            let header = &header;
+            // SAFETY: the waker clone keeps the task allocation, and so the header, alive.
+            unsafe { header.0.as_ref() }
+                .aborted
+                .store(true, Ordering::Release);
+            waker.wake_by_ref();
+        })
+    }
+}
+
+struct SendPtr(NonNull<TaskHeader>);
+// SAFETY: the pointee is a `TaskHeader` of atomics, shared safely between threads.
+unsafe impl Send for SendPtr {}
+// SAFETY: as above.
+unsafe impl Sync for SendPtr {}
+
+/// Aborts a task without owning its [`JoinHandle`].
+pub struct AbortHandle {
+    abort: Box<dyn Fn() + Send + Sync>,
+}
+
+impl AbortHandle {
+    /// Cancels the task at its next await point (see [`JoinHandle::abort`]).
+    pub fn abort(&self) {
+        (self.abort)()
+    }
+}
+
+impl fmt::Debug for AbortHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AbortHandle").finish_non_exhaustive()
+    }
+}
+
+impl<T> Future for JoinHandle<T> {
+    type Output = Result<T, JoinError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let task = self
+            .task
+            .as_mut()
+            .expect("JoinHandle polled after completion");
+        match Pin::new(task).poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(out) => {
+                self.task = None;
+                // `None`: the runtime dropped the task without running it to the end.
+                Poll::Ready(out.unwrap_or(Err(JoinError::Cancelled)))
+            }
+        }
+    }
+}
+
+impl<T> Drop for JoinHandle<T> {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.detach();
+        }
+    }
+}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinHandle")
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}
+
+/// Why a task produced no output.
+pub enum JoinError {
+    /// The task was aborted, or its runtime shut down first.
+    Cancelled,
+    /// The task panicked; the payload is kept for [`JoinError::into_panic`].
+    Panic(Box<dyn Any + Send + 'static>),
+}
+
+impl JoinError {
+    /// Whether the task was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, JoinError::Cancelled)
+    }
+
+    /// Whether the task panicked.
+    pub fn is_panic(&self) -> bool {
+        matches!(self, JoinError::Panic(_))
+    }
+
+    /// The panic payload. Panics if the task was cancelled instead.
+    pub fn into_panic(self) -> Box<dyn Any + Send + 'static> {
+        match self {
+            JoinError::Panic(p) => p,
+            JoinError::Cancelled => panic!("JoinError::into_panic on a cancelled task"),
+        }
+    }
+
+    fn panic_message(&self) -> Option<&str> {
+        match self {
+            JoinError::Panic(p) => p
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| p.downcast_ref::<String>().map(String::as_str)),
+            JoinError::Cancelled => None,
+        }
+    }
+}
+
+impl fmt::Debug for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JoinError::Cancelled => f.write_str("JoinError::Cancelled"),
+            JoinError::Panic(_) => write!(f, "JoinError::Panic({:?})", self.panic_message()),
+        }
+    }
+}
+
+impl fmt::Display for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self, self.panic_message()) {
+            (JoinError::Cancelled, _) => f.write_str("task was cancelled"),
+            (JoinError::Panic(_), Some(msg)) => write!(f, "task panicked: {msg}"),
+            (JoinError::Panic(_), None) => f.write_str("task panicked"),
+        }
+    }
+}
+
+impl std::error::Error for JoinError {}
+
+impl From<JoinError> for std::io::Error {
+    fn from(e: JoinError) -> Self {
+        std::io::Error::other(e.to_string())
+    }
+}
+
+/// Yields to the runtime once: other ready tasks and I/O run before this task resumes.
+pub async fn yield_now() {
+    struct YieldNow(bool);
+    impl Future for YieldNow {
+        type Output = ();
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            if self.0 {
+                return Poll::Ready(());
+            }
+            self.0 = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
+    YieldNow(false).await
+}
+
+#[allow(dead_code)]
+fn _assert_send() {
+    fn is_send<T: Send + Sync>() {}
+    is_send::<JoinHandle<u8>>();
+    is_send::<AbortHandle>();
+}

@@ -1,0 +1,279 @@
+//! Timers: [`sleep`], [`sleep_until`], [`timeout`], [`interval`].
+//!
+//! One timer store per runtime, shared by both drivers: the loop parks until the earliest
+//! deadline and fires what is due after every driver turn. Resolution is whatever the
+//! driver's wait offers (nanoseconds on io_uring, milliseconds on epoll); a timer never
+//! fires early.
+
+pub(crate) mod store;
+
+use std::fmt;
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{ready, Context, Poll};
+use std::time::{Duration, Instant};
+
+use crate::runtime::context::{self, Core};
+use store::TimerKey;
+
+/// Far enough in the future to mean "never" while staying representable.
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(86400 * 365 * 30)
+}
+
+/// Waits until `duration` has elapsed.
+///
+/// ```
+/// proactor::block_on(async {
+///     let start = std::time::Instant::now();
+///     proactor::time::sleep(std::time::Duration::from_millis(5)).await;
+///     assert!(start.elapsed() >= std::time::Duration::from_millis(5));
+/// });
+/// ```
+pub fn sleep(duration: Duration) -> Sleep {
+    sleep_until(Instant::now().checked_add(duration).unwrap_or_else(far_future))
+}
+
+/// Waits until `deadline`.
+pub fn sleep_until(deadline: Instant) -> Sleep {
+    Sleep {
+        deadline,
+        timer: None,
+    }
+}
+
+/// The future of [`sleep`] and [`sleep_until`]. Registers with the runtime on first poll;
+/// dropping it removes the timer.
+pub struct Sleep {
+    deadline: Instant,
+    timer: Option<(Rc<Core>, TimerKey)>,
+}
+
+impl Sleep {
+    /// The instant this sleep completes at.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// Whether the deadline has passed.
+    pub fn is_elapsed(&self) -> bool {
+        Instant::now() >= self.deadline
+    }
+
+    /// Moves the deadline, re-arming the sleep even if it had completed.
+    pub fn reset(&mut self, deadline: Instant) {
+        self.deadline = deadline;
+        self.deregister();
+    }
+
+    fn deregister(&mut self) {
+        if let Some((core, key)) = self.timer.take() {
+            // Busy only if dropped by a waker the store is firing: the entry is then
+            // freed with the store.
+            if let Ok(mut timers) = core.timers.try_borrow_mut() {
+                timers.remove(key);
+            }
+        }
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        if let Some((core, key)) = &mut this.timer {
+            let fired = core.timers.borrow_mut().poll(*key, cx.waker());
+            if !fired {
+                return Poll::Pending;
+            }
+            core.timers.borrow_mut().remove(*key);
+            this.timer = None;
+            return Poll::Ready(());
+        }
+        if Instant::now() >= this.deadline {
+            return Poll::Ready(());
+        }
+        let core = context::current();
+        let key = core.timers.borrow_mut().insert(this.deadline, cx.waker());
+        this.timer = Some((core, key));
+        Poll::Pending
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        self.deregister();
+    }
+}
+
+impl fmt::Debug for Sleep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sleep")
+            .field("deadline", &self.deadline)
+            .finish()
+    }
+}
+
+/// The error of [`timeout`]: the deadline passed before the future completed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Elapsed(());
+
+impl fmt::Display for Elapsed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("deadline has elapsed")
+    }
+}
+
+impl std::error::Error for Elapsed {}
+
+impl From<Elapsed> for std::io::Error {
+    fn from(e: Elapsed) -> Self {
+        std::io::Error::new(std::io::ErrorKind::TimedOut, e)
+    }
+}
+
+/// Runs `fut` with a time limit: its output, or [`Elapsed`] if `duration` passes first (the
+/// future is then dropped, cancelling what it was doing).
+///
+/// ```
+/// use std::time::Duration;
+/// proactor::block_on(async {
+///     let slow = proactor::time::sleep(Duration::from_secs(10));
+///     let res = proactor::time::timeout(Duration::from_millis(5), slow).await;
+///     assert!(res.is_err());
+/// });
+/// ```
+pub fn timeout<F: Future>(duration: Duration, fut: F) -> Timeout<F> {
+    Timeout {
+        fut,
+        sleep: sleep(duration),
+    }
+}
+
+/// Like [`timeout`], with an absolute deadline.
+pub fn timeout_at<F: Future>(deadline: Instant, fut: F) -> Timeout<F> {
+    Timeout {
+        fut,
+        sleep: sleep_until(deadline),
+    }
+}
+
+/// The future of [`timeout`].
+#[derive(Debug)]
+pub struct Timeout<F> {
+    fut: F,
+    sleep: Sleep,
+}
+
+impl<F: Future> Future for Timeout<F> {
+    type Output = Result<F::Output, Elapsed>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: `fut` is structurally pinned (never moved out of `Timeout`, which has no
+        // `Unpin` impl beyond the auto one that requires `F: Unpin`); `sleep` is `Unpin`.
+        let this = unsafe { self.get_unchecked_mut() };
+        // SAFETY: as above, `fut` stays where it is until `Timeout` is dropped.
+        let fut = unsafe { Pin::new_unchecked(&mut this.fut) };
+        if let Poll::Ready(out) = fut.poll(cx) {
+            return Poll::Ready(Ok(out));
+        }
+        ready!(Pin::new(&mut this.sleep).poll(cx));
+        Poll::Ready(Err(Elapsed(())))
+    }
+}
+
+/// What an [`Interval`] does when ticks were missed because the task was busy.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MissedTickBehavior {
+    /// Fire the missed ticks back to back until caught up, then keep the original
+    /// schedule (`start + n * period`). The default.
+    #[default]
+    Burst,
+    /// Fire once now, and schedule the next tick one `period` after this late one.
+    Delay,
+    /// Fire once now, and skip to the next multiple of `period` on the original schedule.
+    Skip,
+}
+
+/// Ticks every `period`, the first tick completing at once.
+///
+/// Missed ticks are handled per [`MissedTickBehavior`], by default `Burst`.
+///
+/// # Panics
+/// If `period` is zero.
+pub fn interval(period: Duration) -> Interval {
+    interval_at(Instant::now(), period)
+}
+
+/// Ticks every `period`, the first tick at `start`.
+///
+/// # Panics
+/// If `period` is zero.
+pub fn interval_at(start: Instant, period: Duration) -> Interval {
+    assert!(!period.is_zero(), "interval period must be non-zero");
+    Interval {
+        period,
+        next: start,
+        sleep: sleep_until(start),
+        behavior: MissedTickBehavior::default(),
+    }
+}
+
+/// A stream of ticks; see [`interval`].
+#[derive(Debug)]
+pub struct Interval {
+    period: Duration,
+    next: Instant,
+    sleep: Sleep,
+    behavior: MissedTickBehavior,
+}
+
+impl Interval {
+    /// Waits for the next tick and returns the instant it was scheduled for.
+    pub async fn tick(&mut self) -> Instant {
+        poll_fn(|cx| self.poll_tick(cx)).await
+    }
+
+    /// Polls for the next tick.
+    pub fn poll_tick(&mut self, cx: &mut Context<'_>) -> Poll<Instant> {
+        ready!(Pin::new(&mut self.sleep).poll(cx));
+        let tick = self.next;
+        let now = Instant::now();
+        let on_schedule = tick + self.period;
+        self.next = match self.behavior {
+            MissedTickBehavior::Burst => on_schedule,
+            _ if now < on_schedule => on_schedule,
+            MissedTickBehavior::Delay => now + self.period,
+            MissedTickBehavior::Skip => {
+                let behind = (now - tick).as_nanos() / self.period.as_nanos();
+                let periods = u32::try_from(behind + 1).unwrap_or(u32::MAX);
+                tick + self.period * periods
+            }
+        };
+        self.sleep.reset(self.next);
+        Poll::Ready(tick)
+    }
+
+    /// Sets how missed ticks are handled.
+    pub fn set_missed_tick_behavior(&mut self, behavior: MissedTickBehavior) {
+        self.behavior = behavior;
+    }
+
+    /// How missed ticks are handled.
+    pub fn missed_tick_behavior(&self) -> MissedTickBehavior {
+        self.behavior
+    }
+
+    /// The period between ticks.
+    pub fn period(&self) -> Duration {
+        self.period
+    }
+
+    /// Restarts the schedule: the next tick is one period from now.
+    pub fn reset(&mut self) {
+        self.next = Instant::now() + self.period;
+        self.sleep.reset(self.next);
+    }
+}
