@@ -3,19 +3,31 @@
 //! Every op that uses an fd holds a clone; a dropped in-flight op parks its clone with its
 //! other resources, so the descriptor stays open until the kernel completes the op
 //! (invariant 4), and the number cannot be reused under an operation still in flight.
+//!
+//! The fd also carries its readiness state for the epoll driver ([`FdState`]: registration,
+//! readiness bits, waiting wakers). It lives with the fd so that closing the fd and
+//! forgetting its registration happen together; the driver's table holds only a [`WeakFd`].
 
+use std::fmt;
 use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
+
+use crate::driver::epoll::FdState;
 
 /// A shared handle to an open file descriptor.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub(crate) struct SharedFd {
     inner: Rc<Inner>,
 }
 
-#[derive(Debug)]
+/// A handle that does not keep the fd open: the epoll driver's reference to a registered fd.
+pub(crate) struct WeakFd(Weak<Inner>);
+
 struct Inner {
     fd: RawFd,
+    /// Readiness registration; untouched on the io_uring driver. Dropped after `fd` is
+    /// closed (in `Drop for Inner`), which frees the driver's slot.
+    poll: FdState,
 }
 
 #[allow(dead_code)] // used by the socket and file ops
@@ -25,6 +37,7 @@ impl SharedFd {
         SharedFd {
             inner: Rc::new(Inner {
                 fd: fd.into_raw_fd(),
+                poll: FdState::default(),
             }),
         }
     }
@@ -38,6 +51,23 @@ impl SharedFd {
     pub(crate) fn is_unique(&self) -> bool {
         Rc::strong_count(&self.inner) == 1
     }
+
+    /// The fd's readiness state on the epoll driver.
+    pub(crate) fn poll_state(&self) -> &FdState {
+        &self.inner.poll
+    }
+
+    /// A handle that lets the fd close.
+    pub(crate) fn downgrade(&self) -> WeakFd {
+        WeakFd(Rc::downgrade(&self.inner))
+    }
+}
+
+impl WeakFd {
+    /// The fd, if some handle still holds it open.
+    pub(crate) fn upgrade(&self) -> Option<SharedFd> {
+        self.0.upgrade().map(|inner| SharedFd { inner })
+    }
 }
 
 impl AsRawFd for SharedFd {
@@ -46,10 +76,21 @@ impl AsRawFd for SharedFd {
     }
 }
 
+impl fmt::Debug for SharedFd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SharedFd")
+            .field("fd", &self.inner.fd)
+            .field("poll", &self.inner.poll)
+            .finish()
+    }
+}
+
 impl Drop for Inner {
     fn drop(&mut self) {
         // SAFETY: `fd` is owned by this `Inner` (taken from an `OwnedFd`), and the last
         // handle is going away: no op holds it any more, so closing cannot race a use.
         let _ = crate::sys::syscall!(close(self.fd));
+        // `poll` drops next: closing removed the fd from any epoll set, and dropping the
+        // state hands its slot back to the driver that registered it.
     }
 }

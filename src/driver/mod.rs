@@ -17,6 +17,7 @@
 //!    [`SharedFd`](crate::fd::SharedFd) clone, which is parked with them).
 //! 5. Dropping the runtime cancels and drains every in-flight op before the ring is unmapped.
 
+pub(crate) mod epoll;
 pub(crate) mod inflight;
 pub(crate) mod uring;
 
@@ -49,12 +50,10 @@ pub(crate) unsafe trait OpCode: 'static {
     fn sqe(&mut self) -> io_uring::squeue::Entry;
 
     /// How the readiness driver runs this operation.
-    #[allow(dead_code)]
     fn mode(&self) -> Mode<'_>;
 
     /// The non-blocking system call the readiness driver runs, with the completion's
     /// convention: a count or fd on success, the errno as an error.
-    #[allow(dead_code)]
     fn syscall(&mut self) -> io::Result<u32>;
 
     /// Turns the completion into the output, giving back the buffers the op owned.
@@ -62,16 +61,16 @@ pub(crate) unsafe trait OpCode: 'static {
 }
 
 /// How the readiness driver runs an operation.
-#[allow(dead_code)]
 pub(crate) enum Mode<'a> {
     /// Retry the syscall whenever the fd is ready in this direction.
+    #[allow(dead_code)] // constructed by the socket ops
     Readiness(&'a SharedFd, Interest),
     /// The syscall never blocks for long (nop, close, page-cache file I/O): run it inline.
     Immediate,
 }
 
 /// A direction of readiness.
-#[allow(dead_code)]
+#[allow(dead_code)] // constructed by the socket ops
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Interest {
     /// Readable (or acceptable, or peer closed).
@@ -87,6 +86,8 @@ pub(crate) enum OpState {
     Idle,
     /// Submitted to the ring under this `user_data`.
     Submitted(u64),
+    /// Readiness driver: the syscall would block; waiting for the fd to become ready.
+    Waiting(epoll::Waiter),
 }
 
 /// When the backend may block in a turn.
@@ -137,9 +138,9 @@ impl<T: OpCode> Future for Op<T> {
 
 impl<T: OpCode> Drop for Op<T> {
     fn drop(&mut self) {
-        let OpState::Submitted(_) = self.state else {
+        if let OpState::Idle = self.state {
             return;
-        };
+        }
         let (Some(core), Some(data)) = (self.core.as_ref(), self.data.take()) else {
             return;
         };
@@ -158,9 +159,14 @@ impl<T: OpCode> Drop for Op<T> {
 
 /// The backend a runtime runs on. Every method is a single `match`: this is the only place
 /// where the backends are told apart.
+// One per runtime: the size difference costs nothing, while boxing the larger variant would
+// add a pointer chase to every operation.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Backend {
     /// io_uring: completion-based.
     Uring(uring::Uring),
+    /// epoll: readiness-based, the same ops through their non-blocking syscalls.
+    Epoll(epoll::Epoll),
 }
 
 impl Backend {
@@ -173,6 +179,7 @@ impl Backend {
     ) -> Poll<Completion> {
         match self {
             Backend::Uring(d) => d.poll_op(state, op, cx),
+            Backend::Epoll(d) => d.poll_op(state, op, cx),
         }
     }
 
@@ -180,6 +187,7 @@ impl Backend {
     pub(crate) fn drop_op(&mut self, state: OpState, op: Box<dyn Any>) -> Option<Box<dyn Any>> {
         match self {
             Backend::Uring(d) => d.drop_op(state, op),
+            Backend::Epoll(d) => d.drop_op(state, op),
         }
     }
 
@@ -189,6 +197,7 @@ impl Backend {
     pub(crate) fn turn(&mut self, park: Park, garbage: &mut Vec<Box<dyn Any>>) -> io::Result<()> {
         match self {
             Backend::Uring(d) => d.turn(park, garbage),
+            Backend::Epoll(d) => d.turn(park, garbage),
         }
     }
 
@@ -196,6 +205,7 @@ impl Backend {
     pub(crate) fn shutdown(&mut self, garbage: &mut Vec<Box<dyn Any>>) {
         match self {
             Backend::Uring(d) => d.shutdown(garbage),
+            Backend::Epoll(d) => d.shutdown(garbage),
         }
     }
 
@@ -203,6 +213,7 @@ impl Backend {
     pub(crate) fn kind(&self) -> DriverKind {
         match self {
             Backend::Uring(_) => DriverKind::Uring,
+            Backend::Epoll(_) => DriverKind::Epoll,
         }
     }
 
@@ -210,6 +221,7 @@ impl Backend {
     pub(crate) fn fill_stats(&self, stats: &mut Stats) {
         match self {
             Backend::Uring(d) => d.fill_stats(stats),
+            Backend::Epoll(d) => d.fill_stats(stats),
         }
     }
 }

@@ -29,11 +29,29 @@ const WAKE: u64 = RESERVED | 2;
 /// the ring (leaking is safe; unmapping under the kernel's feet is not).
 const DRAIN_LIMIT: Duration = Duration::from_secs(30);
 
-/// The opcodes every runtime on this backend uses; a kernel lacking one is not used.
+/// The opcodes every runtime on this backend uses; a kernel lacking one is not used (the
+/// runtime then falls back to epoll under `Driver::Auto`). `FTRUNCATE` is the newest
+/// (Linux 6.9); the others are in 5.15.
 const REQUIRED_OPCODES: &[(u8, &str)] = &[
     (opcode::Nop::CODE, "NOP"),
     (opcode::Read::CODE, "READ"),
+    (opcode::Write::CODE, "WRITE"),
     (opcode::AsyncCancel::CODE, "ASYNC_CANCEL"),
+    (opcode::Accept::CODE, "ACCEPT"),
+    (opcode::Connect::CODE, "CONNECT"),
+    (opcode::Recv::CODE, "RECV"),
+    (opcode::Send::CODE, "SEND"),
+    (opcode::SendMsg::CODE, "SENDMSG"),
+    (opcode::RecvMsg::CODE, "RECVMSG"),
+    (opcode::Shutdown::CODE, "SHUTDOWN"),
+    (opcode::Close::CODE, "CLOSE"),
+    (opcode::OpenAt::CODE, "OPENAT"),
+    (opcode::Fsync::CODE, "FSYNC"),
+    (opcode::Statx::CODE, "STATX"),
+    (opcode::UnlinkAt::CODE, "UNLINKAT"),
+    (opcode::RenameAt::CODE, "RENAMEAT"),
+    (opcode::MkDirAt::CODE, "MKDIRAT"),
+    (opcode::Ftruncate::CODE, "FTRUNCATE"),
 ];
 
 pub(crate) struct Uring {
@@ -59,8 +77,10 @@ pub(crate) struct Uring {
 
 impl Uring {
     /// Sets up a ring with `entries` submission slots; `wake_fd` is the runtime's eventfd.
+    /// Errors name the step that failed (e.g. `io_uring_setup: Operation not permitted`).
     pub(crate) fn new(entries: u32, wake_fd: OwnedFd) -> io::Result<Uring> {
-        let ring = build_ring(entries)?;
+        let ring = build_ring(entries)
+            .map_err(|e| io::Error::new(e.kind(), format!("io_uring_setup: {}", os_msg(&e))))?;
         check_support(&ring)?;
         Ok(Uring {
             ring: ManuallyDrop::new(ring),
@@ -95,6 +115,7 @@ impl Uring {
                 Poll::Pending
             }
             OpState::Submitted(user_data) => self.inflight.poll(user_data, cx),
+            OpState::Waiting(_) => unreachable!("the io_uring driver never waits on readiness"),
         }
     }
 
@@ -110,7 +131,9 @@ impl Uring {
     }
 
     fn cancel(&mut self, user_data: u64) {
-        let sqe = opcode::AsyncCancel::new(user_data).build().user_data(CANCEL);
+        let sqe = opcode::AsyncCancel::new(user_data)
+            .build()
+            .user_data(CANCEL);
         // SAFETY: an async-cancel SQE carries no pointers, only the target's user_data.
         unsafe { self.push(&sqe) };
     }
@@ -187,8 +210,7 @@ impl Uring {
                         result: sys::cqe_result(cqe.result()),
                         flags: cqe.flags(),
                     };
-                    if let Outcome::Released(res) = self.inflight.complete(user_data, completion)
-                    {
+                    if let Outcome::Released(res) = self.inflight.complete(user_data, completion) {
                         self.released.push(res);
                     }
                 }
@@ -307,9 +329,20 @@ fn build_ring(entries: u32) -> io::Result<IoUring> {
     Ok(ring)
 }
 
+/// An error's message without the "(os error N)" suffix, for a readable reason line.
+fn os_msg(e: &io::Error) -> String {
+    let msg = e.to_string();
+    match msg.find(" (os error") {
+        Some(end) => msg[..end].to_string(),
+        None => msg,
+    }
+}
+
 fn check_support(ring: &IoUring) -> io::Result<()> {
     let mut probe = io_uring::Probe::new();
-    ring.submitter().register_probe(&mut probe)?;
+    ring.submitter()
+        .register_probe(&mut probe)
+        .map_err(|e| io::Error::new(e.kind(), format!("io_uring probe: {}", os_msg(&e))))?;
     for &(code, name) in REQUIRED_OPCODES {
         if !probe.is_supported(code) {
             return Err(io::Error::new(

@@ -12,12 +12,13 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::rc::Rc;
+use std::str::FromStr;
 use std::sync::Arc;
 
 pub use join_set::JoinSet;
 pub use task::{spawn, yield_now, AbortHandle, JoinError, JoinHandle};
 
-use crate::driver::{uring::Uring, Backend};
+use crate::driver::{epoll::Epoll, uring::Uring, Backend};
 use context::{Core, Shared};
 
 /// Which I/O driver a runtime should use.
@@ -132,21 +133,86 @@ impl Builder {
         })
     }
 
+    /// Builds the backend `self.driver` asks for (`Auto`: `PROACTOR_DRIVER`, else io_uring
+    /// with epoll as the fallback), with the reason it was chosen.
     fn backend(&self, shared: &Shared) -> io::Result<(Backend, String)> {
+        let (driver, origin) = match self.driver {
+            Driver::Auto => match driver_from_env()? {
+                Some(driver) => (driver, format!(" by {DRIVER_ENV}")),
+                None => (Driver::Auto, String::new()),
+            },
+            driver => (driver, String::new()),
+        };
         let uring = || -> io::Result<Backend> {
             let wake = shared.eventfd().try_clone()?;
             Ok(Backend::Uring(Uring::new(self.entries, wake)?))
         };
-        match self.driver {
+        let epoll = || -> io::Result<Backend> {
+            let wake = shared.eventfd().try_clone()?;
+            Ok(Backend::Epoll(Epoll::new(wake)?))
+        };
+        let (backend, reason) = match driver {
             Driver::Uring => uring()
-                .map(|b| (b, "io_uring requested".to_string()))
+                .map(|b| (b, format!("io_uring requested{origin}")))
                 .map_err(|e| {
-                    io::Error::new(e.kind(), format!("io_uring is unavailable: {e}"))
-                }),
-            Driver::Auto => uring().map(|b| (b, "io_uring available".to_string())),
-            Driver::Epoll => Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "the epoll driver is not available in this build",
+                    io::Error::new(
+                        e.kind(),
+                        format!("io_uring is unavailable ({e}); Driver::Auto would use epoll"),
+                    )
+                })?,
+            Driver::Epoll => (epoll()?, format!("epoll requested{origin}")),
+            Driver::Auto => match uring() {
+                Ok(b) => (b, "io_uring available".to_string()),
+                Err(e) => (epoll()?, format!("io_uring unavailable ({e}); using epoll")),
+            },
+        };
+        if std::env::var_os(LOG_ENV).is_some_and(|v| v == "debug") {
+            eprintln!("proactor: {} driver: {reason}", backend.kind());
+        }
+        Ok((backend, reason))
+    }
+}
+
+/// Overrides [`Driver::Auto`]: `uring`, `epoll` or `auto`.
+const DRIVER_ENV: &str = "PROACTOR_DRIVER";
+/// `debug` prints the driver choice to stderr when a runtime is built.
+const LOG_ENV: &str = "PROACTOR_LOG";
+
+/// The driver `PROACTOR_DRIVER` asks for; `None` when unset or `auto`.
+fn driver_from_env() -> io::Result<Option<Driver>> {
+    let Some(value) = std::env::var_os(DRIVER_ENV) else {
+        return Ok(None);
+    };
+    let value = value.to_str().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{DRIVER_ENV} is not valid UTF-8: {value:?}"),
+        )
+    })?;
+    match value.parse()? {
+        Driver::Auto => Ok(None),
+        driver => Ok(Some(driver)),
+    }
+}
+
+impl FromStr for Driver {
+    type Err = io::Error;
+
+    /// Parses `auto`, `uring` (or `io_uring`) or `epoll`, ignoring case.
+    ///
+    /// ```
+    /// use proactor::Driver;
+    /// assert_eq!("epoll".parse::<Driver>().unwrap(), Driver::Epoll);
+    /// assert!("kqueue".parse::<Driver>().is_err());
+    /// ```
+    fn from_str(s: &str) -> io::Result<Driver> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(Driver::Auto),
+            "uring" | "io_uring" | "io-uring" => Ok(Driver::Uring),
+            "epoll" => Ok(Driver::Epoll),
+            _ => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("unknown driver {s:?}: expected uring, epoll or auto"),
             )),
         }
     }

@@ -2,7 +2,7 @@
 //!
 //! Every test that exercises the runtime is written as `fn name(driver: Driver)` and
 //! instantiated once per driver by [`on_each_driver!`], so the suite reports each test per
-//! driver (`uring::name`, ...).
+//! driver (`uring::name`, `epoll::name`).
 
 #![allow(dead_code)]
 
@@ -32,6 +32,14 @@ macro_rules! on_each_driver {
                 #[test]
                 fn $name() {
                     super::$name(proactor::Driver::Uring)
+                }
+            )*
+        }
+        mod epoll {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name(proactor::Driver::Epoll)
                 }
             )*
         }
