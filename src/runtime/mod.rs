@@ -189,9 +189,10 @@ fn driver_from_env() -> io::Result<Option<Driver>> {
             format!("{DRIVER_ENV} is not valid UTF-8: {value:?}"),
         )
     })?;
-    match value.parse()? {
-        Driver::Auto => Ok(None),
-        driver => Ok(Some(driver)),
+    match value.parse() {
+        Ok(Driver::Auto) => Ok(None),
+        Ok(driver) => Ok(Some(driver)),
+        Err(e) => Err(io::Error::new(e.kind(), format!("{DRIVER_ENV}: {e}"))),
     }
 }
 
