@@ -28,6 +28,7 @@
 //!   dispatches between backends in one place), the in-flight table and its `Lifecycle`,
 //!   and the io_uring backend.
 //! - `op/`: one operation per file.
+//! - [`net`]: TCP, UDP and Unix sockets (`TcpListener`, `TcpStream`, `UdpSocket`, ...).
 //! - [`buf`]: [`IoBuf`](buf::IoBuf) / [`IoBufMut`](buf::IoBufMut), the owned-buffer contract.
 //! - [`time`]: sleep, timeout, interval, over one timer store per runtime.
 //! - `sys.rs`: the `syscall!` helper through which every raw libc call goes.
@@ -52,6 +53,7 @@
 pub mod buf;
 mod driver;
 mod fd;
+pub mod net;
 mod op;
 pub mod runtime;
 mod sys;

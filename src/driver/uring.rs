@@ -110,7 +110,9 @@ impl Uring {
     }
 
     fn cancel(&mut self, user_data: u64) {
-        let sqe = opcode::AsyncCancel::new(user_data).build().user_data(CANCEL);
+        let sqe = opcode::AsyncCancel::new(user_data)
+            .build()
+            .user_data(CANCEL);
         // SAFETY: an async-cancel SQE carries no pointers, only the target's user_data.
         unsafe { self.push(&sqe) };
     }
@@ -183,12 +185,14 @@ impl Uring {
                 WAKE => self.wake_armed = false,
                 CANCEL => {}
                 user_data => {
-                    let completion = Completion {
+                    let completion = || Completion {
                         result: sys::cqe_result(cqe.result()),
                         flags: cqe.flags(),
                     };
-                    if let Outcome::Released(res) = self.inflight.complete(user_data, completion)
+                    if let Outcome::Released(mut res) =
+                        self.inflight.complete(user_data, completion())
                     {
+                        super::orphan_completed(&mut res, completion());
                         self.released.push(res);
                     }
                 }
