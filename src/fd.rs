@@ -9,7 +9,7 @@
 //! forgetting its registration happen together; the driver's table holds only a [`WeakFd`].
 
 use std::fmt;
-use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::rc::{Rc, Weak};
 
 use crate::driver::epoll::FdState;
@@ -67,6 +67,33 @@ impl WeakFd {
     /// The fd, if some handle still holds it open.
     pub(crate) fn upgrade(&self) -> Option<SharedFd> {
         self.0.upgrade().map(|inner| SharedFd { inner })
+    }
+}
+
+impl SharedFd {
+    /// The descriptor itself when this is the only handle, so it can be closed through the
+    /// driver; otherwise the handle back.
+    pub(crate) fn try_unwrap(self) -> Result<OwnedFd, SharedFd> {
+        match Rc::try_unwrap(self.inner) {
+            Ok(mut inner) => {
+                // Hand the epoll slot back now: the fd leaves this handle's care.
+                drop(std::mem::take(&mut inner.poll));
+                let inner = std::mem::ManuallyDrop::new(inner);
+                // SAFETY: `inner` owned the fd and is never dropped (ManuallyDrop; what it
+                // still holds is an empty `FdState`, which owns no memory), so ownership
+                // moves to the new `OwnedFd` exactly once.
+                Ok(unsafe { OwnedFd::from_raw_fd(inner.fd) })
+            }
+            Err(inner) => Err(SharedFd { inner }),
+        }
+    }
+}
+
+impl AsFd for SharedFd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        // SAFETY: the fd stays open while any handle lives, and the borrow cannot outlive
+        // `self`.
+        unsafe { BorrowedFd::borrow_raw(self.inner.fd) }
     }
 }
 

@@ -26,8 +26,9 @@
 //!   ([`JoinHandle`], [`JoinSet`]).
 //! - `driver/`: the driver contract (`OpCode`, the `Op<T>` future, the `Backend` enum that
 //!   dispatches between backends in one place), the in-flight table and its `Lifecycle`,
-//!   and the io_uring backend.
+//!   the io_uring backend, and the epoll backend (`driver/epoll.rs`).
 //! - `op/`: one operation per file.
+//! - [`net`]: TCP, UDP and Unix sockets (`TcpListener`, `TcpStream`, `UdpSocket`, ...).
 //! - [`buf`]: [`IoBuf`](buf::IoBuf) / [`IoBufMut`](buf::IoBufMut), the owned-buffer contract.
 //! - [`time`]: sleep, timeout, interval, over one timer store per runtime.
 //! - `sys.rs`: the `syscall!` helper through which every raw libc call goes.
@@ -45,6 +46,13 @@
 //! `user_data` carries a generation, so a stale completion cannot complete a newer
 //! operation that reused its slot. The invariants are listed in `driver/mod.rs`, and every
 //! `unsafe` block names the one it relies on.
+//!
+//! The epoll variant runs the same ops: each tries its non-blocking system call and, on
+//! `EAGAIN`, waits for its fd's readiness (one edge-triggered registration per fd) and
+//! retries. [`Driver::Auto`] picks io_uring when the ring can be set up and supports every
+//! opcode the runtime uses, else epoll (`Runtime::driver_reason` says why);
+//! `PROACTOR_DRIVER=uring|epoll` overrides `Auto`, and `PROACTOR_LOG=debug` prints the
+//! choice.
 
 #![warn(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
@@ -52,6 +60,7 @@
 pub mod buf;
 mod driver;
 mod fd;
+pub mod net;
 mod op;
 pub mod runtime;
 mod sys;

@@ -152,15 +152,19 @@ impl InFlight {
     /// The future of `user_data` was dropped. If the completion already arrived the slot is
     /// freed and the resources are handed back to be dropped now; otherwise they are parked
     /// in the slot until the completion arrives, and `None` is returned.
+    /// A completion that arrived but was never collected is handed to the resources'
+    /// orphan hook first, so what it created (an accepted fd) is released too.
     pub(crate) fn ignore(
         &mut self,
         user_data: u64,
-        resources: Box<dyn Any>,
+        mut resources: Box<dyn Any>,
     ) -> Option<Box<dyn Any>> {
         let slot = self.slot_mut(user_data)?;
         if let Lifecycle::Completed(_) = slot.lifecycle {
             let (key, _) = split(user_data).expect("checked by slot_mut");
-            self.slots.remove(key);
+            if let Lifecycle::Completed(c) = self.slots.remove(key).lifecycle {
+                super::orphan_completed(&mut resources, c);
+            }
             return Some(resources);
         }
         slot.lifecycle = Lifecycle::Ignored(resources);

@@ -58,19 +58,51 @@ pub(crate) unsafe trait OpCode: 'static {
 
     /// Turns the completion into the output, giving back the buffers the op owned.
     fn complete(self, completion: Completion) -> Self::Output;
+
+    /// Called instead of [`complete`](OpCode::complete) when the completion of an op whose
+    /// future was dropped arrives: releases what the completion created (an accepted fd).
+    /// The op is dropped right after. Most ops create nothing and keep the default.
+    fn complete_orphan(&mut self, _completion: Completion) {}
+}
+
+/// A dropped op parked in the backend, with the hook that lets it release what its
+/// completion created ([`OpCode::complete_orphan`]).
+struct Orphan {
+    op: Box<dyn Any>,
+    hook: fn(&mut dyn Any, Completion),
+}
+
+impl Orphan {
+    fn boxed<T: OpCode>(op: T) -> Box<dyn Any> {
+        fn hook<T: OpCode>(op: &mut dyn Any, completion: Completion) {
+            if let Some(op) = op.downcast_mut::<T>() {
+                op.complete_orphan(completion);
+            }
+        }
+        Box::new(Orphan {
+            op: Box::new(op),
+            hook: hook::<T>,
+        })
+    }
+}
+
+/// Hands the completion of a dropped op to its [`OpCode::complete_orphan`]; backends call
+/// it on the resources of a dropped op when that op's completion arrives.
+pub(crate) fn orphan_completed(parked: &mut Box<dyn Any>, completion: Completion) {
+    if let Some(orphan) = parked.downcast_mut::<Orphan>() {
+        (orphan.hook)(&mut *orphan.op, completion);
+    }
 }
 
 /// How the readiness driver runs an operation.
 pub(crate) enum Mode<'a> {
     /// Retry the syscall whenever the fd is ready in this direction.
-    #[allow(dead_code)] // constructed by the socket ops
     Readiness(&'a SharedFd, Interest),
     /// The syscall never blocks for long (nop, close, page-cache file I/O): run it inline.
     Immediate,
 }
 
 /// A direction of readiness.
-#[allow(dead_code)] // constructed by the socket ops
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Interest {
     /// Readable (or acceptable, or peer closed).
@@ -151,7 +183,7 @@ impl<T: OpCode> Drop for Op<T> {
             std::mem::forget(data);
             return;
         };
-        let release = driver.drop_op(state, Box::new(data));
+        let release = driver.drop_op(state, Orphan::boxed(data));
         drop(driver);
         drop(release);
     }

@@ -206,11 +206,14 @@ impl Uring {
                 WAKE => self.wake_armed = false,
                 CANCEL => {}
                 user_data => {
-                    let completion = Completion {
+                    let completion = || Completion {
                         result: sys::cqe_result(cqe.result()),
                         flags: cqe.flags(),
                     };
-                    if let Outcome::Released(res) = self.inflight.complete(user_data, completion) {
+                    if let Outcome::Released(mut res) =
+                        self.inflight.complete(user_data, completion())
+                    {
+                        super::orphan_completed(&mut res, completion());
                         self.released.push(res);
                     }
                 }

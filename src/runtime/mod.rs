@@ -6,6 +6,7 @@
 
 pub(crate) mod context;
 mod join_set;
+mod per_core;
 pub(crate) mod task;
 
 use std::fmt;
@@ -16,6 +17,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 pub use join_set::JoinSet;
+pub use per_core::{run_per_core, ThreadPerCore};
 pub use task::{spawn, yield_now, AbortHandle, JoinError, JoinHandle};
 
 use crate::driver::{epoll::Epoll, uring::Uring, Backend};
