@@ -5,11 +5,11 @@
 //! ignored [`child`] test in the role given; a filter or a variable set there cannot
 //! affect the other tests of the parent.
 
-use std::io::{self, Read, Write};
-use std::os::unix::net::UnixStream;
+use std::io;
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use proactor::net::{TcpListener, TcpStream};
 use proactor::{Driver, DriverKind, Runtime};
 
 /// Names the role of a child process.
@@ -151,40 +151,32 @@ fn env_invalid_child() {
     );
 }
 
-/// An echo round trip through a non-blocking socketpair: a spawned echo task and the
-/// client retry on `WouldBlock` after a short sleep, so the loop turns on the driver's
-/// timers and wake-ups.
+/// An echo round trip over TCP on 127.0.0.1: a spawned server task echoes one message.
 fn echo_round_trip(rt: &Runtime) {
-    let (client, server) = UnixStream::pair().unwrap();
-    client.set_nonblocking(true).unwrap();
-    server.set_nonblocking(true).unwrap();
     let echoed = rt.block_on(proactor::time::timeout(Duration::from_secs(10), async {
-        let echo = proactor::spawn(async move {
-            let mut server = server;
-            let mut buf = [0u8; 64];
-            let n = read_some(&mut server, &mut buf).await;
-            server.write_all(&buf[..n]).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let addr = listener.local_addr()?;
+        let server = proactor::spawn(async move {
+            let (stream, _) = listener.accept().await?;
+            let (res, buf) = stream.read(Vec::with_capacity(64)).await;
+            res?;
+            stream.write_all(buf).await.0
         });
-        let mut client = client;
-        client.write_all(b"hello epoll").unwrap();
-        let mut buf = [0u8; 64];
-        let n = read_some(&mut client, &mut buf).await;
-        echo.await.unwrap();
-        buf[..n].to_vec()
-    }));
-    assert_eq!(echoed.expect("the echo timed out"), b"hello epoll");
-}
-
-async fn read_some(stream: &mut UnixStream, buf: &mut [u8]) -> usize {
-    loop {
-        match stream.read(buf) {
-            Ok(n) => return n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                proactor::time::sleep(Duration::from_millis(1)).await;
+        let client = TcpStream::connect(addr).await?;
+        client.write_all(b"hello epoll".to_vec()).await.0?;
+        let mut back = Vec::new();
+        while back.len() < b"hello epoll".len() {
+            let (res, buf) = client.read(Vec::with_capacity(64)).await;
+            if res? == 0 {
+                break;
             }
-            Err(e) => panic!("read failed: {e}"),
+            back.extend_from_slice(&buf);
         }
-    }
+        server.await.expect("the echo task failed")?;
+        io::Result::Ok(back)
+    }));
+    let echoed = echoed.expect("the echo timed out").expect("echo failed");
+    assert_eq!(echoed, b"hello epoll");
 }
 
 /// The audit architecture of this build, as the seccomp data reports it.

@@ -9,10 +9,13 @@ use proactor::net::{UdpSocket, UnixDatagram, UnixListener, UnixStream};
 use proactor::{spawn, Driver};
 use util::block_on;
 
+/// A fresh socket path; unique per call, since each test runs once per driver in parallel.
 fn temp_path(name: &str) -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!("proactor-net-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
+    let path = dir.join(format!("{n}-{name}"));
     let _ = std::fs::remove_file(&path);
     path
 }
