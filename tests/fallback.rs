@@ -114,6 +114,15 @@ fn seccomp_child() {
     );
     assert!(reason.contains("using epoll"), "{reason}");
     echo_round_trip(&rt);
+    let slept = rt.block_on(async {
+        let start = std::time::Instant::now();
+        proactor::time::sleep(Duration::from_millis(3)).await;
+        start.elapsed()
+    });
+    assert!(
+        slept >= Duration::from_millis(3),
+        "a timer fired early: {slept:?}"
+    );
     println!("child: epoll echo ok, {:?}", rt.stats());
 
     let err = Runtime::builder()
@@ -186,7 +195,9 @@ const AUDIT_ARCH: u32 = 0xC000_003E; // AUDIT_ARCH_X86_64
 const AUDIT_ARCH: u32 = 0xC000_00B7; // AUDIT_ARCH_AARCH64
 
 /// Installs a seccomp filter on this thread making `io_uring_setup` fail with `EPERM`, as
-/// Docker's default profile does; every other system call is allowed. `EINVAL`: the kernel
+/// Docker's default profile does, and `epoll_pwait2` with `ENOSYS`, as older profiles and
+/// kernels do (the epoll driver must fall back to `epoll_wait`); every other system call
+/// is allowed. `EINVAL`: the kernel
 /// has no seccomp filters.
 fn deny_io_uring_setup() -> io::Result<()> {
     const fn stmt(code: u32, k: u32) -> libc::sock_filter {
@@ -215,6 +226,8 @@ fn deny_io_uring_setup() -> io::Result<()> {
         stmt(load, 0),
         jeq(libc::SYS_io_uring_setup as u32, 0, 1),
         stmt(ret, libc::SECCOMP_RET_ERRNO | libc::EPERM as u32),
+        jeq(libc::SYS_epoll_pwait2 as u32, 0, 1),
+        stmt(ret, libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32),
         stmt(ret, libc::SECCOMP_RET_ALLOW),
     ];
     let prog = libc::sock_fprog {

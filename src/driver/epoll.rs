@@ -357,14 +357,19 @@ impl Epoll {
             events: FD_EVENTS,
             u64: token,
         };
+        let (epfd, raw) = (self.epfd.as_raw_fd(), fd.raw());
         // SAFETY: `ev` is a live epoll_event for the duration of the call; `fd` is held open
         // by the handle borrowed here.
-        let added = syscall!(epoll_ctl(
-            self.epfd.as_raw_fd(),
-            libc::EPOLL_CTL_ADD,
-            fd.raw(),
-            &mut ev
-        ));
+        let mut added = syscall!(epoll_ctl(epfd, libc::EPOLL_CTL_ADD, raw, &mut ev));
+        if added
+            .as_ref()
+            .is_err_and(|e| e.raw_os_error() == Some(libc::EEXIST))
+        {
+            // The descriptor stayed in the set under an older handle (given away as an
+            // `OwnedFd` and wrapped again): take the registration over.
+            // SAFETY: as above.
+            added = syscall!(epoll_ctl(epfd, libc::EPOLL_CTL_MOD, raw, &mut ev));
+        }
         if let Err(e) = added {
             self.fds.remove(key);
             return Err(e);
@@ -385,6 +390,9 @@ impl Epoll {
             self.fds.try_remove(key);
         }
         let timeout = match park {
+            // Readiness matters only to waiting ops; events stay queued in the kernel
+            // (and the wake-up needs no draining while the loop is awake).
+            Park::No if self.waiting == 0 => return Ok(()),
             Park::No => Some(Duration::ZERO),
             Park::Until(timeout) => timeout,
         };
@@ -402,49 +410,57 @@ impl Epoll {
 
     /// One `epoll_wait` (or `epoll_pwait2`); a signal ends the wait with no events.
     fn wait_events(&mut self, timeout: Option<Duration>) -> io::Result<usize> {
-        let epfd = self.epfd.as_raw_fd();
-        let events = self.events.as_mut_ptr();
-        let max = self.events.len() as libc::c_int;
         loop {
             self.enters += 1;
             let res = match timeout {
-                Some(t) if self.pwait2 && !t.is_zero() => {
-                    let ts = libc::timespec {
-                        tv_sec: t.as_secs().min(i64::MAX as u64) as libc::time_t,
-                        tv_nsec: t.subsec_nanos() as libc::c_long,
-                    };
-                    let sigset_size = std::mem::size_of::<libc::sigset_t>();
-                    // SAFETY: `events` points to `max` writable epoll_events owned by the
-                    // driver; `ts` is live for the call; a null sigmask leaves it unchanged.
-                    syscall!(syscall(
-                        libc::SYS_epoll_pwait2,
-                        epfd,
-                        events,
-                        max,
-                        &ts as *const libc::timespec,
-                        std::ptr::null::<libc::sigset_t>(),
-                        sigset_size
-                    ))
-                    .map(|n| n as i32)
-                }
+                Some(t) if self.pwait2 && !t.is_zero() => match self.pwait2(t) {
+                    Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) => {
+                        self.pwait2 = false; // an older kernel or a seccomp filter
+                        continue;
+                    }
+                    res => res,
+                },
                 _ => {
+                    let (events, max) = (self.events.as_mut_ptr(), self.events.len() as i32);
                     // SAFETY: `events` points to `max` writable epoll_events owned by the
                     // driver.
-                    syscall!(epoll_wait(epfd, events, max, timeout_ms(timeout)))
+                    syscall!(epoll_wait(
+                        self.epfd.as_raw_fd(),
+                        events,
+                        max,
+                        timeout_ms(timeout)
+                    ))
                 }
             };
-            match res {
-                Ok(n) => return Ok(n as usize),
-                Err(e) if e.raw_os_error() == Some(libc::EINTR) => return Ok(0),
-                Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) => {
-                    if !self.pwait2 {
-                        return Err(e);
-                    }
-                    self.pwait2 = false; // an older kernel or a seccomp filter: use epoll_wait
-                }
-                Err(e) => return Err(e),
-            }
+            return match res {
+                Ok(n) => Ok(n as usize),
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => Ok(0),
+                Err(e) => Err(e),
+            };
         }
+    }
+
+    /// `epoll_pwait2`: a nanosecond timeout (Linux 5.11+), through `syscall(2)` so that an
+    /// older C library still links.
+    fn pwait2(&mut self, timeout: Duration) -> io::Result<i32> {
+        let ts = libc::timespec {
+            tv_sec: timeout.as_secs().min(i64::MAX as u64) as libc::time_t,
+            tv_nsec: timeout.subsec_nanos() as libc::c_long,
+        };
+        let (events, max) = (self.events.as_mut_ptr(), self.events.len() as libc::c_int);
+        let sigset_size = std::mem::size_of::<libc::sigset_t>();
+        // SAFETY: `events` points to `max` writable epoll_events owned by the driver; `ts` is
+        // live for the call; a null sigmask leaves the thread's mask unchanged.
+        syscall!(syscall(
+            libc::SYS_epoll_pwait2,
+            self.epfd.as_raw_fd(),
+            events,
+            max,
+            &ts as *const libc::timespec,
+            std::ptr::null::<libc::sigset_t>(),
+            sigset_size
+        ))
+        .map(|n| n as i32)
     }
 
     fn dispatch(&mut self, token: u64, events: u32) {

@@ -404,3 +404,27 @@ fn stale_tokens_are_ignored() {
         );
     });
 }
+
+#[test]
+fn an_fd_wrapped_again_takes_its_registration_over() {
+    let rt = epoll_runtime();
+    rt.block_on(async {
+        let (a, b) = socketpair();
+        assert!(timeout(Duration::from_millis(1), recv(&a, 8))
+            .await
+            .is_err());
+        // Given away while still in the epoll set, then wrapped in a new handle.
+        let a = SharedFd::new(a.try_unwrap().expect("the only handle"));
+        turns(2).await;
+        let reader = crate::spawn({
+            let a = a.clone();
+            async move { recv(&a, 8).await }
+        });
+        turns(3).await;
+        assert_eq!(with_epoll(|d| d.waiting), 1);
+        send(&b, b"again").await.unwrap();
+        let got = timeout(Duration::from_secs(10), reader).await;
+        assert_eq!(got.unwrap().unwrap().unwrap(), b"again");
+        assert_eq!(with_epoll(|d| d.fds.len()), 1, "the old slot was freed");
+    });
+}
