@@ -1,0 +1,270 @@
+//! `echo-server`: a TCP echo server on proactor, one runtime and one `SO_REUSEPORT`
+//! listener per thread. Prints `listening on <addr>` once every thread's listener is up;
+//! SIGINT or SIGTERM stops accepting, closes the connections and exits 0.
+
+use std::future::{poll_fn, Future};
+use std::io::{self, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::pin::Pin;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use proactor::net::{ListenOptions, TcpListener, TcpStream};
+use proactor::runtime::ThreadPerCore;
+use proactor::{Builder, Driver, JoinSet};
+
+/// A TCP echo server: every byte received is sent back.
+#[derive(Parser, Debug)]
+#[command(name = "echo-server", version)]
+struct Args {
+    /// Address to listen on (port 0: the kernel picks one; see the `listening on` line).
+    #[arg(long, default_value = "127.0.0.1:7000")]
+    addr: SocketAddr,
+    /// Number of threads, each with its own runtime and listener (default: available CPUs).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// I/O driver.
+    #[arg(long, value_enum, default_value_t = DriverArg::Auto)]
+    driver: DriverArg,
+    /// Pin thread i to CPU i.
+    #[arg(long)]
+    pin: bool,
+    /// Read buffer size per connection, in bytes.
+    #[arg(long, default_value_t = 16 * 1024)]
+    buf_size: usize,
+    /// Accept backlog of each listener.
+    #[arg(long, default_value_t = 4096)]
+    backlog: u32,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum DriverArg {
+    /// io_uring where available, else epoll.
+    Auto,
+    /// io_uring.
+    Uring,
+    /// The readiness-based epoll variant.
+    Epoll,
+}
+
+impl From<DriverArg> for Driver {
+    fn from(d: DriverArg) -> Driver {
+        match d {
+            DriverArg::Auto => Driver::Auto,
+            DriverArg::Uring => Driver::Uring,
+            DriverArg::Epoll => Driver::Epoll,
+        }
+    }
+}
+
+/// The stop signal, from the signal thread (or a failing worker) to every runtime.
+struct Stop {
+    stopped: AtomicBool,
+    wakers: Mutex<Vec<Option<Waker>>>,
+}
+
+impl Stop {
+    fn new(threads: usize) -> Stop {
+        Stop {
+            stopped: AtomicBool::new(false),
+            wakers: Mutex::new(vec![None; threads]),
+        }
+    }
+
+    fn trigger(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        let wakers = std::mem::take(&mut *self.wakers.lock().unwrap_or_else(|p| p.into_inner()));
+        wakers.into_iter().flatten().for_each(Waker::wake);
+    }
+
+    /// Ready once stopped; otherwise registers thread `i`'s waker.
+    fn poll(&self, i: usize, cx: &mut Context<'_>) -> Poll<()> {
+        if self.stopped.load(Ordering::SeqCst) {
+            return Poll::Ready(());
+        }
+        {
+            let mut wakers = self.wakers.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(slot) = wakers.get_mut(i) {
+                *slot = Some(cx.waker().clone());
+            }
+        }
+        // A trigger between the first check and the registration is seen here.
+        if self.stopped.load(Ordering::SeqCst) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+/// What every worker shares.
+struct Server {
+    args: Args,
+    threads: usize,
+    /// The address to bind: the first listener replaces port 0 with the port it got.
+    addr: Mutex<SocketAddr>,
+    listening: AtomicUsize,
+    stop: Stop,
+    /// Times accept hit the descriptor limit (logged the first time only).
+    fd_limit_hits: AtomicU64,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let threads = args.threads.unwrap_or(0);
+    let driver = Driver::from(args.driver);
+    if let Err(e) = Builder::new().driver(driver).build() {
+        eprintln!(
+            "echo-server: the {:?} driver cannot be used: {e}",
+            args.driver
+        );
+        return ExitCode::from(2);
+    }
+    let pool = ThreadPerCore::new(threads)
+        .pin(args.pin)
+        .builder(Builder::new().driver(driver).clone());
+    let server = Arc::new(Server {
+        addr: Mutex::new(args.addr),
+        threads: pool.threads(),
+        listening: AtomicUsize::new(0),
+        stop: Stop::new(pool.threads()),
+        fd_limit_hits: AtomicU64::new(0),
+        args,
+    });
+    if let Err(e) = watch_signals(server.clone()) {
+        eprintln!("echo-server: cannot handle signals: {e}");
+        return ExitCode::FAILURE;
+    }
+    let res = pool.run(|i| {
+        let server = server.clone();
+        async move {
+            let res = worker(i, &server).await;
+            if res.is_err() {
+                server.stop.trigger(); // one thread failing stops them all
+            }
+            res
+        }
+    });
+    let hits = server.fd_limit_hits.load(Ordering::Relaxed);
+    if hits > 0 {
+        eprintln!("echo-server: accept hit the descriptor limit {hits} times in all");
+    }
+    match res {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("echo-server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// SIGINT/SIGTERM are caught from now on (none is lost), and trigger the stop.
+fn watch_signals(server: Arc<Server>) -> io::Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            if signals.forever().next().is_some() {
+                server.stop.trigger();
+            }
+        })?;
+    Ok(())
+}
+
+async fn worker(i: usize, server: &Server) -> io::Result<()> {
+    let listener = bind(server)?;
+    if server.listening.fetch_add(1, Ordering::SeqCst) + 1 == server.threads {
+        let addr = listener.local_addr()?;
+        let mut out = io::stdout().lock();
+        writeln!(out, "listening on {addr}")?;
+        out.flush()?;
+    }
+    let mut conns = JoinSet::new();
+    let mut accept = Box::pin(listener.accept());
+    loop {
+        let event = poll_fn(|cx| next_event(i, server, &mut accept, &mut conns, cx)).await;
+        let Some(accepted) = event else { break };
+        accept.set(listener.accept());
+        match accepted {
+            Ok((stream, _)) => {
+                let _ = stream.set_nodelay(true);
+                conns.spawn(echo(stream, server.args.buf_size));
+            }
+            Err(e) => on_accept_error(e, server).await?,
+        }
+    }
+    drop(accept);
+    drop(listener);
+    conns.abort_all();
+    while conns.join_next().await.is_some() {}
+    Ok(())
+}
+
+/// `None` when stopping; otherwise the next accept result. Reaps finished connections.
+fn next_event<F: Future>(
+    i: usize,
+    server: &Server,
+    accept: &mut Pin<Box<F>>,
+    conns: &mut JoinSet<()>,
+    cx: &mut Context<'_>,
+) -> Poll<Option<F::Output>> {
+    if server.stop.poll(i, cx).is_ready() {
+        return Poll::Ready(None);
+    }
+    while let Poll::Ready(Some(_)) = conns.poll_join_next(cx) {}
+    accept.as_mut().poll(cx).map(Some)
+}
+
+fn bind(server: &Server) -> io::Result<TcpListener> {
+    let mut addr = server.addr.lock().unwrap_or_else(|p| p.into_inner());
+    let options = ListenOptions::new()
+        .reuse_port(true)
+        .backlog(server.args.backlog);
+    let listener = TcpListener::bind_with(*addr, options)
+        .map_err(|e| io::Error::new(e.kind(), format!("binding {}: {e}", *addr)))?;
+    *addr = listener.local_addr()?;
+    Ok(listener)
+}
+
+/// Running out of descriptors (or memory) is survived: log once, back off, go on. A
+/// connection that died in the backlog is skipped. Anything else stops the server.
+async fn on_accept_error(e: io::Error, server: &Server) -> io::Result<()> {
+    match e.raw_os_error() {
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => {
+            if server.fd_limit_hits.fetch_add(1, Ordering::Relaxed) == 0 {
+                eprintln!(
+                    "echo-server: accept failed ({e}); backing off and retrying (logged once)"
+                );
+            }
+            proactor::time::sleep(Duration::from_millis(10)).await;
+            Ok(())
+        }
+        Some(libc::ECONNABORTED | libc::EPROTO | libc::EINTR) => Ok(()),
+        _ => Err(io::Error::new(e.kind(), format!("accept: {e}"))),
+    }
+}
+
+/// Echoes until EOF or an error on this connection; then sends EOF back.
+async fn echo(stream: TcpStream, buf_size: usize) {
+    let mut buf = Vec::with_capacity(buf_size.max(1));
+    loop {
+        buf.clear();
+        let (res, b) = stream.read(buf).await;
+        match res {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(_) => return, // reset or other failure: this connection only
+        }
+        let (res, b) = stream.write_all(b).await;
+        if res.is_err() {
+            return;
+        }
+        buf = b;
+    }
+    let _ = stream.shutdown(Shutdown::Write).await;
+}

@@ -1,0 +1,241 @@
+//! End to end: the `echo-server` binary echoes through real sockets, survives running out
+//! of descriptors, and exits 0 on SIGTERM/SIGINT after closing its connections; the
+//! `echo_client` example drives it and verifies every byte.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Server {
+    fn start(extra: &[&str]) -> Server {
+        Server::start_with(Command::new(env!("CARGO_BIN_EXE_echo-server")), extra)
+    }
+
+    fn start_with(mut cmd: Command, extra: &[&str]) -> Server {
+        let mut child = cmd
+            .args(["--addr", "127.0.0.1:0"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start echo-server");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx.recv_timeout(LIMIT).unwrap_or_else(|_| {
+            let _ = child.kill();
+            panic!("echo-server did not print its address");
+        });
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .parse()
+            .unwrap();
+        Server { child, addr }
+    }
+
+    fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits (bounded) for the exit; kills the server if it does not exit.
+    fn wait(&mut self) -> ExitStatus {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            if start.elapsed() > LIMIT {
+                let _ = self.child.kill();
+                panic!("echo-server did not exit within {LIMIT:?}");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn stderr(&mut self) -> String {
+        let mut s = String::new();
+        let err: &mut ChildStderr = self.child.stderr.as_mut().unwrap();
+        err.read_to_string(&mut s).unwrap();
+        s
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn client(addr: SocketAddr) -> TcpStream {
+    let c = TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(LIMIT)).unwrap();
+    c
+}
+
+fn echo_once(c: &mut TcpStream, data: &[u8]) {
+    let mut back = vec![0u8; data.len()];
+    std::thread::scope(|s| {
+        let mut w = c.try_clone().unwrap();
+        s.spawn(move || w.write_all(data).unwrap());
+        c.read_exact(&mut back).unwrap();
+    });
+    assert!(back == data, "echo differs");
+}
+
+#[test]
+fn echoes_then_exits_zero_on_sigterm() {
+    let mut server = Server::start(&["--threads", "2"]);
+    for size in [1, 4096, 1 << 20] {
+        let data: Vec<u8> = (0..size).map(|i| (i % 253) as u8).collect();
+        echo_once(&mut client(server.addr), &data);
+    }
+    // Half-close: EOF from the client, the echo still comes back, then EOF.
+    let mut c = client(server.addr);
+    c.write_all(b"bye").unwrap();
+    c.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut back = Vec::new();
+    c.read_to_end(&mut back).unwrap();
+    assert_eq!(back, b"bye");
+    // An idle connection is closed by the server on SIGTERM.
+    let mut idle = client(server.addr);
+    echo_once(&mut idle, b"still here");
+    server.signal("-TERM");
+    let status = server.wait();
+    assert_eq!(status.code(), Some(0), "{}", server.stderr());
+    let mut rest = Vec::new();
+    match idle.read_to_end(&mut rest) {
+        Ok(_) => assert!(rest.is_empty()),
+        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}"),
+    }
+}
+
+#[test]
+fn sigint_exits_zero() {
+    let mut server = Server::start(&["--threads", "1"]);
+    echo_once(&mut client(server.addr), b"x");
+    server.signal("-INT");
+    assert_eq!(server.wait().code(), Some(0), "{}", server.stderr());
+}
+
+#[test]
+fn epoll_driver_is_refused_clearly_when_absent() {
+    let out = Command::new(env!("CARGO_BIN_EXE_echo-server"))
+        .args(["--addr", "127.0.0.1:0", "--driver", "epoll"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut server = Server {
+        child: out,
+        addr: "127.0.0.1:0".parse().unwrap(),
+    };
+    let start = Instant::now();
+    // With the epoll driver built in, the server runs: then stop it and expect a clean exit.
+    loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            let err = server.stderr();
+            assert_eq!(status.code(), Some(2), "{err}");
+            assert!(err.contains("epoll"), "{err}");
+            return;
+        }
+        if start.elapsed() > Duration::from_secs(2) {
+            server.signal("-TERM");
+            assert_eq!(server.wait().code(), Some(0));
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn survives_running_out_of_descriptors() {
+    let mut cmd = Command::new("prlimit");
+    cmd.args(["--nofile=40:40", env!("CARGO_BIN_EXE_echo-server")]);
+    let mut server = Server::start_with(cmd, &["--threads", "1"]);
+    // More connections than descriptors: the backlog holds the ones not yet accepted.
+    let mut clients: Vec<TcpStream> = (0..70).map(|_| client(server.addr)).collect();
+    echo_once(&mut clients[0], b"first");
+    // Free descriptors by closing the first 45; the rest must then be served.
+    let rest = clients.split_off(45);
+    drop(clients);
+    for (i, mut c) in rest.into_iter().enumerate() {
+        echo_once(&mut c, format!("late client {i}").as_bytes());
+    }
+    server.signal("-TERM");
+    assert_eq!(server.wait().code(), Some(0));
+    let err = server.stderr();
+    assert_eq!(err.matches("backing off").count(), 1, "logged once: {err}");
+    assert!(err.contains("descriptor limit"), "{err}");
+}
+
+/// The example binary, which `cargo test` builds next to the test executables; built here
+/// when only this test target was asked for (`cargo test --test echo_server`).
+fn example(name: &str) -> PathBuf {
+    let mut path = std::env::current_exe().unwrap();
+    path.pop();
+    if path.ends_with("deps") {
+        path.pop();
+    }
+    let path = path.join("examples").join(name);
+    if !path.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let release = path.components().any(|c| c.as_os_str() == "release");
+        let status = Command::new(cargo)
+            .args(["build", "--example", name])
+            .args(release.then_some("--release"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("run cargo to build the example");
+        assert!(status.success(), "building example {name} failed");
+    }
+    assert!(
+        path.exists(),
+        "example {name} not found at {}",
+        path.display()
+    );
+    path
+}
+
+#[test]
+fn load_client_verifies_echoes() {
+    let mut server = Server::start(&["--threads", "1"]);
+    let out = Command::new(example("echo_client"))
+        .args(["--addr", &server.addr.to_string()])
+        .args(["--conns", "8", "--size", "512", "--pipeline", "4"])
+        .args(["--duration", "0.5", "--threads", "2", "--json"])
+        .output()
+        .expect("run echo_client");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(report["errors"], 0);
+    assert!(report["requests"].as_u64().unwrap() > 0);
+    assert!(report["p99_us"].as_f64().unwrap() >= report["p50_us"].as_f64().unwrap());
+    server.signal("-TERM");
+    assert_eq!(server.wait().code(), Some(0));
+}
