@@ -60,9 +60,11 @@ pub struct Stats {
     /// The driver the runtime runs on.
     pub driver: DriverKind,
     /// Operations submitted whose final completion has not been collected (including
-    /// dropped operations waiting for their completion).
+    /// dropped operations waiting for their completion). On epoll: operations waiting
+    /// for readiness.
     pub ops_in_flight: usize,
-    /// Submission queue entries pushed (operations, cancels and wake-up reads).
+    /// Submission queue entries pushed (operations, cancels and wake-up reads). On epoll:
+    /// non-blocking system call attempts.
     pub submissions: u64,
     /// `io_uring_enter` (or `epoll_wait`) system calls made.
     pub enters: u64,
@@ -119,7 +121,18 @@ impl Builder {
         self
     }
 
-    /// Which driver to use (default [`Driver::Auto`]).
+    /// Which driver to use (default [`Driver::Auto`]: io_uring if the ring can be set up and
+    /// supports every opcode the runtime uses, else epoll). Under `Auto` the environment
+    /// variable `PROACTOR_DRIVER=uring|epoll|auto` decides instead (an invalid value makes
+    /// [`build`](Builder::build) fail); an explicit choice here ignores it. `Uring` where
+    /// io_uring is unavailable makes `build` fail with the cause.
+    ///
+    /// ```
+    /// use proactor::{Driver, DriverKind, Runtime};
+    /// let rt = Runtime::builder().driver(Driver::Epoll).build()?;
+    /// assert_eq!(rt.driver(), DriverKind::Epoll);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn driver(&mut self, driver: Driver) -> &mut Self {
         self.driver = driver;
         self
@@ -269,7 +282,9 @@ impl Runtime {
         self.core.driver_kind()
     }
 
-    /// Why that driver was chosen (e.g. "io_uring available", or the fallback's reason).
+    /// Why that driver was chosen: "io_uring available", "epoll requested (by
+    /// PROACTOR_DRIVER)", or the fallback's cause, e.g. "io_uring unavailable
+    /// (io_uring_setup: Operation not permitted); using epoll".
     pub fn driver_reason(&self) -> &str {
         &self.core.driver_reason
     }
