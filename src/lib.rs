@@ -23,11 +23,15 @@
 //!
 //! # Layout
 //! - `runtime/`: [`Runtime`], [`Builder`], the loop and its thread-local context, tasks
-//!   ([`JoinHandle`], [`JoinSet`]).
+//!   ([`JoinHandle`], [`JoinSet`]), and thread-per-core
+//!   ([`runtime::ThreadPerCore`]: one runtime per thread, optionally pinned).
 //! - `driver/`: the driver contract (`OpCode`, the `Op<T>` future, the `Backend` enum that
 //!   dispatches between backends in one place), the in-flight table and its `Lifecycle`,
 //!   the io_uring backend, and the epoll backend (`driver/epoll.rs`).
-//! - `op/`: one operation per file.
+//! - `op/`: one operation per file (nop; socket ops: accept, connect, recv, send,
+//!   recvmsg, sendmsg, shutdown, close).
+//! - `src/bin/echo-server.rs`: a thread-per-core TCP echo server on the public API;
+//!   `examples/echo_client.rs` is its load generator.
 //! - [`net`]: TCP, UDP and Unix sockets (`TcpListener`, `TcpStream`, `UdpSocket`, ...).
 //! - [`buf`]: [`IoBuf`](buf::IoBuf) / [`IoBufMut`](buf::IoBufMut), the owned-buffer contract.
 //! - [`time`]: sleep, timeout, interval, over one timer store per runtime.
@@ -43,6 +47,8 @@
 //! future is dropped while the kernel still owns the operation, those resources move into
 //! the in-flight table and are freed only when the completion arrives. Dropping the runtime
 //! cancels every operation and waits for every completion before unmapping the ring.
+//! An operation whose completion creates something (an accepted socket) releases it in
+//! `OpCode::complete_orphan` when its future was dropped, so a cancelled accept leaks no fd.
 //! `user_data` carries a generation, so a stale completion cannot complete a newer
 //! operation that reused its slot. The invariants are listed in `driver/mod.rs`, and every
 //! `unsafe` block names the one it relies on.

@@ -228,7 +228,31 @@ fn addresses_and_options(driver: Driver) {
     });
 }
 
+/// Connects that cannot complete at once (the listener's backlog is full, so the SYN is
+/// dropped and retried) wait for the connection instead of failing with EINPROGRESS.
+fn connect_waits_while_backlog_is_full(driver: Driver) {
+    block_on(driver, async {
+        let opts = proactor::net::ListenOptions::new().backlog(1);
+        let listener = TcpListener::bind_with("127.0.0.1:0", opts).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut set = JoinSet::new();
+        for _ in 0..4 {
+            set.spawn(async move { TcpStream::connect(addr).await });
+        }
+        proactor::time::sleep(std::time::Duration::from_millis(50)).await;
+        let mut accepted = Vec::new();
+        for _ in 0..4 {
+            accepted.push(listener.accept().await.unwrap());
+        }
+        while let Some(res) = set.join_next().await {
+            res.unwrap().expect("connect");
+        }
+        assert_eq!(accepted.len(), 4);
+    });
+}
+
 on_each_driver!(
+    connect_waits_while_backlog_is_full,
     round_trips,
     thousand_concurrent_clients,
     half_close_still_reads_echo,
