@@ -4,7 +4,7 @@
 //! other resources, so the descriptor stays open until the kernel completes the op
 //! (invariant 4), and the number cannot be reused under an operation still in flight.
 
-use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 
 /// A shared handle to an open file descriptor.
@@ -37,6 +37,15 @@ impl SharedFd {
     /// Whether this is the only handle (no op in flight holds the fd).
     pub(crate) fn is_unique(&self) -> bool {
         Rc::strong_count(&self.inner) == 1
+    }
+
+    /// The fd itself if this is the only handle, else the handle back.
+    pub(crate) fn try_unwrap(self) -> Result<OwnedFd, SharedFd> {
+        let inner = Rc::try_unwrap(self.inner).map_err(|inner| SharedFd { inner })?;
+        let fd = std::mem::ManuallyDrop::new(inner).fd;
+        // SAFETY: `inner` owned `fd` and is never dropped (ManuallyDrop), so ownership
+        // passes to the returned `OwnedFd` alone.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
     }
 }
 

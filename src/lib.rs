@@ -28,7 +28,10 @@
 //!   dispatches between backends in one place), the in-flight table and its `Lifecycle`,
 //!   and the io_uring backend.
 //! - `op/`: one operation per file.
+//! - [`fs`]: [`File`](fs::File), [`OpenOptions`](fs::OpenOptions) and directory calls,
+//!   each a ring operation.
 //! - [`buf`]: [`IoBuf`](buf::IoBuf) / [`IoBufMut`](buf::IoBufMut), the owned-buffer contract.
+//! - `blocking.rs`: [`spawn_blocking`], a bounded pool of threads for blocking calls.
 //! - [`time`]: sleep, timeout, interval, over one timer store per runtime.
 //! - `sys.rs`: the `syscall!` helper through which every raw libc call goes.
 //!
@@ -49,14 +52,17 @@
 #![warn(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+mod blocking;
 pub mod buf;
 mod driver;
 mod fd;
+pub mod fs;
 mod op;
 pub mod runtime;
 mod sys;
 pub mod time;
 
+pub use blocking::spawn_blocking;
 pub use op::nop::nop;
 pub use runtime::{
     block_on, spawn, Builder, Driver, DriverKind, JoinError, JoinHandle, JoinSet, Runtime, Stats,
@@ -64,5 +70,6 @@ pub use runtime::{
 
 /// Tasks: spawning, handles, sets, and cooperative yielding.
 pub mod task {
+    pub use crate::blocking::spawn_blocking;
     pub use crate::runtime::{spawn, yield_now, AbortHandle, JoinError, JoinHandle, JoinSet};
 }

@@ -6,11 +6,12 @@
 //! completion) is recognised and ignored instead of completing the newer operation. Values
 //! with the top bit set are reserved for the driver's own requests (see [`RESERVED`]).
 
-use std::any::Any;
 use std::io;
 use std::task::{Context, Poll, Waker};
 
 use slab::Slab;
+
+use super::Orphan;
 
 /// Top bit of `user_data`: set on the driver's own requests, never on an operation's.
 pub(crate) const RESERVED: u64 = 1 << 63;
@@ -33,8 +34,8 @@ pub(crate) enum Lifecycle {
     Waiting(Waker),
     /// The future was dropped before its completion arrived. The box owns everything the
     /// kernel may still read or write (buffers, addresses, the fd); it is freed only when
-    /// the completion arrives (invariant 2).
-    Ignored(Box<dyn Any>),
+    /// the completion arrives (invariant 2), after [`Orphan::orphaned`] saw the completion.
+    Ignored(Box<dyn Orphan>),
     /// The completion arrived; the future has not collected it yet.
     Completed(Completion),
 }
@@ -48,9 +49,10 @@ struct Slot {
 pub(crate) enum Outcome {
     /// The owning future was woken (or will find the result on its next poll).
     Delivered,
-    /// The owner had been dropped: these resources are now free to drop. The caller drops
-    /// them outside any runtime borrow, since dropping may run user code.
-    Released(Box<dyn Any>),
+    /// The owner had been dropped: these resources (already told of their completion) are
+    /// now free to drop. The caller drops them outside any runtime borrow, since dropping may
+    /// run user code.
+    Released(Box<dyn Orphan>),
     /// No live slot matches this `user_data`: a stale or unknown completion, ignored.
     Stale,
 }
@@ -86,7 +88,10 @@ impl InFlight {
             generation,
             lifecycle: Lifecycle::Waiting(waker.clone()),
         });
-        assert!(key < u32::MAX as usize, "in-flight table exceeds 2^32 operations");
+        assert!(
+            key < u32::MAX as usize,
+            "in-flight table exceeds 2^32 operations"
+        );
         ((generation as u64) << KEY_BITS) | key as u64
     }
 
@@ -135,7 +140,8 @@ impl InFlight {
                 slot.lifecycle = Lifecycle::Completed(completion);
                 Outcome::Delivered
             }
-            Lifecycle::Ignored(resources) => {
+            Lifecycle::Ignored(mut resources) => {
+                resources.orphaned(&completion);
                 let (key, _) = split(user_data).expect("checked by slot_mut");
                 self.slots.remove(key);
                 Outcome::Released(resources)
@@ -149,9 +155,14 @@ impl InFlight {
     /// The future of `user_data` was dropped. If the completion already arrived the slot is
     /// freed and the resources are handed back to be dropped now; otherwise they are parked
     /// in the slot until the completion arrives, and `None` is returned.
-    pub(crate) fn ignore(&mut self, user_data: u64, resources: Box<dyn Any>) -> Option<Box<dyn Any>> {
+    pub(crate) fn ignore(
+        &mut self,
+        user_data: u64,
+        mut resources: Box<dyn Orphan>,
+    ) -> Option<Box<dyn Orphan>> {
         let slot = self.slot_mut(user_data)?;
-        if let Lifecycle::Completed(_) = slot.lifecycle {
+        if let Lifecycle::Completed(completion) = &slot.lifecycle {
+            resources.orphaned(completion);
             let (key, _) = split(user_data).expect("checked by slot_mut");
             self.slots.remove(key);
             return Some(resources);
@@ -162,16 +173,20 @@ impl InFlight {
 
     /// The `user_data` of every operation whose completion has not arrived yet.
     pub(crate) fn pending(&self) -> impl Iterator<Item = u64> + '_ {
-        self.slots.iter().filter_map(|(key, slot)| match slot.lifecycle {
-            Lifecycle::Completed(_) => None,
-            _ => Some(((slot.generation as u64) << KEY_BITS) | key as u64),
-        })
+        self.slots
+            .iter()
+            .filter_map(|(key, slot)| match slot.lifecycle {
+                Lifecycle::Completed(_) => None,
+                _ => Some(((slot.generation as u64) << KEY_BITS) | key as u64),
+            })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::cell::RefCell;
+    use std::rc::Rc;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
     use std::task::Wake;
@@ -183,13 +198,28 @@ mod tests {
         }
     }
 
+    /// Resources parked by a test: records the results of the completions it is told of.
+    struct Held(Arc<Vec<u8>>, Rc<RefCell<Vec<u32>>>);
+    impl Orphan for Held {
+        fn orphaned(&mut self, c: &Completion) {
+            self.1.borrow_mut().push(*c.result.as_ref().unwrap());
+        }
+    }
+
+    fn held(buf: &Arc<Vec<u8>>, seen: &Rc<RefCell<Vec<u32>>>) -> Box<dyn Orphan> {
+        Box::new(Held(buf.clone(), seen.clone()))
+    }
+
     fn counter() -> (Arc<Count>, Waker) {
         let c = Arc::new(Count(AtomicUsize::new(0)));
         (c.clone(), Waker::from(c))
     }
 
     fn ok(n: u32) -> Completion {
-        Completion { result: Ok(n), flags: 0 }
+        Completion {
+            result: Ok(n),
+            flags: 0,
+        }
     }
 
     #[test]
@@ -214,14 +244,25 @@ mod tests {
         let mut t = InFlight::default();
         let ud = t.insert(&waker);
         let buf = Arc::new(vec![0u8; 16]);
-        assert!(t.ignore(ud, Box::new(buf.clone())).is_none());
-        assert_eq!(Arc::strong_count(&buf), 2, "slot must keep the buffer alive");
+        let seen = Rc::default();
+        assert!(t.ignore(ud, held(&buf, &seen)).is_none());
+        assert_eq!(
+            Arc::strong_count(&buf),
+            2,
+            "slot must keep the buffer alive"
+        );
         assert!(t.pending().next().is_some());
-        match t.complete(ud, ok(0)) {
+        assert!(seen.borrow().is_empty());
+        match t.complete(ud, ok(5)) {
             Outcome::Released(res) => drop(res),
             _ => panic!("resources not released on completion"),
         }
         assert_eq!(Arc::strong_count(&buf), 1);
+        assert_eq!(
+            *seen.borrow(),
+            [5],
+            "the parked op must be told of its completion"
+        );
         assert_eq!(t.len(), 0);
     }
 
@@ -232,7 +273,13 @@ mod tests {
         let ud = t.insert(&waker);
         assert!(matches!(t.complete(ud, ok(1)), Outcome::Delivered));
         assert!(!t.pending().next().is_some());
-        assert!(t.ignore(ud, Box::new(())).is_some());
+        let seen = Rc::default();
+        assert!(t.ignore(ud, held(&Arc::default(), &seen)).is_some());
+        assert_eq!(
+            *seen.borrow(),
+            [1],
+            "the dropped op must be told of its completion"
+        );
         assert_eq!(t.len(), 0);
     }
 

@@ -59,6 +59,25 @@ pub(crate) unsafe trait OpCode: 'static {
 
     /// Turns the completion into the output, giving back the buffers the op owned.
     fn complete(self, completion: Completion) -> Self::Output;
+
+    /// The completion of an op whose future was dropped: `complete` is never called, so an
+    /// op whose completion carries a resource (an opened or accepted fd) releases it here.
+    fn orphaned(&mut self, completion: &Completion) {
+        let _ = completion;
+    }
+}
+
+/// An op parked in the in-flight table after its future was dropped (invariant 2): it is
+/// told of its completion before it is freed.
+pub(crate) trait Orphan {
+    /// Releases what the completion handed over (see [`OpCode::orphaned`]).
+    fn orphaned(&mut self, c: &Completion);
+}
+
+impl<T: OpCode> Orphan for T {
+    fn orphaned(&mut self, c: &Completion) {
+        OpCode::orphaned(self, c);
+    }
 }
 
 /// How the readiness driver runs an operation.
@@ -150,7 +169,7 @@ impl<T: OpCode> Drop for Op<T> {
             std::mem::forget(data);
             return;
         };
-        let release = driver.drop_op(state, Box::new(data));
+        let release = driver.drop_op(state, Box::new(data) as Box<dyn Orphan>);
         drop(driver);
         drop(release);
     }
@@ -177,7 +196,11 @@ impl Backend {
     }
 
     /// The op's future was dropped in `state`; returns resources that may be freed now.
-    pub(crate) fn drop_op(&mut self, state: OpState, op: Box<dyn Any>) -> Option<Box<dyn Any>> {
+    pub(crate) fn drop_op(
+        &mut self,
+        state: OpState,
+        op: Box<dyn Orphan>,
+    ) -> Option<Box<dyn Orphan>> {
         match self {
             Backend::Uring(d) => d.drop_op(state, op),
         }

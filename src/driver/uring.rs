@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use io_uring::{opcode, squeue, types, IoUring};
 
 use super::inflight::{Completion, InFlight, Outcome, RESERVED};
-use super::{OpCode, OpState, Park};
+use super::{OpCode, OpState, Orphan, Park};
 use crate::runtime::Stats;
 use crate::sys;
 
@@ -98,7 +98,11 @@ impl Uring {
         }
     }
 
-    pub(crate) fn drop_op(&mut self, state: OpState, op: Box<dyn Any>) -> Option<Box<dyn Any>> {
+    pub(crate) fn drop_op(
+        &mut self,
+        state: OpState,
+        op: Box<dyn Orphan>,
+    ) -> Option<Box<dyn Orphan>> {
         let OpState::Submitted(user_data) = state else {
             return Some(op);
         };
@@ -110,7 +114,9 @@ impl Uring {
     }
 
     fn cancel(&mut self, user_data: u64) {
-        let sqe = opcode::AsyncCancel::new(user_data).build().user_data(CANCEL);
+        let sqe = opcode::AsyncCancel::new(user_data)
+            .build()
+            .user_data(CANCEL);
         // SAFETY: an async-cancel SQE carries no pointers, only the target's user_data.
         unsafe { self.push(&sqe) };
     }
@@ -187,9 +193,8 @@ impl Uring {
                         result: sys::cqe_result(cqe.result()),
                         flags: cqe.flags(),
                     };
-                    if let Outcome::Released(res) = self.inflight.complete(user_data, completion)
-                    {
-                        self.released.push(res);
+                    if let Outcome::Released(res) = self.inflight.complete(user_data, completion) {
+                        self.released.push(Box::new(res));
                     }
                 }
             }

@@ -1,4 +1,14 @@
 //! Operations, one per file. Each is a struct implementing
 //! [`OpCode`](crate::driver::OpCode), driven by [`Op`](crate::driver::Op).
 
+pub(crate) mod close;
+pub(crate) mod fsync;
+pub(crate) mod ftruncate;
+pub(crate) mod mkdir;
 pub(crate) mod nop;
+pub(crate) mod open;
+pub(crate) mod read_at;
+pub(crate) mod rename;
+pub(crate) mod statx;
+pub(crate) mod unlink;
+pub(crate) mod write_at;
