@@ -86,7 +86,10 @@ impl InFlight {
             generation,
             lifecycle: Lifecycle::Waiting(waker.clone()),
         });
-        assert!(key < u32::MAX as usize, "in-flight table exceeds 2^32 operations");
+        assert!(
+            key < u32::MAX as usize,
+            "in-flight table exceeds 2^32 operations"
+        );
         ((generation as u64) << KEY_BITS) | key as u64
     }
 
@@ -149,7 +152,11 @@ impl InFlight {
     /// The future of `user_data` was dropped. If the completion already arrived the slot is
     /// freed and the resources are handed back to be dropped now; otherwise they are parked
     /// in the slot until the completion arrives, and `None` is returned.
-    pub(crate) fn ignore(&mut self, user_data: u64, resources: Box<dyn Any>) -> Option<Box<dyn Any>> {
+    pub(crate) fn ignore(
+        &mut self,
+        user_data: u64,
+        resources: Box<dyn Any>,
+    ) -> Option<Box<dyn Any>> {
         let slot = self.slot_mut(user_data)?;
         if let Lifecycle::Completed(_) = slot.lifecycle {
             let (key, _) = split(user_data).expect("checked by slot_mut");
@@ -162,10 +169,12 @@ impl InFlight {
 
     /// The `user_data` of every operation whose completion has not arrived yet.
     pub(crate) fn pending(&self) -> impl Iterator<Item = u64> + '_ {
-        self.slots.iter().filter_map(|(key, slot)| match slot.lifecycle {
-            Lifecycle::Completed(_) => None,
-            _ => Some(((slot.generation as u64) << KEY_BITS) | key as u64),
-        })
+        self.slots
+            .iter()
+            .filter_map(|(key, slot)| match slot.lifecycle {
+                Lifecycle::Completed(_) => None,
+                _ => Some(((slot.generation as u64) << KEY_BITS) | key as u64),
+            })
     }
 }
 
@@ -189,7 +198,10 @@ mod tests {
     }
 
     fn ok(n: u32) -> Completion {
-        Completion { result: Ok(n), flags: 0 }
+        Completion {
+            result: Ok(n),
+            flags: 0,
+        }
     }
 
     #[test]
@@ -215,7 +227,11 @@ mod tests {
         let ud = t.insert(&waker);
         let buf = Arc::new(vec![0u8; 16]);
         assert!(t.ignore(ud, Box::new(buf.clone())).is_none());
-        assert_eq!(Arc::strong_count(&buf), 2, "slot must keep the buffer alive");
+        assert_eq!(
+            Arc::strong_count(&buf),
+            2,
+            "slot must keep the buffer alive"
+        );
         assert!(t.pending().next().is_some());
         match t.complete(ud, ok(0)) {
             Outcome::Released(res) => drop(res),
@@ -231,7 +247,7 @@ mod tests {
         let mut t = InFlight::default();
         let ud = t.insert(&waker);
         assert!(matches!(t.complete(ud, ok(1)), Outcome::Delivered));
-        assert!(!t.pending().next().is_some());
+        assert!(t.pending().next().is_none());
         assert!(t.ignore(ud, Box::new(())).is_some());
         assert_eq!(t.len(), 0);
     }
