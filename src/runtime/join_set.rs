@@ -113,7 +113,8 @@ impl<T> JoinSet<T> {
 
     /// Polls for the next finished task; `Ready(None)` when the set is empty.
     pub fn poll_join_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T, JoinError>>> {
-        self.poll_join_next_seq(cx).map(|next| next.map(|(_, res)| res))
+        self.poll_join_next_seq(cx)
+            .map(|next| next.map(|(_, res)| res))
     }
 
     /// Waits for the next task to finish and returns its result; `None` once the set is

@@ -140,9 +140,7 @@ impl Builder {
         match self.driver {
             Driver::Uring => uring()
                 .map(|b| (b, "io_uring requested".to_string()))
-                .map_err(|e| {
-                    io::Error::new(e.kind(), format!("io_uring is unavailable: {e}"))
-                }),
+                .map_err(|e| io::Error::new(e.kind(), format!("io_uring is unavailable: {e}"))),
             Driver::Auto => uring().map(|b| (b, "io_uring available".to_string())),
             Driver::Epoll => Err(io::Error::new(
                 io::ErrorKind::Unsupported,

@@ -13,7 +13,6 @@ use async_task::FallibleTask;
 
 use super::context::{self, Core};
 
-
 /// Per-task state stored inside the task's allocation (async-task metadata).
 #[derive(Debug, Default)]
 pub(crate) struct TaskHeader {

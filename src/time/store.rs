@@ -109,7 +109,11 @@ impl TimerStore {
                 break;
             }
             self.heap.pop();
-            let Some(t) = self.timers.get_mut(key).filter(|t| t.seq == seq && !t.fired) else {
+            let Some(t) = self
+                .timers
+                .get_mut(key)
+                .filter(|t| t.seq == seq && !t.fired)
+            else {
                 continue;
             };
             t.fired = true;
