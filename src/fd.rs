@@ -4,7 +4,7 @@
 //! other resources, so the descriptor stays open until the kernel completes the op
 //! (invariant 4), and the number cannot be reused under an operation still in flight.
 
-use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 
 /// A shared handle to an open file descriptor.
@@ -38,14 +38,29 @@ impl SharedFd {
     pub(crate) fn is_unique(&self) -> bool {
         Rc::strong_count(&self.inner) == 1
     }
+}
 
-    /// The fd itself if this is the only handle, else the handle back.
+impl SharedFd {
+    /// The descriptor itself when this is the only handle, so it can be closed through the
+    /// driver; otherwise the handle back.
     pub(crate) fn try_unwrap(self) -> Result<OwnedFd, SharedFd> {
-        let inner = Rc::try_unwrap(self.inner).map_err(|inner| SharedFd { inner })?;
-        let fd = std::mem::ManuallyDrop::new(inner).fd;
-        // SAFETY: `inner` owned `fd` and is never dropped (ManuallyDrop), so ownership
-        // passes to the returned `OwnedFd` alone.
-        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+        match Rc::try_unwrap(self.inner) {
+            Ok(inner) => {
+                let inner = std::mem::ManuallyDrop::new(inner);
+                // SAFETY: `inner` owned the fd and is never dropped (ManuallyDrop), so
+                // ownership moves to the new `OwnedFd` exactly once.
+                Ok(unsafe { OwnedFd::from_raw_fd(inner.fd) })
+            }
+            Err(inner) => Err(SharedFd { inner }),
+        }
+    }
+}
+
+impl AsFd for SharedFd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        // SAFETY: the fd stays open while any handle lives, and the borrow cannot outlive
+        // `self`.
+        unsafe { BorrowedFd::borrow_raw(self.inner.fd) }
     }
 }
 

@@ -30,6 +30,7 @@
 //! - `op/`: one operation per file.
 //! - [`fs`]: [`File`](fs::File), [`OpenOptions`](fs::OpenOptions) and directory calls,
 //!   each a ring operation.
+//! - [`net`]: TCP, UDP and Unix sockets (`TcpListener`, `TcpStream`, `UdpSocket`, ...).
 //! - [`buf`]: [`IoBuf`](buf::IoBuf) / [`IoBufMut`](buf::IoBufMut), the owned-buffer contract.
 //! - `blocking.rs`: [`spawn_blocking`], a bounded pool of threads for blocking calls.
 //! - [`time`]: sleep, timeout, interval, over one timer store per runtime.
@@ -57,6 +58,7 @@ pub mod buf;
 mod driver;
 mod fd;
 pub mod fs;
+pub mod net;
 mod op;
 pub mod runtime;
 mod sys;

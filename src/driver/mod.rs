@@ -60,23 +60,38 @@ pub(crate) unsafe trait OpCode: 'static {
     /// Turns the completion into the output, giving back the buffers the op owned.
     fn complete(self, completion: Completion) -> Self::Output;
 
-    /// The completion of an op whose future was dropped: `complete` is never called, so an
-    /// op whose completion carries a resource (an opened or accepted fd) releases it here.
-    fn orphaned(&mut self, completion: &Completion) {
-        let _ = completion;
+    /// Called instead of [`complete`](OpCode::complete) when the completion of an op whose
+    /// future was dropped arrives: releases what the completion created (an accepted fd).
+    /// The op is dropped right after. Most ops create nothing and keep the default.
+    fn complete_orphan(&mut self, _completion: Completion) {}
+}
+
+/// A dropped op parked in the backend, with the hook that lets it release what its
+/// completion created ([`OpCode::complete_orphan`]).
+struct Orphan {
+    op: Box<dyn Any>,
+    hook: fn(&mut dyn Any, Completion),
+}
+
+impl Orphan {
+    fn boxed<T: OpCode>(op: T) -> Box<dyn Any> {
+        fn hook<T: OpCode>(op: &mut dyn Any, completion: Completion) {
+            if let Some(op) = op.downcast_mut::<T>() {
+                op.complete_orphan(completion);
+            }
+        }
+        Box::new(Orphan {
+            op: Box::new(op),
+            hook: hook::<T>,
+        })
     }
 }
 
-/// An op parked in the in-flight table after its future was dropped (invariant 2): it is
-/// told of its completion before it is freed.
-pub(crate) trait Orphan {
-    /// Releases what the completion handed over (see [`OpCode::orphaned`]).
-    fn orphaned(&mut self, c: &Completion);
-}
-
-impl<T: OpCode> Orphan for T {
-    fn orphaned(&mut self, c: &Completion) {
-        OpCode::orphaned(self, c);
+/// Hands the completion of a dropped op to its [`OpCode::complete_orphan`]; backends call
+/// it on the resources of a dropped op when that op's completion arrives.
+pub(crate) fn orphan_completed(parked: &mut Box<dyn Any>, completion: Completion) {
+    if let Some(orphan) = parked.downcast_mut::<Orphan>() {
+        (orphan.hook)(&mut *orphan.op, completion);
     }
 }
 
@@ -169,7 +184,7 @@ impl<T: OpCode> Drop for Op<T> {
             std::mem::forget(data);
             return;
         };
-        let release = driver.drop_op(state, Box::new(data) as Box<dyn Orphan>);
+        let release = driver.drop_op(state, Orphan::boxed(data));
         drop(driver);
         drop(release);
     }
@@ -196,11 +211,7 @@ impl Backend {
     }
 
     /// The op's future was dropped in `state`; returns resources that may be freed now.
-    pub(crate) fn drop_op(
-        &mut self,
-        state: OpState,
-        op: Box<dyn Orphan>,
-    ) -> Option<Box<dyn Orphan>> {
+    pub(crate) fn drop_op(&mut self, state: OpState, op: Box<dyn Any>) -> Option<Box<dyn Any>> {
         match self {
             Backend::Uring(d) => d.drop_op(state, op),
         }

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use io_uring::{opcode, squeue, types, IoUring};
 
 use super::inflight::{Completion, InFlight, Outcome, RESERVED};
-use super::{OpCode, OpState, Orphan, Park};
+use super::{OpCode, OpState, Park};
 use crate::runtime::Stats;
 use crate::sys;
 
@@ -98,11 +98,7 @@ impl Uring {
         }
     }
 
-    pub(crate) fn drop_op(
-        &mut self,
-        state: OpState,
-        op: Box<dyn Orphan>,
-    ) -> Option<Box<dyn Orphan>> {
+    pub(crate) fn drop_op(&mut self, state: OpState, op: Box<dyn Any>) -> Option<Box<dyn Any>> {
         let OpState::Submitted(user_data) = state else {
             return Some(op);
         };
@@ -189,12 +185,15 @@ impl Uring {
                 WAKE => self.wake_armed = false,
                 CANCEL => {}
                 user_data => {
-                    let completion = Completion {
+                    let completion = || Completion {
                         result: sys::cqe_result(cqe.result()),
                         flags: cqe.flags(),
                     };
-                    if let Outcome::Released(res) = self.inflight.complete(user_data, completion) {
-                        self.released.push(Box::new(res));
+                    if let Outcome::Released(mut res) =
+                        self.inflight.complete(user_data, completion())
+                    {
+                        super::orphan_completed(&mut res, completion());
+                        self.released.push(res);
                     }
                 }
             }

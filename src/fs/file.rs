@@ -7,6 +7,7 @@ use std::path::Path;
 
 use super::{Metadata, OpenOptions};
 use crate::buf::{BufResult, IoBuf, IoBufMut};
+use crate::driver::Op;
 use crate::fd::SharedFd;
 use crate::op::close::Close;
 use crate::op::fsync::Fsync;
@@ -156,7 +157,7 @@ impl File {
         let mut fd = self.fd;
         loop {
             match fd.try_unwrap() {
-                Ok(owned) => return Close::new(owned).await,
+                Ok(owned) => return Op::new(Close::new(owned)).await,
                 // A dropped op still holds it: wait a turn for its completion.
                 Err(shared) => {
                     fd = shared;

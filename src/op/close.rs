@@ -1,40 +1,37 @@
-//! `IORING_OP_CLOSE`: closes a file descriptor and reports the error close returns.
+//! `IORING_OP_CLOSE` / `close(2)`: closes a descriptor through the driver, reporting errors
+//! that a close on drop would have to swallow.
 
 use std::io;
 use std::os::fd::{IntoRawFd, OwnedFd};
 
 use io_uring::{opcode, squeue, types};
 
-use crate::driver::{Completion, Mode, Op, OpCode};
+use crate::driver::{Completion, Mode, OpCode};
 use crate::sys::syscall;
 
 pub(crate) struct Close {
-    /// The fd, until it is handed to the kernel (or the syscall). If the op is dropped
-    /// before that, `OwnedFd` closes it.
+    /// The descriptor until it is handed to the kernel (or to `close`); an op dropped
+    /// before submission closes it on drop.
     fd: Option<OwnedFd>,
 }
 
 impl Close {
-    /// Closes `fd`, which no other handle or op uses any more (invariant 4).
-    pub(crate) fn new(fd: OwnedFd) -> Op<Close> {
-        Op::new(Close { fd: Some(fd) })
+    pub(crate) fn new(fd: OwnedFd) -> Close {
+        Close { fd: Some(fd) }
     }
 
-    fn take(&mut self) -> libc::c_int {
-        self.fd
-            .take()
-            .expect("a close is started only once")
-            .into_raw_fd()
+    fn take_raw(&mut self) -> i32 {
+        self.fd.take().map_or(-1, IntoRawFd::into_raw_fd)
     }
 }
 
-// SAFETY: the SQE carries no pointer; the fd's ownership passes to the kernel, which
-// closes it whatever happens to the op.
+// SAFETY: a close SQE carries no pointers; the fd it names is owned by nobody else once taken
+// out of `self.fd`, so no other op can be using it.
 unsafe impl OpCode for Close {
     type Output = io::Result<()>;
 
     fn sqe(&mut self) -> squeue::Entry {
-        opcode::Close::new(types::Fd(self.take())).build()
+        opcode::Close::new(types::Fd(self.take_raw())).build()
     }
 
     fn mode(&self) -> Mode<'_> {
@@ -42,10 +39,8 @@ unsafe impl OpCode for Close {
     }
 
     fn syscall(&mut self) -> io::Result<u32> {
-        let fd = self.take();
-        // SAFETY: close takes no pointer; `fd` was owned by the op and is closed once.
-        syscall!(close(fd))?;
-        Ok(0)
+        // SAFETY: the descriptor was owned by this op and is closed exactly once, here.
+        syscall!(close(self.take_raw())).map(|_| 0)
     }
 
     fn complete(self, completion: Completion) -> io::Result<()> {

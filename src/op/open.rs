@@ -31,7 +31,8 @@ impl Open {
 fn owned(completion: &Completion) -> Option<OwnedFd> {
     let fd = *completion.result.as_ref().ok()?;
     // SAFETY: a successful open's result is a new fd that nothing else owns; whoever calls
-    // this takes the completion's fd exactly once (`complete` or `orphaned`, never both).
+    // this takes the completion's fd exactly once (`complete` or `complete_orphan`, never
+    // both).
     Some(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
@@ -69,8 +70,8 @@ unsafe impl OpCode for Open {
         }
     }
 
-    fn orphaned(&mut self, completion: &Completion) {
+    fn complete_orphan(&mut self, completion: Completion) {
         // The future is gone: close the file it would have received instead of leaking it.
-        drop(owned(completion));
+        drop(owned(&completion));
     }
 }

@@ -1,0 +1,159 @@
+//! [`Socket`]: the descriptor and the operations every socket type shares.
+//!
+//! Sockets are created non-blocking and close-on-exec, so both drivers can run the same
+//! operations on them (io_uring arms its own poll when a non-blocking socket is not ready).
+
+use std::io;
+use std::net::Shutdown;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+use socket2::{Domain, SockAddr, SockRef, Type};
+
+use crate::buf::{BufResult, IoBuf, IoBufMut};
+use crate::driver::Op;
+use crate::fd::SharedFd;
+use crate::op::{
+    accept::Accept, close::Close, connect::Connect, recv::Recv, recv_from::RecvFrom, send::Send,
+    send_to::SendTo, shutdown::Shutdown as ShutdownOp,
+};
+
+/// A socket descriptor shared by the handles and in-flight operations that use it.
+#[derive(Clone, Debug)]
+pub(crate) struct Socket {
+    fd: SharedFd,
+}
+
+impl Socket {
+    /// A new non-blocking, close-on-exec socket.
+    pub(crate) fn create(domain: Domain, ty: Type) -> io::Result<socket2::Socket> {
+        socket2::Socket::new(domain, ty.nonblocking(), None)
+    }
+
+    /// Wraps a configured socket, making sure it is non-blocking.
+    pub(crate) fn from_socket2(socket: socket2::Socket) -> io::Result<Socket> {
+        socket.set_nonblocking(true)?;
+        Ok(Socket::from_owned(socket.into()))
+    }
+
+    /// Wraps a descriptor that is already non-blocking.
+    pub(crate) fn from_owned(fd: OwnedFd) -> Socket {
+        Socket {
+            fd: SharedFd::new(fd),
+        }
+    }
+
+    /// A borrowed socket2 view, for options and addresses.
+    pub(crate) fn sock_ref(&self) -> SockRef<'_> {
+        SockRef::from(&self.fd)
+    }
+
+    pub(crate) async fn connect(&self, addr: SockAddr) -> io::Result<()> {
+        Op::new(Connect::new(&self.fd, addr)).await
+    }
+
+    pub(crate) async fn accept(&self) -> io::Result<(Socket, SockAddr)> {
+        let (fd, addr) = Op::new(Accept::new(&self.fd)).await?;
+        Ok((Socket::from_owned(fd), addr))
+    }
+
+    pub(crate) async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
+        Op::new(Recv::new(&self.fd, buf)).await
+    }
+
+    pub(crate) async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
+        Op::new(Send::new(&self.fd, buf)).await
+    }
+
+    /// Reads until the buffer's whole capacity is filled; `UnexpectedEof` if the peer
+    /// closes first.
+    pub(crate) async fn read_exact<B: IoBufMut>(&self, buf: B) -> BufResult<(), B> {
+        let total = buf.bytes_total();
+        let mut filled = 0;
+        let mut buf = buf;
+        while filled < total {
+            let (res, slice) = self.read(buf.slice(filled..)).await;
+            buf = slice.into_inner();
+            match res {
+                Ok(0) => {
+                    let msg = format!("connection closed after {filled} of {total} bytes");
+                    return (Err(io::Error::new(io::ErrorKind::UnexpectedEof, msg)), buf);
+                }
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return (Err(e), buf),
+            }
+        }
+        (Ok(()), buf)
+    }
+
+    /// Writes every initialised byte of `buf`, however many writes it takes.
+    pub(crate) async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
+        let total = buf.bytes_init();
+        let mut written = 0;
+        let mut buf = buf;
+        while written < total {
+            let (res, slice) = self.write(buf.slice(written..total)).await;
+            buf = slice.into_inner();
+            match res {
+                Ok(0) => {
+                    let msg = format!("wrote 0 bytes after {written} of {total}");
+                    return (Err(io::Error::new(io::ErrorKind::WriteZero, msg)), buf);
+                }
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return (Err(e), buf),
+            }
+        }
+        (Ok(()), buf)
+    }
+
+    pub(crate) async fn recv_from<B: IoBufMut>(&self, buf: B) -> BufResult<(usize, SockAddr), B> {
+        Op::new(RecvFrom::new(&self.fd, buf)).await
+    }
+
+    pub(crate) async fn send_to<B: IoBuf>(&self, buf: B, addr: SockAddr) -> BufResult<usize, B> {
+        Op::new(SendTo::new(&self.fd, buf, addr)).await
+    }
+
+    pub(crate) async fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        Op::new(ShutdownOp::new(&self.fd, how)).await
+    }
+
+    /// Closes the descriptor through the driver when this is its last handle, reporting
+    /// the error a close on drop would swallow; otherwise drops this handle.
+    pub(crate) async fn close(self) -> io::Result<()> {
+        match self.fd.try_unwrap() {
+            Ok(fd) => Op::new(Close::new(fd)).await,
+            Err(_shared) => Ok(()),
+        }
+    }
+
+    /// Turns a socket2 address into an IP socket address, or a clear error.
+    pub(crate) fn ip_addr(addr: SockAddr) -> io::Result<std::net::SocketAddr> {
+        addr.as_socket().ok_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidData, "not an IPv4 or IPv6 address")
+        })
+    }
+
+    /// Turns a socket2 address into a Unix socket address, or a clear error.
+    pub(crate) fn unix_addr(addr: SockAddr) -> io::Result<std::os::unix::net::SocketAddr> {
+        if addr.is_unnamed() {
+            // An unbound peer: std has no constructor for it, so take it from a throwaway
+            // unnamed socket.
+            let (a, _b) = std::os::unix::net::UnixDatagram::pair()?;
+            return a.local_addr();
+        }
+        if let Some(name) = addr.as_abstract_namespace() {
+            use std::os::linux::net::SocketAddrExt;
+            return std::os::unix::net::SocketAddr::from_abstract_name(name);
+        }
+        addr.as_unix()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not a Unix address"))
+    }
+}
+
+impl AsRawFd for Socket {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.raw()
+    }
+}

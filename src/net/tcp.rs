@@ -1,0 +1,252 @@
+//! TCP: [`TcpListener`] and [`TcpStream`], with [`ListenOptions`] for the listening socket.
+
+use std::io;
+use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::os::fd::{AsRawFd, RawFd};
+
+use socket2::{Domain, SockAddr, Type};
+
+use crate::buf::{BufResult, IoBuf, IoBufMut};
+use crate::net::socket::Socket;
+use crate::net::split::{OwnedReadHalf, OwnedWriteHalf};
+
+/// How a listening socket is set up: `SO_REUSEADDR` always; `SO_REUSEPORT` and the accept
+/// backlog as chosen here.
+///
+/// ```
+/// let opts = proactor::net::ListenOptions::new().reuse_port(true).backlog(1024);
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct ListenOptions {
+    reuse_port: bool,
+    backlog: i32,
+}
+
+impl Default for ListenOptions {
+    fn default() -> Self {
+        ListenOptions {
+            reuse_port: false,
+            backlog: 4096,
+        }
+    }
+}
+
+impl ListenOptions {
+    /// The defaults: no `SO_REUSEPORT`, a backlog of 4096 (the kernel caps it at
+    /// `net.core.somaxconn`).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets `SO_REUSEPORT`, so several sockets (one per thread) can listen on one port and
+    /// the kernel spreads connections among them.
+    pub fn reuse_port(mut self, on: bool) -> Self {
+        self.reuse_port = on;
+        self
+    }
+
+    /// The length of the queue of connections waiting to be accepted.
+    pub fn backlog(mut self, backlog: u32) -> Self {
+        self.backlog = backlog.min(i32::MAX as u32) as i32;
+        self
+    }
+}
+
+/// A TCP socket listening for connections: asyncio's `start_server`, tokio's `TcpListener`.
+///
+/// ```no_run
+/// # proactor::block_on(async {
+/// let listener = proactor::net::TcpListener::bind("127.0.0.1:7000")?;
+/// loop {
+///     let (stream, _peer) = listener.accept().await?;
+///     proactor::spawn(async move {
+///         let (res, buf) = stream.read(vec![0u8; 4096]).await;
+///         if res.is_ok() {
+///             let _ = stream.write_all(buf).await;
+///         }
+///     });
+/// }
+/// # Ok::<(), std::io::Error>(())
+/// # });
+/// ```
+#[derive(Debug)]
+pub struct TcpListener {
+    inner: Socket,
+}
+
+impl TcpListener {
+    /// Binds to `addr` (the first of its addresses that works) with default options. Like
+    /// std, binding is synchronous: it never blocks.
+    pub fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        TcpListener::bind_with(addr, ListenOptions::default())
+    }
+
+    /// Binds to `addr` with `options` (`SO_REUSEPORT`, backlog).
+    pub fn bind_with(addr: impl ToSocketAddrs, options: ListenOptions) -> io::Result<TcpListener> {
+        each_addr(addr, |addr| TcpListener::bind_one(addr, options))
+    }
+
+    fn bind_one(addr: SocketAddr, options: ListenOptions) -> io::Result<TcpListener> {
+        let socket = Socket::create(Domain::for_address(addr), Type::STREAM)?;
+        socket.set_reuse_address(true)?;
+        if options.reuse_port {
+            socket.set_reuse_port(true)?;
+        }
+        socket.bind(&addr.into())?;
+        socket.listen(options.backlog)?;
+        Ok(TcpListener {
+            inner: Socket::from_socket2(socket)?,
+        })
+    }
+
+    /// Wraps a std listener (made non-blocking), e.g. one inherited or set up elsewhere.
+    pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
+        Ok(TcpListener {
+            inner: Socket::from_socket2(listener.into())?,
+        })
+    }
+
+    /// Waits for a connection; returns the stream and the peer's address.
+    pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        let (socket, addr) = self.inner.accept().await?;
+        Ok((TcpStream { inner: socket }, Socket::ip_addr(addr)?))
+    }
+
+    /// The address the listener is bound to (with the port the kernel chose for port 0).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        Socket::ip_addr(self.inner.sock_ref().local_addr()?)
+    }
+}
+
+impl AsRawFd for TcpListener {
+    fn as_raw_fd(&self) -> RawFd {
+        self.inner.as_raw_fd()
+    }
+}
+
+/// A TCP connection: asyncio's `open_connection`, tokio's `TcpStream`.
+///
+/// Reads and writes take an owned buffer and give it back. Methods take `&self`, so one
+/// stream can be shared (e.g. in an `Rc`) by a reading task and a writing task; or split it
+/// with [`into_split`](TcpStream::into_split).
+///
+/// ```no_run
+/// # proactor::block_on(async {
+/// let stream = proactor::net::TcpStream::connect("127.0.0.1:7000".parse().unwrap()).await?;
+/// let (res, _) = stream.write_all(b"ping".as_slice()).await;
+/// res?;
+/// let (res, buf) = stream.read_exact(Vec::with_capacity(4)).await;
+/// res?;
+/// assert_eq!(buf, b"ping");
+/// # Ok::<(), std::io::Error>(())
+/// # });
+/// ```
+#[derive(Debug)]
+pub struct TcpStream {
+    inner: Socket,
+}
+
+impl TcpStream {
+    /// Opens a connection to `addr`.
+    pub async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
+        let socket = Socket::create(Domain::for_address(addr), Type::STREAM)?;
+        let inner = Socket::from_socket2(socket)?;
+        inner.connect(SockAddr::from(addr)).await?;
+        Ok(TcpStream { inner })
+    }
+
+    /// Wraps a connected std stream (made non-blocking).
+    pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
+        Ok(TcpStream {
+            inner: Socket::from_socket2(stream.into())?,
+        })
+    }
+
+    /// Reads into `buf` (up to its capacity); `Ok(0)` means the peer closed its side.
+    pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
+        self.inner.read(buf).await
+    }
+
+    /// Writes some of `buf`'s initialised bytes; returns how many.
+    pub async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
+        self.inner.write(buf).await
+    }
+
+    /// Fills `buf`'s whole capacity; `UnexpectedEof` if the peer closes first.
+    pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> BufResult<(), B> {
+        self.inner.read_exact(buf).await
+    }
+
+    /// Writes all of `buf`'s initialised bytes, however many writes it takes.
+    pub async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
+        self.inner.write_all(buf).await
+    }
+
+    /// Shuts down one or both directions; `Shutdown::Write` sends EOF while reading goes on.
+    pub async fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.inner.shutdown(how).await
+    }
+
+    /// Closes the connection through the driver, reporting any error. Dropping the stream
+    /// closes it too (silently). Other handles (split halves) keep it open.
+    pub async fn close(self) -> io::Result<()> {
+        self.inner.close().await
+    }
+
+    /// Splits into a reading half and a writing half, which can move to different tasks.
+    pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
+        let inner = self.inner;
+        (
+            OwnedReadHalf {
+                inner: inner.clone(),
+            },
+            OwnedWriteHalf { inner },
+        )
+    }
+
+    /// The remote address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        Socket::ip_addr(self.inner.sock_ref().peer_addr()?)
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        Socket::ip_addr(self.inner.sock_ref().local_addr()?)
+    }
+
+    /// Sets `TCP_NODELAY` (disables Nagle's algorithm: small writes go out at once).
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        self.inner.sock_ref().set_tcp_nodelay(nodelay)
+    }
+
+    /// Whether `TCP_NODELAY` is set.
+    pub fn nodelay(&self) -> io::Result<bool> {
+        self.inner.sock_ref().tcp_nodelay()
+    }
+}
+
+impl AsRawFd for TcpStream {
+    fn as_raw_fd(&self) -> RawFd {
+        self.inner.as_raw_fd()
+    }
+}
+
+/// Runs `f` on each address of `addr` until one succeeds; the last error otherwise.
+pub(crate) fn each_addr<T>(
+    addr: impl ToSocketAddrs,
+    mut f: impl FnMut(SocketAddr) -> io::Result<T>,
+) -> io::Result<T> {
+    let mut last = None;
+    for addr in addr.to_socket_addrs()? {
+        match f(addr) {
+            Ok(t) => return Ok(t),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "could not resolve to any address",
+        )
+    }))
+}

@@ -1,0 +1,210 @@
+//! Unix domain sockets: [`UnixListener`], [`UnixStream`], [`UnixDatagram`].
+
+use std::io;
+use std::net::Shutdown;
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::SocketAddr;
+use std::path::Path;
+
+use socket2::{Domain, SockAddr, Type};
+
+use crate::buf::{BufResult, IoBuf, IoBufMut};
+use crate::net::socket::Socket;
+use crate::net::split::{OwnedReadHalf, OwnedWriteHalf};
+
+/// A Unix stream socket listening for connections at a path.
+#[derive(Debug)]
+pub struct UnixListener {
+    inner: Socket,
+}
+
+impl UnixListener {
+    /// Binds to `path` (which must not exist yet) with a backlog of 4096.
+    pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
+        let socket = Socket::create(Domain::UNIX, Type::STREAM)?;
+        socket.bind(&SockAddr::unix(path)?)?;
+        socket.listen(4096)?;
+        Ok(UnixListener {
+            inner: Socket::from_socket2(socket)?,
+        })
+    }
+
+    /// Wraps a std listener (made non-blocking).
+    pub fn from_std(listener: std::os::unix::net::UnixListener) -> io::Result<UnixListener> {
+        Ok(UnixListener {
+            inner: Socket::from_socket2(listener.into())?,
+        })
+    }
+
+    /// Waits for a connection; returns the stream and the peer's address (usually unnamed).
+    pub async fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
+        let (socket, addr) = self.inner.accept().await?;
+        Ok((UnixStream { inner: socket }, Socket::unix_addr(addr)?))
+    }
+
+    /// The address the listener is bound to.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        Socket::unix_addr(self.inner.sock_ref().local_addr()?)
+    }
+}
+
+impl AsRawFd for UnixListener {
+    fn as_raw_fd(&self) -> RawFd {
+        self.inner.as_raw_fd()
+    }
+}
+
+/// A Unix stream connection. Same I/O methods as [`TcpStream`](super::TcpStream).
+#[derive(Debug)]
+pub struct UnixStream {
+    inner: Socket,
+}
+
+impl UnixStream {
+    /// Connects to the listener at `path`.
+    pub async fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
+        let addr = SockAddr::unix(path)?;
+        let inner = Socket::from_socket2(Socket::create(Domain::UNIX, Type::STREAM)?)?;
+        inner.connect(addr).await?;
+        Ok(UnixStream { inner })
+    }
+
+    /// A connected pair of streams.
+    pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
+        let (a, b) = socket2::Socket::pair(Domain::UNIX, Type::STREAM.nonblocking(), None)?;
+        let wrap = |s| Socket::from_socket2(s).map(|inner| UnixStream { inner });
+        Ok((wrap(a)?, wrap(b)?))
+    }
+
+    /// Wraps a std stream (made non-blocking).
+    pub fn from_std(stream: std::os::unix::net::UnixStream) -> io::Result<UnixStream> {
+        Ok(UnixStream {
+            inner: Socket::from_socket2(stream.into())?,
+        })
+    }
+
+    /// Reads into `buf` (up to its capacity); `Ok(0)` means the peer closed its side.
+    pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
+        self.inner.read(buf).await
+    }
+
+    /// Writes some of `buf`'s initialised bytes; returns how many.
+    pub async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
+        self.inner.write(buf).await
+    }
+
+    /// Fills `buf`'s whole capacity; `UnexpectedEof` if the peer closes first.
+    pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> BufResult<(), B> {
+        self.inner.read_exact(buf).await
+    }
+
+    /// Writes all of `buf`'s initialised bytes, however many writes it takes.
+    pub async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
+        self.inner.write_all(buf).await
+    }
+
+    /// Shuts down one or both directions.
+    pub async fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.inner.shutdown(how).await
+    }
+
+    /// Splits into a reading half and a writing half.
+    pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
+        let inner = self.inner;
+        (
+            OwnedReadHalf {
+                inner: inner.clone(),
+            },
+            OwnedWriteHalf { inner },
+        )
+    }
+
+    /// The remote address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        Socket::unix_addr(self.inner.sock_ref().peer_addr()?)
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        Socket::unix_addr(self.inner.sock_ref().local_addr()?)
+    }
+}
+
+impl AsRawFd for UnixStream {
+    fn as_raw_fd(&self) -> RawFd {
+        self.inner.as_raw_fd()
+    }
+}
+
+/// A Unix datagram socket.
+#[derive(Debug)]
+pub struct UnixDatagram {
+    inner: Socket,
+}
+
+impl UnixDatagram {
+    /// A socket bound to `path`.
+    pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixDatagram> {
+        let socket = Socket::create(Domain::UNIX, Type::DGRAM)?;
+        socket.bind(&SockAddr::unix(path)?)?;
+        Ok(UnixDatagram {
+            inner: Socket::from_socket2(socket)?,
+        })
+    }
+
+    /// A socket bound to no address (it can send, and receive once connected).
+    pub fn unbound() -> io::Result<UnixDatagram> {
+        let socket = Socket::create(Domain::UNIX, Type::DGRAM)?;
+        Ok(UnixDatagram {
+            inner: Socket::from_socket2(socket)?,
+        })
+    }
+
+    /// A connected pair of unnamed sockets.
+    pub fn pair() -> io::Result<(UnixDatagram, UnixDatagram)> {
+        let (a, b) = socket2::Socket::pair(Domain::UNIX, Type::DGRAM.nonblocking(), None)?;
+        let wrap = |s| Socket::from_socket2(s).map(|inner| UnixDatagram { inner });
+        Ok((wrap(a)?, wrap(b)?))
+    }
+
+    /// Sets the default destination (never blocks).
+    pub fn connect(&self, path: impl AsRef<Path>) -> io::Result<()> {
+        self.inner.sock_ref().connect(&SockAddr::unix(path)?)
+    }
+
+    /// Sends one datagram to the socket at `path`.
+    pub async fn send_to<B: IoBuf>(&self, buf: B, path: impl AsRef<Path>) -> BufResult<usize, B> {
+        match SockAddr::unix(path) {
+            Ok(addr) => self.inner.send_to(buf, addr).await,
+            Err(e) => (Err(e), buf),
+        }
+    }
+
+    /// Receives one datagram; returns its length and sender.
+    pub async fn recv_from<B: IoBufMut>(&self, buf: B) -> BufResult<(usize, SocketAddr), B> {
+        let (res, buf) = self.inner.recv_from(buf).await;
+        let res = res.and_then(|(n, addr)| Ok((n, Socket::unix_addr(addr)?)));
+        (res, buf)
+    }
+
+    /// Sends one datagram to the connected address.
+    pub async fn send<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
+        self.inner.write(buf).await
+    }
+
+    /// Receives one datagram.
+    pub async fn recv<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
+        self.inner.read(buf).await
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        Socket::unix_addr(self.inner.sock_ref().local_addr()?)
+    }
+}
+
+impl AsRawFd for UnixDatagram {
+    fn as_raw_fd(&self) -> RawFd {
+        self.inner.as_raw_fd()
+    }
+}

@@ -1,0 +1,56 @@
+//! `IORING_OP_SEND` / `send(2)`: writes an owned buffer's initialised bytes to a socket.
+//!
+//! `MSG_NOSIGNAL`: writing to a closed connection gives `EPIPE`, never `SIGPIPE`.
+
+use std::io;
+
+use io_uring::{opcode, squeue, types};
+
+use crate::buf::{BufResult, IoBuf};
+use crate::driver::{Completion, Interest, Mode, OpCode};
+use crate::fd::SharedFd;
+use crate::sys::syscall;
+
+pub(crate) struct Send<B> {
+    fd: SharedFd,
+    buf: B,
+}
+
+impl<B: IoBuf> Send<B> {
+    pub(crate) fn new(fd: &SharedFd, buf: B) -> Send<B> {
+        Send {
+            fd: fd.clone(),
+            buf,
+        }
+    }
+
+    fn len(&self) -> u32 {
+        self.buf.bytes_init().min(u32::MAX as usize) as u32
+    }
+}
+
+// SAFETY: the SQE points into `self.buf`, whose `IoBuf` pointer is stable across moves and
+// owned by the op; the fd is held by `self.fd`.
+unsafe impl<B: IoBuf> OpCode for Send<B> {
+    type Output = BufResult<usize, B>;
+
+    fn sqe(&mut self) -> squeue::Entry {
+        opcode::Send::new(types::Fd(self.fd.raw()), self.buf.stable_ptr(), self.len())
+            .flags(libc::MSG_NOSIGNAL)
+            .build()
+    }
+
+    fn mode(&self) -> Mode<'_> {
+        Mode::Readiness(&self.fd, Interest::Write)
+    }
+
+    fn syscall(&mut self) -> io::Result<u32> {
+        let (ptr, len) = (self.buf.stable_ptr().cast(), self.len() as usize);
+        // SAFETY: `ptr` points to `len` initialised bytes of the owned buffer.
+        syscall!(send(self.fd.raw(), ptr, len, libc::MSG_NOSIGNAL)).map(|n| n as u32)
+    }
+
+    fn complete(self, completion: Completion) -> BufResult<usize, B> {
+        (completion.result.map(|n| n as usize), self.buf)
+    }
+}
