@@ -271,7 +271,14 @@ impl Core {
 
     /// Decides how long an idle runtime may block, and announces it is about to park.
     fn park_timeout(&self) -> Park {
-        let timeout = self.timers.borrow_mut().next_timeout(Instant::now());
+        let timeout = {
+            let mut timers = self.timers.borrow_mut();
+            if timers.is_empty() {
+                None
+            } else {
+                timers.next_timeout(Instant::now())
+            }
+        };
         if timeout == Some(Duration::ZERO) {
             return Park::No;
         }
