@@ -6,6 +6,7 @@
 
 pub(crate) mod context;
 mod join_set;
+mod per_core;
 pub(crate) mod task;
 
 use std::fmt;
@@ -15,6 +16,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 pub use join_set::JoinSet;
+pub use per_core::{run_per_core, ThreadPerCore};
 pub use task::{spawn, yield_now, AbortHandle, JoinError, JoinHandle};
 
 use crate::driver::{uring::Uring, Backend};
