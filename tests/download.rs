@@ -275,7 +275,7 @@ fn survives_misbehaving_servers_and_reports_each_failure() {
         "-j",
         "4",
         "--timeout",
-        "1",
+        "2",
         "-o",
         out_dir.path().to_str().unwrap(),
     ];
