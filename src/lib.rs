@@ -29,11 +29,15 @@
 //!   dispatches between backends in one place), the in-flight table and its `Lifecycle`,
 //!   the io_uring backend, and the epoll backend (`driver/epoll.rs`).
 //! - `op/`: one operation per file (nop; socket ops: accept, connect, recv, send,
-//!   recvmsg, sendmsg, shutdown, close).
+//!   recvmsg, sendmsg, shutdown, close; file ops: open, read_at, write_at, fsync,
+//!   ftruncate, statx, mkdir, rename, unlink).
 //! - `src/bin/echo-server.rs`: a thread-per-core TCP echo server on the public API;
 //!   `examples/echo_client.rs` is its load generator.
+//! - [`fs`]: [`File`](fs::File), [`OpenOptions`](fs::OpenOptions) and directory calls,
+//!   each a ring operation.
 //! - [`net`]: TCP, UDP and Unix sockets (`TcpListener`, `TcpStream`, `UdpSocket`, ...).
 //! - [`buf`]: [`IoBuf`](buf::IoBuf) / [`IoBufMut`](buf::IoBufMut), the owned-buffer contract.
+//! - `blocking.rs`: [`spawn_blocking`], a bounded pool of threads for blocking calls.
 //! - [`time`]: sleep, timeout, interval, over one timer store per runtime.
 //! - `sys.rs`: the `syscall!` helper through which every raw libc call goes.
 //!
@@ -63,15 +67,18 @@
 #![warn(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+mod blocking;
 pub mod buf;
 mod driver;
 mod fd;
+pub mod fs;
 pub mod net;
 mod op;
 pub mod runtime;
 mod sys;
 pub mod time;
 
+pub use blocking::spawn_blocking;
 pub use op::nop::nop;
 pub use runtime::{
     block_on, spawn, Builder, Driver, DriverKind, JoinError, JoinHandle, JoinSet, Runtime, Stats,
@@ -79,5 +86,6 @@ pub use runtime::{
 
 /// Tasks: spawning, handles, sets, and cooperative yielding.
 pub mod task {
+    pub use crate::blocking::spawn_blocking;
     pub use crate::runtime::{spawn, yield_now, AbortHandle, JoinError, JoinHandle, JoinSet};
 }

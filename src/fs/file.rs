@@ -1,0 +1,181 @@
+//! [`File`]: an open file whose reads, writes and syncs go through the driver.
+
+use std::fmt;
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::path::Path;
+
+use super::{Metadata, OpenOptions};
+use crate::buf::{BufResult, IoBuf, IoBufMut};
+use crate::driver::Op;
+use crate::fd::SharedFd;
+use crate::op::close::Close;
+use crate::op::fsync::Fsync;
+use crate::op::ftruncate::Ftruncate;
+use crate::op::read_at::ReadAt;
+use crate::op::statx::Statx;
+use crate::op::write_at::WriteAt;
+
+/// An open file. Positional I/O only (`read_at`, `write_at`): there is no cursor, so
+/// many tasks can read and write one file at once without sharing state.
+///
+/// Dropping the file closes it once every operation using it has completed; [`close`]
+/// closes it now and reports the error `close(2)` returns.
+///
+/// [`close`]: File::close
+///
+/// ```
+/// # proactor::block_on(async {
+/// # let path = std::env::temp_dir().join(format!("proactor-doc-file-{}", std::process::id()));
+/// let file = proactor::fs::File::create(&path).await?;
+/// let (res, _) = file.write_all_at(&b"hello"[..], 0).await;
+/// res?;
+/// file.close().await?;
+/// let file = proactor::fs::File::open(&path).await?;
+/// let (res, buf) = file.read_at(Vec::with_capacity(16), 1).await;
+/// assert_eq!(&buf[..res?], b"ello");
+/// # proactor::fs::remove_file(&path).await?;
+/// # Ok::<(), std::io::Error>(())
+/// # }).unwrap();
+/// ```
+pub struct File {
+    fd: SharedFd,
+}
+
+impl File {
+    pub(crate) fn from_shared(fd: SharedFd) -> File {
+        File { fd }
+    }
+
+    /// Opens `path` read-only.
+    pub async fn open(path: impl AsRef<Path>) -> io::Result<File> {
+        OpenOptions::new().read(true).open(path).await
+    }
+
+    /// Opens `path` write-only, creating it or truncating it.
+    pub async fn create(path: impl AsRef<Path>) -> io::Result<File> {
+        OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)
+            .await
+    }
+
+    /// Options to open a file with.
+    pub fn options() -> OpenOptions {
+        OpenOptions::new()
+    }
+
+    /// Reads into `buf` (up to its capacity, from its start) at offset `pos`; returns how
+    /// many bytes were read (0 at end of file) and the buffer.
+    pub async fn read_at<B: IoBufMut>(&self, buf: B, pos: u64) -> BufResult<usize, B> {
+        ReadAt::new(&self.fd, buf, pos).await
+    }
+
+    /// Writes `buf`'s initialised bytes at offset `pos`; returns how many were written.
+    pub async fn write_at<B: IoBuf>(&self, buf: B, pos: u64) -> BufResult<usize, B> {
+        WriteAt::new(&self.fd, buf, pos).await
+    }
+
+    /// Fills `buf` to its capacity from offset `pos`; `UnexpectedEof` if the file ends
+    /// first (the bytes read so far are in the buffer).
+    pub async fn read_exact_at<B: IoBufMut>(&self, buf: B, pos: u64) -> BufResult<(), B> {
+        let total = buf.bytes_total();
+        let mut done = 0;
+        let mut buf = buf;
+        while done < total {
+            let (res, slice) = self
+                .read_at(buf.slice(done..total), pos + done as u64)
+                .await;
+            buf = slice.into_inner();
+            match res {
+                Ok(0) => {
+                    let msg = "file ended before the buffer was filled";
+                    return (Err(io::Error::new(io::ErrorKind::UnexpectedEof, msg)), buf);
+                }
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return (Err(e), buf),
+            }
+        }
+        (Ok(()), buf)
+    }
+
+    /// Writes all of `buf`'s initialised bytes at offset `pos`, however many writes it
+    /// takes.
+    pub async fn write_all_at<B: IoBuf>(&self, buf: B, pos: u64) -> BufResult<(), B> {
+        let total = buf.bytes_init();
+        let mut done = 0;
+        let mut buf = buf;
+        while done < total {
+            let (res, slice) = self
+                .write_at(buf.slice(done..total), pos + done as u64)
+                .await;
+            buf = slice.into_inner();
+            match res {
+                Ok(0) => {
+                    let msg = "the file accepted no more bytes";
+                    return (Err(io::Error::new(io::ErrorKind::WriteZero, msg)), buf);
+                }
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return (Err(e), buf),
+            }
+        }
+        (Ok(()), buf)
+    }
+
+    /// Flushes data and metadata to the device (`fsync`).
+    pub async fn sync_all(&self) -> io::Result<()> {
+        Fsync::new(&self.fd, false).await
+    }
+
+    /// Flushes data, and only the metadata needed to read it back (`fdatasync`).
+    pub async fn sync_data(&self) -> io::Result<()> {
+        Fsync::new(&self.fd, true).await
+    }
+
+    /// The file's metadata (`statx` on the open fd).
+    pub async fn metadata(&self) -> io::Result<Metadata> {
+        Statx::fd(&self.fd).await.map(Metadata::from_statx)
+    }
+
+    /// Truncates or extends the file to `size` bytes (extension reads as zeros).
+    pub async fn set_len(&self, size: u64) -> io::Result<()> {
+        if size > i64::MAX as u64 {
+            let msg = "file length exceeds i64::MAX";
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, msg));
+        }
+        Ftruncate::new(&self.fd, size).await
+    }
+
+    /// Closes the file, reporting the error `close(2)` gives (e.g. a delayed write error
+    /// on some file systems). Any operation still using the fd (one whose future was
+    /// dropped) finishes first.
+    pub async fn close(self) -> io::Result<()> {
+        let mut fd = self.fd;
+        loop {
+            match fd.try_unwrap() {
+                Ok(owned) => return Op::new(Close::new(owned)).await,
+                // A dropped op still holds it: wait a turn for its completion.
+                Err(shared) => {
+                    fd = shared;
+                    crate::time::sleep(std::time::Duration::from_millis(1)).await;
+                }
+            }
+        }
+    }
+}
+
+impl AsRawFd for File {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.raw()
+    }
+}
+
+impl fmt::Debug for File {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("File").field("fd", &self.fd.raw()).finish()
+    }
+}
