@@ -51,6 +51,11 @@ const WRITE: u8 = 2;
 /// The events every fd is registered for, once.
 const FD_EVENTS: u32 = (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32;
 
+/// How many ops may complete between two driver turns before the next one yields. On epoll
+/// an op whose syscall succeeds completes at its first poll, so a task looping over ready
+/// ops would otherwise never return to the executor (io_uring ops always yield once).
+const BUDGET: u32 = 128;
+
 /// Events per `epoll_wait`, at first; the buffer doubles when a wait fills it.
 const EVENTS_INITIAL: usize = 256;
 const EVENTS_MAX: usize = 4096;
@@ -237,6 +242,8 @@ pub(crate) struct Epoll {
     waiting: usize,
     /// Whether `epoll_pwait2` may be tried (cleared on `ENOSYS`/`EPERM`).
     pwait2: bool,
+    /// Ops that may still complete before the next turn ([`BUDGET`]).
+    budget: u32,
     submissions: u64,
     enters: u64,
     completions: u64,
@@ -270,6 +277,7 @@ impl Epoll {
             next_waiter: 0,
             waiting: 0,
             pwait2: true,
+            budget: BUDGET,
             submissions: 0,
             enters: 0,
             completions: 0,
@@ -290,6 +298,11 @@ impl Epoll {
                 return Poll::Pending;
             }
         }
+        if self.budget == 0 {
+            // Yield to the executor; the syscall is tried when the task is polled again.
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
         let result = loop {
             self.submissions += 1;
             match op.syscall() {
@@ -305,6 +318,7 @@ impl Epoll {
             }
         };
         self.stop_waiting(state);
+        self.budget -= 1;
         Poll::Ready(Completion { result, flags: 0 })
     }
 
@@ -386,6 +400,7 @@ impl Epoll {
     }
 
     pub(crate) fn turn(&mut self, park: Park, _garbage: &mut Vec<Box<dyn Any>>) -> io::Result<()> {
+        self.budget = BUDGET;
         for key in self.closed.0.take() {
             self.fds.try_remove(key);
         }

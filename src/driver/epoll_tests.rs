@@ -428,3 +428,31 @@ fn an_fd_wrapped_again_takes_its_registration_over() {
         assert_eq!(with_epoll(|d| d.fds.len()), 1, "the old slot was freed");
     });
 }
+
+#[test]
+fn a_task_looping_on_ready_ops_yields_to_others() {
+    let rt = epoll_runtime();
+    rt.block_on(async {
+        let other_ran = std::rc::Rc::new(std::cell::Cell::new(false));
+        let spinner = crate::spawn({
+            let other_ran = other_ran.clone();
+            async move {
+                let mut n = 0;
+                // Every nop completes at its first poll: only the budget makes it yield.
+                while !other_ran.get() && n < 100_000 {
+                    crate::nop().await.unwrap();
+                    n += 1;
+                }
+                n
+            }
+        });
+        let other = crate::spawn(async move { other_ran.set(true) });
+        let n = spinner.await.unwrap();
+        other.await.unwrap();
+        // The op that found the budget spent completes once the task runs again.
+        assert!(
+            n <= BUDGET as usize + 1,
+            "the spinner ran {n} ops without yielding"
+        );
+    });
+}
