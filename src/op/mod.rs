@@ -10,3 +10,6 @@ pub(crate) mod recv_from;
 pub(crate) mod send;
 pub(crate) mod send_to;
 pub(crate) mod shutdown;
+
+#[cfg(test)]
+mod readiness_tests;
