@@ -180,7 +180,7 @@ impl<T> JoinHandle<T> {
 
     /// Whether the task has finished (completed, panicked or been cancelled).
     pub fn is_finished(&self) -> bool {
-        self.task.as_ref().map_or(true, |t| t.is_finished())
+        self.task.as_ref().is_none_or(|t| t.is_finished())
     }
 
     /// A handle that can abort the task without owning its output.
