@@ -73,21 +73,20 @@ impl Shared {
 
     /// The schedule function of every task of this runtime.
     pub(crate) fn schedule(self: &Arc<Self>, task: Task) {
-        let local = CURRENT.try_with(|c| {
-            let core = c.get();
+        let mut task = Some(task);
+        // If the thread-local is already gone (thread exiting), `task` stays here and takes
+        // the remote path: it must never be dropped on a thread that does not own it.
+        let _ = CURRENT.try_with(|c| {
             // SAFETY: CURRENT is non-null only while an `Enter` guard keeps the core alive.
-            match unsafe { core.as_ref() } {
-                Some(core) if Arc::ptr_eq(&core.shared, self) => {
+            if let Some(core) = unsafe { c.get().as_ref() } {
+                if Arc::ptr_eq(&core.shared, self) {
+                    let task = task.take().expect("taken once");
                     core.run_queue.borrow_mut().push_back(task);
-                    None
                 }
-                _ => Some(task),
             }
         });
-        match local {
-            Ok(None) => {}
-            Ok(Some(task)) => self.schedule_remote(task),
-            Err(_) => {} // thread exiting: the task cannot be run here; nothing to wake.
+        if let Some(task) = task {
+            self.schedule_remote(task);
         }
     }
 
@@ -271,7 +270,14 @@ impl Core {
 
     /// Decides how long an idle runtime may block, and announces it is about to park.
     fn park_timeout(&self) -> Park {
-        let timeout = self.timers.borrow_mut().next_timeout(Instant::now());
+        let timeout = {
+            let mut timers = self.timers.borrow_mut();
+            if timers.is_empty() {
+                None
+            } else {
+                timers.next_timeout(Instant::now())
+            }
+        };
         if timeout == Some(Duration::ZERO) {
             return Park::No;
         }

@@ -1,0 +1,216 @@
+//! Micro benchmarks: the cost of one operation round trip, a task, a yield, a timer.
+//!
+//! Each benchmark runs on every driver that can be built here (`proactor-uring`,
+//! `proactor-epoll`), next to its tokio (current_thread) counterpart and, for the nop round
+//! trip, a raw io-uring loop doing the same work with no runtime around it.
+//!
+//! `cargo bench --bench ops`
+
+use std::future::{poll_fn, Future};
+use std::hint::black_box;
+use std::pin::Pin;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use io_uring::{opcode, IoUring};
+use proactor::{Driver, Runtime};
+
+const DRIVERS: [(Driver, &str); 2] = [(Driver::Uring, "uring"), (Driver::Epoll, "epoll")];
+
+fn runtimes() -> Vec<(String, Runtime)> {
+    DRIVERS
+        .iter()
+        .filter_map(
+            |&(driver, name)| match Runtime::builder().driver(driver).build() {
+                Ok(rt) => Some((format!("proactor-{name}"), rt)),
+                Err(e) => {
+                    eprintln!("skipping proactor-{name}: {e}");
+                    None
+                }
+            },
+        )
+        .collect()
+}
+
+fn tokio_rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Polls all futures to completion together, without spawning tasks.
+async fn join_all<F: Future + Unpin>(mut futs: Vec<F>) {
+    let mut done = vec![false; futs.len()];
+    let mut left = futs.len();
+    poll_fn(|cx| {
+        for (fut, done) in futs.iter_mut().zip(done.iter_mut()) {
+            if !*done && Pin::new(&mut *fut).poll(cx).is_ready() {
+                *done = true;
+                left -= 1;
+            }
+        }
+        if left == 0 {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await
+}
+
+/// A raw io-uring loop: `batch` NOPs submitted, waited for and reaped per iteration.
+fn raw_nop(ring: &mut IoUring, batch: usize, iters: u64) -> Duration {
+    let nop = opcode::Nop::new().build().user_data(7);
+    let start = Instant::now();
+    for _ in 0..iters {
+        for _ in 0..batch {
+            // SAFETY: a NOP entry carries no pointers.
+            unsafe { ring.submission().push(&nop).unwrap() };
+        }
+        ring.submit_and_wait(batch).unwrap();
+        let mut n = 0;
+        for cqe in ring.completion() {
+            black_box(cqe.result());
+            n += 1;
+        }
+        assert_eq!(n, batch);
+    }
+    start.elapsed()
+}
+
+fn nop(c: &mut Criterion) {
+    let mut group = c.benchmark_group("nop");
+    for batch in [1usize, 64] {
+        for (name, rt) in runtimes() {
+            group.bench_with_input(BenchmarkId::new(name, batch), &batch, |b, &batch| {
+                b.iter_custom(|iters| {
+                    rt.block_on(async {
+                        let start = Instant::now();
+                        for _ in 0..iters {
+                            if batch == 1 {
+                                proactor::nop().await.unwrap();
+                            } else {
+                                let ops = (0..batch).map(|_| Box::pin(proactor::nop())).collect();
+                                join_all(ops).await;
+                            }
+                        }
+                        start.elapsed()
+                    })
+                })
+            });
+        }
+        let mut ring = IoUring::new(1024).unwrap();
+        group.bench_with_input(
+            BenchmarkId::new("raw-io-uring", batch),
+            &batch,
+            |b, &batch| b.iter_custom(|iters| raw_nop(&mut ring, batch, iters)),
+        );
+    }
+    group.finish();
+}
+
+fn spawn_join(c: &mut Criterion) {
+    let mut group = c.benchmark_group("spawn_join");
+    for (name, rt) in runtimes() {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let start = Instant::now();
+                    for i in 0..iters {
+                        black_box(proactor::spawn(async move { i }).await.unwrap());
+                    }
+                    start.elapsed()
+                })
+            })
+        });
+    }
+    let rt = tokio_rt();
+    group.bench_function("tokio", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for i in 0..iters {
+                    black_box(tokio::spawn(async move { i }).await.unwrap());
+                }
+                start.elapsed()
+            })
+        })
+    });
+    group.finish();
+}
+
+fn yield_now(c: &mut Criterion) {
+    let mut group = c.benchmark_group("yield_now");
+    for (name, rt) in runtimes() {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    proactor::spawn(async move {
+                        let start = Instant::now();
+                        for _ in 0..iters {
+                            proactor::task::yield_now().await;
+                        }
+                        start.elapsed()
+                    })
+                    .await
+                    .unwrap()
+                })
+            })
+        });
+    }
+    let rt = tokio_rt();
+    group.bench_function("tokio", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                tokio::spawn(async move {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        tokio::task::yield_now().await;
+                    }
+                    start.elapsed()
+                })
+                .await
+                .unwrap()
+            })
+        })
+    });
+    group.finish();
+}
+
+/// 1000 timers registered together, firing 200 µs later: the time above 200 µs is the
+/// store's cost of registering, firing and waking them. tokio's timer wheel has 1 ms
+/// granularity, so its figure includes rounding the deadline up to the next millisecond.
+fn timers(c: &mut Criterion) {
+    const N: usize = 1000;
+    const AFTER: Duration = Duration::from_micros(200);
+    let mut group = c.benchmark_group("timer_1000");
+    for (name, rt) in runtimes() {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                rt.block_on(async {
+                    let at = Instant::now() + AFTER;
+                    let sleeps = (0..N).map(|_| proactor::time::sleep_until(at)).collect();
+                    join_all(sleeps).await;
+                })
+            })
+        });
+    }
+    let rt = tokio_rt();
+    group.bench_function("tokio", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let at = tokio::time::Instant::now() + AFTER;
+                let sleeps = (0..N)
+                    .map(|_| Box::pin(tokio::time::sleep_until(at)))
+                    .collect();
+                join_all(sleeps).await;
+            })
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, nop, spawn_join, yield_now, timers);
+criterion_main!(benches);
