@@ -108,15 +108,23 @@ struct Server {
     /// The address to bind: the first listener replaces port 0 with the port it got.
     addr: Mutex<SocketAddr>,
     listening: AtomicUsize,
-    stop: Stop,
+    stop: Arc<Stop>,
     /// Times accept hit the descriptor limit (logged the first time only).
     fd_limit_hits: AtomicU64,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let threads = args.threads.unwrap_or(0);
     let driver = Driver::from(args.driver);
+    let pool = ThreadPerCore::new(args.threads.unwrap_or(0))
+        .pin(args.pin)
+        .builder(Builder::new().driver(driver).clone());
+    // Signals first: from here on a SIGINT/SIGTERM is caught, never the default kill.
+    let stop = Arc::new(Stop::new(pool.threads()));
+    if let Err(e) = watch_signals(stop.clone()) {
+        eprintln!("echo-server: cannot handle signals: {e}");
+        return ExitCode::FAILURE;
+    }
     if let Err(e) = Builder::new().driver(driver).build() {
         eprintln!(
             "echo-server: the {:?} driver cannot be used: {e}",
@@ -124,21 +132,14 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    let pool = ThreadPerCore::new(threads)
-        .pin(args.pin)
-        .builder(Builder::new().driver(driver).clone());
     let server = Arc::new(Server {
         addr: Mutex::new(args.addr),
         threads: pool.threads(),
         listening: AtomicUsize::new(0),
-        stop: Stop::new(pool.threads()),
+        stop,
         fd_limit_hits: AtomicU64::new(0),
         args,
     });
-    if let Err(e) = watch_signals(server.clone()) {
-        eprintln!("echo-server: cannot handle signals: {e}");
-        return ExitCode::FAILURE;
-    }
     let res = pool.run(|i| {
         let server = server.clone();
         async move {
@@ -163,14 +164,16 @@ fn main() -> ExitCode {
 }
 
 /// SIGINT/SIGTERM are caught from now on (none is lost), and trigger the stop.
-fn watch_signals(server: Arc<Server>) -> io::Result<()> {
+fn watch_signals(stop: Arc<Stop>) -> io::Result<()> {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
-            if signals.forever().next().is_some() {
-                server.stop.trigger();
+            // The thread (and so the handlers) live until the process exits: a second
+            // signal during the shutdown is caught too.
+            for _ in signals.forever() {
+                stop.trigger();
             }
         })?;
     Ok(())

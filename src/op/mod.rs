@@ -19,3 +19,6 @@ pub(crate) mod shutdown;
 pub(crate) mod statx;
 pub(crate) mod unlink;
 pub(crate) mod write_at;
+
+#[cfg(test)]
+mod readiness_tests;
