@@ -6,6 +6,12 @@
 //! thread) share the connections. Reports requests/s, MB/s, p50/p99/p99.9 latency and
 //! errors; `--json` prints one JSON object instead.
 //!
+//! With `--rate R` the load is paced instead of closed-loop: R requests/s in total, spread
+//! evenly over the connections, each message sent at its scheduled time whatever the state
+//! of earlier ones (`--pipeline` is then ignored). Latency is measured from the scheduled
+//! time, not the actual send, so a server that falls behind is charged for the wait
+//! (no coordinated omission).
+//!
 //! ```text
 //! cargo run --release --bin echo-server -- --addr 127.0.0.1:7000 &
 //! cargo run --release --example echo_client -- --conns 50 --size 64 --duration 5
@@ -46,6 +52,9 @@ struct Args {
     /// Messages in flight per connection.
     #[arg(long, default_value_t = 1)]
     pipeline: usize,
+    /// Paced mode: total requests per second over all connections (see the module docs).
+    #[arg(long)]
+    rate: Option<f64>,
     /// Client threads, one runtime each.
     #[arg(long, default_value_t = 1)]
     threads: usize,
@@ -109,6 +118,7 @@ struct Report {
     conns: usize,
     size: usize,
     pipeline: usize,
+    rate: Option<f64>,
     threads: usize,
     duration_secs: f64,
     requests: u64,
@@ -129,8 +139,11 @@ fn main() -> ExitCode {
         || args.conns == 0
         || !args.duration.is_finite()
         || args.duration <= 0.0
+        || args.rate.is_some_and(|r| !r.is_finite() || r <= 0.0)
     {
-        eprintln!("echo_client: --size, --pipeline, --conns and --duration must be positive");
+        eprintln!(
+            "echo_client: --size, --pipeline, --conns, --duration and --rate must be positive"
+        );
         return ExitCode::from(2);
     }
     let driver = match args.driver {
@@ -172,6 +185,7 @@ fn report(args: &Args, threads: usize, elapsed: f64, t: Tally) -> Report {
         conns: args.conns,
         size: args.size,
         pipeline: args.pipeline,
+        rate: args.rate,
         threads,
         duration_secs: elapsed,
         requests: t.requests,
@@ -277,22 +291,36 @@ async fn write_loop(
 ) -> io::Result<()> {
     let mut buf = Vec::with_capacity(args.size);
     let mut seq = 0u64;
+    let mut pacer = args.rate.map(|rate| Pacer::new(rate, args.conns, conn));
     while Instant::now() < deadline && !state.done.get() {
-        poll_fn(|cx| {
-            if state.done.get() || state.sent.borrow().len() < args.pipeline {
-                Poll::Ready(())
-            } else {
-                state.writer.set(Some(cx.waker().clone()));
-                Poll::Pending
+        let scheduled = match &mut pacer {
+            Some(pacer) => {
+                let at = pacer.next();
+                if at >= deadline {
+                    break;
+                }
+                proactor::time::sleep_until(at).await;
+                at
             }
-        })
-        .await;
+            None => {
+                poll_fn(|cx| {
+                    if state.done.get() || state.sent.borrow().len() < args.pipeline {
+                        Poll::Ready(())
+                    } else {
+                        state.writer.set(Some(cx.waker().clone()));
+                        Poll::Pending
+                    }
+                })
+                .await;
+                Instant::now()
+            }
+        };
         if state.done.get() {
             break;
         }
         buf.clear();
         buf.extend((0..args.size).map(|j| pattern(conn, seq, j)));
-        state.sent.borrow_mut().push_back(Instant::now());
+        state.sent.borrow_mut().push_back(scheduled);
         let (res, b) = wr.write_all(buf).await;
         res?;
         buf = b;
@@ -346,6 +374,31 @@ async fn read_loop(
             w.wake();
         }
         seq += 1;
+    }
+}
+
+/// The send schedule of one connection in paced mode: every `conns / rate` seconds, offset
+/// by the connection's index so the connections' sends interleave evenly.
+struct Pacer {
+    next: Instant,
+    period: Duration,
+}
+
+impl Pacer {
+    fn new(rate: f64, conns: usize, conn: usize) -> Pacer {
+        let period = Duration::from_secs_f64(conns as f64 / rate);
+        let offset = period.mul_f64((conn % conns.max(1)) as f64 / conns.max(1) as f64);
+        Pacer {
+            next: Instant::now() + offset,
+            period,
+        }
+    }
+
+    /// The scheduled time of the next message.
+    fn next(&mut self) -> Instant {
+        let at = self.next;
+        self.next += self.period;
+        at
     }
 }
 
