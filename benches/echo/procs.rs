@@ -1,0 +1,229 @@
+//! The processes of the echo benchmark: building them, starting servers pinned to CPU 0,
+//! running the load client pinned to CPU 1, and reading a server's CPU time.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// The servers compared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ServerKind {
+    Uring,
+    Epoll,
+    Tokio,
+}
+
+impl ServerKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ServerKind::Uring => "proactor-uring",
+            ServerKind::Epoll => "proactor-epoll",
+            ServerKind::Tokio => "tokio",
+        }
+    }
+
+    pub fn parse(s: &str) -> ServerKind {
+        match s {
+            "uring" | "proactor-uring" => ServerKind::Uring,
+            "epoll" | "proactor-epoll" => ServerKind::Epoll,
+            "tokio" => ServerKind::Tokio,
+            other => super::die(&format!("unknown server {other:?} (uring, epoll, tokio)")),
+        }
+    }
+}
+
+/// Paths of the release binaries the benchmark runs.
+pub struct Binaries {
+    echo_server: PathBuf,
+    tokio_server: PathBuf,
+    client: PathBuf,
+}
+
+/// Builds the servers and the client in release mode (cargo reuses what is up to date).
+pub fn build_binaries() -> Binaries {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let status = Command::new(cargo)
+        .current_dir(manifest)
+        .args([
+            "build",
+            "--release",
+            "--bin",
+            "echo-server",
+            "--example",
+            "echo_client",
+            "--example",
+            "tokio_echo_server",
+        ])
+        .status()
+        .expect("run cargo build");
+    assert!(status.success(), "building the benchmark binaries failed");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| manifest.join("target"))
+        .join("release");
+    Binaries {
+        echo_server: target.join("echo-server"),
+        tokio_server: target.join("examples/tokio_echo_server"),
+        client: target.join("examples/echo_client"),
+    }
+}
+
+/// A running server process.
+pub struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Server {
+    /// Starts `kind` on `port`, pinned to CPU 0, and waits for `listening on <addr>`.
+    pub fn start(bins: &Binaries, kind: ServerKind, port: u16) -> Server {
+        let addr = format!("127.0.0.1:{port}");
+        let mut cmd = Command::new("taskset");
+        cmd.args(["-c", "0"]);
+        match kind {
+            ServerKind::Uring | ServerKind::Epoll => {
+                let driver = if kind == ServerKind::Uring {
+                    "uring"
+                } else {
+                    "epoll"
+                };
+                cmd.arg(&bins.echo_server).args([
+                    "--driver",
+                    driver,
+                    "--threads",
+                    "1",
+                    "--addr",
+                    &addr,
+                ]);
+            }
+            ServerKind::Tokio => {
+                cmd.arg(&bins.tokio_server).args(["--addr", &addr]);
+            }
+        }
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| super::die(&format!("start {}: {e}", kind.name())));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(a) = line.strip_prefix("listening on ") {
+                    let _ = tx.send(a.trim().to_string());
+                }
+            }
+        });
+        let Ok(line) = rx.recv_timeout(Duration::from_secs(15)) else {
+            let _ = child.kill();
+            super::die(&format!("{} did not print `listening on`", kind.name()));
+        };
+        let addr = line
+            .parse()
+            .unwrap_or_else(|_| super::die(&format!("bad address {line:?}")));
+        Server { child, addr }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Total time the server's threads spent on a CPU so far.
+    pub fn cpu_time(&self) -> Duration {
+        let dir = format!("/proc/{}/task", self.child.id());
+        let mut ns = 0u64;
+        for task in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let stat = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
+            ns += stat
+                .split_whitespace()
+                .next()
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+        Duration::from_nanos(ns)
+    }
+
+    /// SIGTERM, then SIGKILL if it does not exit within 5 s.
+    pub fn stop(mut self) {
+        // SAFETY: kill takes a pid and a signal number, no pointers.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        eprintln!("server {} ignored SIGTERM; killing it", self.child.id());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The load of one client run.
+#[derive(Clone, Copy, Debug)]
+pub struct Load {
+    pub conns: usize,
+    pub size: usize,
+    /// Total paced rate in requests/s; 0 for closed loop.
+    pub rate: u64,
+    pub duration: Duration,
+}
+
+/// What the client reports.
+#[derive(Debug, serde::Deserialize)]
+pub struct Report {
+    pub requests: u64,
+    pub req_per_sec: f64,
+    pub mb_per_sec: f64,
+    pub p50_us: f64,
+    pub p99_us: f64,
+    pub errors: u64,
+}
+
+/// The load client, pinned to CPU 1.
+pub struct Client<'a> {
+    bins: &'a Binaries,
+    addr: SocketAddr,
+}
+
+impl<'a> Client<'a> {
+    pub fn new(bins: &'a Binaries, addr: SocketAddr) -> Client<'a> {
+        Client { bins, addr }
+    }
+
+    pub fn run(&self, load: &Load) -> Report {
+        let mut cmd = Command::new("taskset");
+        cmd.args(["-c", "1"]).arg(&self.bins.client).args([
+            "--addr",
+            &self.addr.to_string(),
+            "--conns",
+            &load.conns.to_string(),
+            "--size",
+            &load.size.to_string(),
+            "--duration",
+            &format!("{}", load.duration.as_secs_f64()),
+            "--json",
+        ]);
+        if load.rate > 0 {
+            cmd.args(["--rate", &load.rate.to_string()]);
+        }
+        let out = cmd.output().expect("run echo_client");
+        if !out.status.success() {
+            super::die(&format!(
+                "echo_client failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            super::die(&format!(
+                "echo_client printed no report ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            ))
+        })
+    }
+}
