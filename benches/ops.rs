@@ -212,5 +212,66 @@ fn timers(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, nop, spawn_join, yield_now, timers);
+/// A 4 KiB `read_at` from a file in the page cache, one at a time, at offsets walking
+/// through a 1 MiB file. `pread` is the system call alone, without a runtime; tokio has no
+/// positional read, so its counterpart is `tokio::fs::File` seek + read (a blocking-pool
+/// round trip per read, which is how tokio does file I/O).
+fn read_at_4k(c: &mut Criterion) {
+    const FILE: usize = 1 << 20;
+    const BLOCK: usize = 4096;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data");
+    std::fs::write(&path, vec![7u8; FILE]).unwrap();
+    let offset = |i: u64| (i * BLOCK as u64) % FILE as u64;
+    let mut group = c.benchmark_group("read_at_4k");
+    for (name, rt) in runtimes() {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let file = proactor::fs::File::open(&path).await.unwrap();
+                    let mut buf = Vec::with_capacity(BLOCK);
+                    let start = Instant::now();
+                    for i in 0..iters {
+                        buf.clear();
+                        let (res, b) = file.read_at(buf, offset(i)).await;
+                        assert_eq!(res.unwrap(), BLOCK);
+                        buf = b;
+                    }
+                    start.elapsed()
+                })
+            })
+        });
+    }
+    let std_file = std::fs::File::open(&path).unwrap();
+    group.bench_function("pread", |b| {
+        use std::os::unix::fs::FileExt;
+        let mut buf = vec![0u8; BLOCK];
+        let mut i = 0;
+        b.iter(|| {
+            i += 1;
+            std_file.read_exact_at(&mut buf, offset(i)).unwrap();
+        })
+    });
+    let rt = tokio_rt();
+    group.bench_function("tokio", |b| {
+        use tokio::io::{AsyncReadExt, AsyncSeekExt};
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let mut file = tokio::fs::File::open(&path).await.unwrap();
+                let mut buf = vec![0u8; BLOCK];
+                let start = Instant::now();
+                for i in 0..iters {
+                    file.seek(std::io::SeekFrom::Start(offset(i)))
+                        .await
+                        .unwrap();
+                    file.read_exact(&mut buf).await.unwrap();
+                }
+                start.elapsed()
+            })
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, nop, spawn_join, yield_now, timers, read_at_4k);
 criterion_main!(benches);

@@ -51,7 +51,8 @@ const REQUIRED_OPCODES: &[(u8, &str)] = &[
     (opcode::UnlinkAt::CODE, "UNLINKAT"),
     (opcode::RenameAt::CODE, "RENAMEAT"),
     (opcode::MkDirAt::CODE, "MKDIRAT"),
-    (opcode::Ftruncate::CODE, "FTRUNCATE"),
+    // Not FTRUNCATE (Linux 6.9): `set_len` falls back to ftruncate(2) where it is missing,
+    // so older kernels keep io_uring for everything else.
 ];
 
 pub(crate) struct Uring {

@@ -41,7 +41,12 @@ unsafe impl OpCode for Ftruncate {
         Ok(0)
     }
 
-    fn complete(self, completion: Completion) -> io::Result<()> {
-        completion.result.map(drop)
+    fn complete(mut self, completion: Completion) -> io::Result<()> {
+        match completion.result {
+            // Kernels before 6.9 have no IORING_OP_FTRUNCATE and answer EINVAL: do it
+            // directly (ftruncate's own EINVAL comes back again from the syscall).
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => self.syscall().map(drop),
+            res => res.map(drop),
+        }
     }
 }
