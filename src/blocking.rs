@@ -65,7 +65,7 @@ impl Pool {
         state.threads += 1;
         drop(state);
         let spawned = thread::Builder::new()
-            .name("proactor-blocking".into())
+            .name("proactor-block".into()) // within the 15 characters of comm
             .spawn(move || self.work());
         if spawned.is_err() {
             let mut state = self.lock();

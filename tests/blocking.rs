@@ -16,7 +16,7 @@ fn returns_the_result(driver: Driver) {
         let name = h.await.unwrap();
         assert_eq!(
             name.as_deref(),
-            Some("proactor-blocking"),
+            Some("proactor-block"),
             "ran on a pool thread"
         );
         let v = proactor::task::spawn_blocking(|| vec![1u8; 1000])
