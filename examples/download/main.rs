@@ -122,7 +122,12 @@ fn unique_names(urls: &[String]) -> Vec<String> {
     let mut seen = std::collections::HashMap::<String, usize>::new();
     urls.iter()
         .map(|u| {
-            let base = Url::parse(u).map_or_else(|_| "invalid-url".to_string(), |u| u.file_name());
+            // An unusable URL still gets a recognisable row: its last path segment.
+            let raw_name = || match u.trim_end_matches('/').rsplit('/').next() {
+                Some(last) if !last.is_empty() => last.to_string(),
+                _ => "invalid-url".to_string(),
+            };
+            let base = Url::parse(u).map_or_else(|_| raw_name(), |u| u.file_name());
             let n = seen.entry(base.clone()).or_default();
             *n += 1;
             match *n {
