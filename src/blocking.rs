@@ -28,7 +28,12 @@ type Job = Box<dyn FnOnce() + Send>;
 struct State {
     queue: VecDeque<Job>,
     threads: usize,
+    /// Threads waiting for a job and not yet claimed by a notification.
     idle: usize,
+    /// Notifications sent and not yet taken by a waiting thread: each was taken off `idle`
+    /// when sent, so a second job arriving meanwhile starts a thread instead of waiting
+    /// behind one that is already claimed.
+    notified: usize,
 }
 
 struct Pool {
@@ -55,6 +60,8 @@ impl Pool {
         let mut state = self.lock();
         state.queue.push_back(job);
         if state.idle > 0 {
+            state.idle -= 1;
+            state.notified += 1;
             drop(state);
             self.job_ready.notify_one();
             return;
@@ -90,15 +97,25 @@ impl Pool {
                 continue;
             }
             state.idle += 1;
-            let (guard, timeout) = self
-                .job_ready
-                .wait_timeout(state, IDLE_TIMEOUT)
-                .unwrap_or_else(|e| e.into_inner());
-            state = guard;
-            state.idle -= 1;
-            if timeout.timed_out() && state.queue.is_empty() {
-                state.threads -= 1;
-                return;
+            loop {
+                let (guard, timeout) = self
+                    .job_ready
+                    .wait_timeout(state, IDLE_TIMEOUT)
+                    .unwrap_or_else(|e| e.into_inner());
+                state = guard;
+                if state.notified > 0 {
+                    state.notified -= 1; // claimed: `submit` already took it off `idle`
+                    break;
+                }
+                if timeout.timed_out() {
+                    state.idle -= 1;
+                    if state.queue.is_empty() {
+                        state.threads -= 1;
+                        return;
+                    }
+                    break;
+                }
+                // A spurious wake-up: keep waiting.
             }
         }
     }

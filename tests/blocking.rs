@@ -110,3 +110,24 @@ on_each_driver!(
     runtime_keeps_running_while_jobs_block,
     aborted_handle_stops_waiting,
 );
+
+/// Two jobs submitted back to back while one pool thread is idle both get a thread: the
+/// first waits for the second, which must not be queued behind it.
+#[test]
+fn back_to_back_jobs_do_not_wait_behind_each_other() {
+    util::block_on(proactor::Driver::Auto, async {
+        // Leave a thread idle in the pool (give it time to get back to waiting).
+        proactor::spawn_blocking(|| ()).await.unwrap();
+        proactor::time::sleep(std::time::Duration::from_millis(50)).await;
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let first = proactor::spawn_blocking(move || {
+            rx.recv_timeout(std::time::Duration::from_secs(10)).is_ok()
+        });
+        let second = proactor::spawn_blocking(move || tx.send(()).unwrap());
+        assert!(
+            first.await.unwrap(),
+            "the second job never ran beside the first"
+        );
+        second.await.unwrap();
+    });
+}

@@ -15,13 +15,14 @@ pub struct Slice<T> {
 
 impl<T: IoBuf> Slice<T> {
     pub(crate) fn new(buf: T, range: impl RangeBounds<usize>) -> Slice<T> {
+        let overflow = || panic!("slice range end overflows usize");
         let begin = match range.start_bound() {
             Bound::Included(&n) => n,
-            Bound::Excluded(&n) => n + 1,
+            Bound::Excluded(&n) => n.checked_add(1).unwrap_or_else(overflow),
             Bound::Unbounded => 0,
         };
         let end = match range.end_bound() {
-            Bound::Included(&n) => n + 1,
+            Bound::Included(&n) => n.checked_add(1).unwrap_or_else(overflow),
             Bound::Excluded(&n) => n,
             Bound::Unbounded => buf.bytes_total(),
         };
@@ -31,6 +32,15 @@ impl<T: IoBuf> Slice<T> {
             buf.bytes_total()
         );
         Slice { buf, begin, end }
+    }
+}
+
+impl<T: IoBuf> Slice<T> {
+    /// The range clamped to the inner buffer as it is now: `get_mut` may have shrunk it
+    /// since construction, and no pointer or length may ever reach past its capacity.
+    fn bounds(&self) -> (usize, usize) {
+        let end = self.end.min(self.buf.bytes_total());
+        (self.begin.min(end), end)
     }
 }
 
@@ -47,7 +57,8 @@ impl<T> Slice<T> {
     pub fn get_ref(&self) -> &T {
         &self.buf
     }
-    /// The underlying buffer, mutably.
+    /// The underlying buffer, mutably. If it shrinks, the slice shrinks with it: the range
+    /// is clamped to the buffer's capacity each time it is used.
     pub fn get_mut(&mut self) -> &mut T {
         &mut self.buf
     }
@@ -57,32 +68,38 @@ impl<T> Slice<T> {
     }
 }
 
-// SAFETY: the slice's pointer is the inner buffer's stable pointer offset within its bounds
-// (checked at construction), so it inherits the inner buffer's stability.
+// SAFETY: the pointer and lengths come from `bounds()`, re-clamped to the inner buffer's
+// current capacity on every call, so they never reach past it; stability is the inner
+// buffer's.
 unsafe impl<T: IoBuf> IoBuf for Slice<T> {
     fn stable_ptr(&self) -> *const u8 {
-        self.buf.stable_ptr().wrapping_add(self.begin)
+        self.buf.stable_ptr().wrapping_add(self.bounds().0)
     }
     fn bytes_init(&self) -> usize {
-        self.buf.bytes_init().clamp(self.begin, self.end) - self.begin
+        let (begin, end) = self.bounds();
+        self.buf.bytes_init().clamp(begin, end) - begin
     }
     fn bytes_total(&self) -> usize {
-        self.end - self.begin
+        let (begin, end) = self.bounds();
+        end - begin
     }
 }
 
-// SAFETY: as above; `set_init` forwards an offset that stays within `end`.
+// SAFETY: as above; `set_init` forwards an end clamped to `bounds()`.
 unsafe impl<T: IoBufMut> IoBufMut for Slice<T> {
     fn stable_mut_ptr(&mut self) -> *mut u8 {
-        self.buf.stable_mut_ptr().wrapping_add(self.begin)
+        let begin = self.bounds().0;
+        self.buf.stable_mut_ptr().wrapping_add(begin)
     }
     unsafe fn set_init(&mut self, pos: usize) {
+        let (begin, end) = self.bounds();
         // Only when the inner buffer is initialised up to `begin`: otherwise the bytes
         // between its initialised length and `begin` would be claimed without being written.
-        if self.buf.bytes_init() >= self.begin {
+        if self.buf.bytes_init() >= begin {
             // SAFETY: the caller guarantees the slice's first `pos` bytes are initialised,
-            // and the inner buffer's first `begin` bytes are (checked above).
-            unsafe { self.buf.set_init(self.begin + pos) }
+            // the inner buffer's first `begin` bytes are (checked above), and the new length
+            // stays within the current capacity (clamped to `end`).
+            unsafe { self.buf.set_init((begin + pos).min(end)) }
         }
     }
 }

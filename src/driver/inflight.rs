@@ -159,7 +159,11 @@ impl InFlight {
         user_data: u64,
         mut resources: Box<dyn Any>,
     ) -> Option<Box<dyn Any>> {
-        let slot = self.slot_mut(user_data)?;
+        // Only ops this table handed a `user_data` to are dropped in flight: a missing slot
+        // is a bug, and returning the resources would drop them inside the driver borrow.
+        let slot = self
+            .slot_mut(user_data)
+            .expect("dropped an operation that is not in flight");
         if let Lifecycle::Completed(_) = slot.lifecycle {
             let (key, _) = split(user_data).expect("checked by slot_mut");
             if let Lifecycle::Completed(c) = self.slots.remove(key).lifecycle {

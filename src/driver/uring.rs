@@ -106,8 +106,11 @@ impl Uring {
     ) -> Poll<Completion> {
         match *state {
             OpState::Idle => {
+                // The SQE first: `sqe()` may run user code (an `IoBuf`'s methods) that panics,
+                // and a slot inserted before it would wait forever for a completion.
+                let sqe = op.sqe();
                 let user_data = self.inflight.insert(cx.waker());
-                let sqe = op.sqe().user_data(user_data);
+                let sqe = sqe.user_data(user_data);
                 // SAFETY: `T: OpCode` promises every pointer in the SQE refers to heap memory
                 // owned by `op`; the `Op` future keeps `op` alive until the completion is
                 // collected, or parks it in the in-flight slot if dropped (invariants 1, 2).

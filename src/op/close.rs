@@ -40,7 +40,12 @@ unsafe impl OpCode for Close {
 
     fn syscall(&mut self) -> io::Result<u32> {
         // SAFETY: the descriptor was owned by this op and is closed exactly once, here.
-        syscall!(close(self.take_raw())).map(|_| 0)
+        match syscall!(close(self.take_raw())) {
+            // On Linux the descriptor is released even when close reports EINTR: retrying
+            // would close -1 (or worse, a reused number).
+            Err(e) if e.raw_os_error() == Some(libc::EINTR) => Ok(0),
+            res => res.map(|_| 0),
+        }
     }
 
     fn complete(self, completion: Completion) -> io::Result<()> {

@@ -65,7 +65,8 @@ impl Shared {
         CURRENT
             .try_with(|c| {
                 let core = c.get();
-                // SAFETY: CURRENT is non-null only while an `Enter` guard keeps the core alive.
+                // SAFETY: CURRENT is non-null only while an `Enter` guard is in scope, created by
+                // `block_on`/`shutdown` from a `&Rc<Core>` they hold: the core is alive.
                 !core.is_null() && Arc::ptr_eq(unsafe { &(*core).shared }, self)
             })
             .unwrap_or(false)
@@ -77,7 +78,8 @@ impl Shared {
         // If the thread-local is already gone (thread exiting), `task` stays here and takes
         // the remote path: it must never be dropped on a thread that does not own it.
         let _ = CURRENT.try_with(|c| {
-            // SAFETY: CURRENT is non-null only while an `Enter` guard keeps the core alive.
+            // SAFETY: CURRENT is non-null only while an `Enter` guard is in scope, created by
+            // `block_on`/`shutdown` from a `&Rc<Core>` they hold: the core is alive.
             if let Some(core) = unsafe { c.get().as_ref() } {
                 if Arc::ptr_eq(&core.shared, self) {
                     let task = task.take().expect("taken once");
@@ -226,7 +228,7 @@ impl Core {
             }
             self.run_tasks();
             let idle = self.run_queue.borrow().is_empty() && !main.woken.load(Ordering::SeqCst);
-            self.turn(idle);
+            self.turn(idle, &main.woken);
         }
     }
 
@@ -246,8 +248,14 @@ impl Core {
     }
 
     /// One backend turn, then the due timers.
-    fn turn(&self, idle: bool) {
-        let park = if idle { self.park_timeout() } else { Park::No };
+    /// `main_woken` is the `block_on` future's flag: a wake of it from another thread must
+    /// keep the runtime from parking (see `park_timeout`).
+    fn turn(&self, idle: bool, main_woken: &AtomicBool) {
+        let park = if idle {
+            self.park_timeout(main_woken)
+        } else {
+            Park::No
+        };
         let parked = matches!(park, Park::Until(_));
         if parked {
             self.parks.set(self.parks.get() + 1);
@@ -269,7 +277,7 @@ impl Core {
     }
 
     /// Decides how long an idle runtime may block, and announces it is about to park.
-    fn park_timeout(&self) -> Park {
+    fn park_timeout(&self, main_woken: &AtomicBool) -> Park {
         let timeout = {
             let mut timers = self.timers.borrow_mut();
             if timers.is_empty() {
@@ -283,8 +291,10 @@ impl Core {
         }
         self.shared.parked.store(true, Ordering::SeqCst);
         // A remote wake that raced with the store above either sees `parked` (and writes the
-        // eventfd) or left its task for this load to see.
-        if self.shared.has_remote.load(Ordering::SeqCst) {
+        // eventfd) or left its mark for these loads to see: a task in the remote queue, or
+        // the `block_on` future's flag (both stored with SeqCst before the wake reads
+        // `parked`).
+        if self.shared.has_remote.load(Ordering::SeqCst) || main_woken.load(Ordering::SeqCst) {
             self.shared.parked.store(false, Ordering::SeqCst);
             return Park::No;
         }
@@ -365,7 +375,8 @@ impl Drop for Enter {
 pub(crate) fn try_with_current<R>(f: impl FnOnce(&Core) -> R) -> Option<R> {
     CURRENT
         .try_with(|c| {
-            // SAFETY: CURRENT is non-null only while an `Enter` guard keeps the core alive,
+            // SAFETY: CURRENT is non-null only while an `Enter` guard is in scope, created by
+            // `block_on`/`shutdown` from a `&Rc<Core>` they hold (so the core is alive),
             // and the guard outlives this call.
             unsafe { c.get().as_ref() }.map(f)
         })

@@ -11,7 +11,8 @@ use std::task::{Context, Poll, Waker};
 
 use async_task::FallibleTask;
 
-use super::context::{self, Core};
+use super::context::{self, Core, Shared};
+use std::sync::Arc;
 
 /// Per-task state stored inside the task's allocation (async-task metadata).
 #[derive(Debug, Default)]
@@ -23,6 +24,8 @@ pub(crate) struct TaskHeader {
 struct TaskFuture<'a, F> {
     fut: Option<F>,
     key: usize,
+    /// The runtime that registered `key` (compared by address only, never dereferenced).
+    owner: *const Shared,
     header: &'a TaskHeader,
 }
 
@@ -34,7 +37,11 @@ impl<F> TaskFuture<'_, F> {
         let _ = catch_unwind(AssertUnwindSafe(|| self.fut = None));
         let key = std::mem::replace(&mut self.key, usize::MAX);
         if key != usize::MAX {
-            context::try_with_current(|core| core.tasks.borrow_mut().try_remove(key));
+            context::try_with_current(|core| {
+                if std::ptr::eq(Arc::as_ptr(&core.shared), self.owner) {
+                    core.tasks.borrow_mut().try_remove(key);
+                }
+            });
         }
     }
 }
@@ -75,10 +82,15 @@ impl<F> Drop for TaskFuture<'_, F> {
 }
 
 /// The closure async-task calls with a reference to the header inside the task allocation.
-fn task_future<'a, F>(fut: F, key: usize) -> impl FnOnce(&'a TaskHeader) -> TaskFuture<'a, F> {
+fn task_future<'a, F>(
+    fut: F,
+    key: usize,
+    owner: *const Shared,
+) -> impl FnOnce(&'a TaskHeader) -> TaskFuture<'a, F> {
     move |header| TaskFuture {
         fut: Some(fut),
         key,
+        owner,
         header,
     }
 }
@@ -94,7 +106,7 @@ where
     let key = entry.key();
     let shared = core.shared.clone();
     let schedule = move |task| shared.schedule(task);
-    let build = task_future(fut, key);
+    let build = task_future(fut, key, Arc::as_ptr(&core.shared));
     // SAFETY: async-task's checks for `spawn` (Send) are replaced by the runtime's own
     // guarantee: the schedule function hands the runnable to this runtime's queue, and the
     // runnable is only ever run (and the future only dropped) on the runtime's own thread;
@@ -171,7 +183,8 @@ impl<T> JoinHandle<T> {
     /// Cancels the task at its next await point. Awaiting the handle then gives
     /// [`JoinError::Cancelled`], unless the task had already finished. Works from any thread.
     pub fn abort(&self) {
-        // SAFETY: the header lives in the task allocation that `self.task` keeps alive.
+        // SAFETY: the header lives in the task allocation, which `self.waker` (a reference
+        // to the task) keeps alive even after `self.task` has been taken.
         unsafe { self.header.as_ref() }
             .aborted
             .store(true, Ordering::Release);
