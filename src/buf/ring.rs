@@ -130,7 +130,10 @@ impl BufRingBuilder {
             )));
         }
         if self.size == 0 || self.size > u32::MAX as usize {
-            return Err(invalid(format!("buffer size {} is out of range", self.size)));
+            return Err(invalid(format!(
+                "buffer size {} is out of range",
+                self.size
+            )));
         }
         if context::try_with_current(|_| ()).is_none() {
             return Err(io::Error::other(
@@ -357,7 +360,10 @@ impl PoolBuf {
             len,
         };
         if len > pool.size {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "overlong receive"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "overlong receive",
+            ));
         }
         Ok(buf)
     }

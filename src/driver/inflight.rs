@@ -348,6 +348,107 @@ mod tests {
         assert!(matches!(t.complete(RESERVED | 5, ok(0)), Outcome::Stale));
     }
 
+    fn more(n: u32) -> Completion {
+        Completion {
+            result: Ok(n),
+            flags: 1 << 1, // IORING_CQE_F_MORE
+        }
+    }
+
+    #[test]
+    fn multishot_queues_completions_until_the_last() {
+        let (count, waker) = counter();
+        let mut t = InFlight::default();
+        let ud = t.insert_multi(&waker);
+        let mut cx = Context::from_waker(&waker);
+        assert!(t.poll(ud, &mut cx).is_pending());
+        assert!(matches!(t.complete(ud, more(1)), Outcome::Delivered));
+        assert!(matches!(t.complete(ud, more(2)), Outcome::Delivered));
+        assert_eq!(count.0.load(Ordering::SeqCst), 1, "woken once until polled");
+        for n in [1, 2] {
+            match t.poll(ud, &mut cx) {
+                Poll::Ready(c) => assert_eq!((c.more(), c.result.unwrap()), (true, n)),
+                Poll::Pending => panic!("queued completion lost"),
+            }
+        }
+        assert!(t.poll(ud, &mut cx).is_pending());
+        assert_eq!(t.len(), 1, "the slot lives while more may come");
+        assert!(t.pending().next().is_some());
+        assert!(matches!(t.complete(ud, ok(3)), Outcome::Delivered));
+        assert_eq!(count.0.load(Ordering::SeqCst), 2);
+        assert!(t.pending().next().is_none(), "the last completion is in");
+        match t.poll(ud, &mut cx) {
+            Poll::Ready(c) => assert!(!c.more()),
+            Poll::Pending => panic!("last completion lost"),
+        }
+        assert_eq!(t.len(), 0);
+        assert!(matches!(t.complete(ud, ok(4)), Outcome::Stale));
+    }
+
+    /// Resources whose orphan hook counts the completions handed to it.
+    fn hooked(seen: &Arc<AtomicUsize>) -> Box<dyn Any> {
+        struct Counting(Arc<AtomicUsize>);
+        // SAFETY: a test op; it is never submitted.
+        unsafe impl crate::driver::OpCode for Counting {
+            type Output = ();
+            fn sqe(&mut self) -> io_uring::squeue::Entry {
+                io_uring::opcode::Nop::new().build()
+            }
+            fn mode(&self) -> crate::driver::Mode<'_> {
+                crate::driver::Mode::Immediate
+            }
+            fn syscall(&mut self) -> io::Result<u32> {
+                Ok(0)
+            }
+            fn complete(self, _: Completion) {}
+            fn complete_orphan(&mut self, _: Completion) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        crate::driver::Orphan::boxed(Counting(seen.clone()))
+    }
+
+    #[test]
+    fn dropped_multishot_hands_every_completion_to_its_hook() {
+        let (_c, waker) = counter();
+        let mut t = InFlight::default();
+        let seen = Arc::new(AtomicUsize::new(0));
+        let ud = t.insert_multi(&waker);
+        let _ = t.complete(ud, more(1));
+        let _ = t.complete(ud, more(2));
+        assert!(
+            t.ignore(ud, hooked(&seen)).is_none(),
+            "parked: more may come"
+        );
+        assert_eq!(
+            seen.load(Ordering::SeqCst),
+            2,
+            "queued completions released"
+        );
+        assert!(matches!(t.complete(ud, more(3)), Outcome::Delivered));
+        assert_eq!(seen.load(Ordering::SeqCst), 3, "late completion released");
+        assert_eq!(t.len(), 1);
+        match t.complete(ud, ok(0)) {
+            Outcome::Released(mut res) => crate::driver::orphan_completed(&mut res, ok(0)),
+            _ => panic!("the last completion must release the resources"),
+        }
+        assert_eq!(seen.load(Ordering::SeqCst), 4);
+        assert_eq!(t.len(), 0);
+    }
+
+    #[test]
+    fn dropped_multishot_whose_last_completion_is_queued_frees_at_once() {
+        let (_c, waker) = counter();
+        let mut t = InFlight::default();
+        let seen = Arc::new(AtomicUsize::new(0));
+        let ud = t.insert_multi(&waker);
+        let _ = t.complete(ud, more(1));
+        let _ = t.complete(ud, ok(0));
+        assert!(t.ignore(ud, hooked(&seen)).is_some());
+        assert_eq!(seen.load(Ordering::SeqCst), 2);
+        assert_eq!(t.len(), 0);
+    }
+
     #[test]
     fn waker_is_replaced_when_polled_from_another_task() {
         let (first, w1) = counter();

@@ -43,11 +43,7 @@ impl<T: OpCode> MultiOp<T> {
     pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Completion> {
         let core = self.core.get_or_insert_with(context::current);
         let data = self.data.as_mut().expect("present until dropped");
-        let completion = std::task::ready!(core.driver_mut().poll_multi(
-            &mut self.state,
-            data,
-            cx
-        ));
+        let completion = std::task::ready!(core.driver_mut().poll_multi(&mut self.state, data, cx));
         if !completion.more() {
             self.state = OpState::Idle;
         }

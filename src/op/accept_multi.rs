@@ -54,8 +54,13 @@ unsafe impl OpCode for AcceptMulti {
 
     fn syscall(&mut self) -> io::Result<u32> {
         // SAFETY: null address and length pointers ask accept4 for no peer address.
-        syscall!(accept4(self.fd.raw(), ptr::null_mut(), ptr::null_mut(), FLAGS))
-            .map(|fd| fd as u32)
+        syscall!(accept4(
+            self.fd.raw(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+            FLAGS
+        ))
+        .map(|fd| fd as u32)
     }
 
     fn complete(self, completion: Completion) -> io::Result<OwnedFd> {
