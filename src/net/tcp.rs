@@ -210,7 +210,11 @@ impl TcpStream {
     /// recv waits for a buffer to come back and re-arms, so no error reaches the caller.
     /// Elsewhere each item is a single-shot recv into a buffer taken from the pool (on
     /// epoll only once the socket is readable). Dropping the stream cancels the recv and
-    /// returns buffers received after that to the pool.
+    /// returns buffers received after that to the pool (their data is lost).
+    ///
+    /// On io_uring the multishot recv keeps receiving while items wait to be taken, up to
+    /// the whole pool: a connection whose items are not taken promptly (e.g. its writes are
+    /// stalled) can leave other connections of the pool waiting for buffers.
     ///
     /// ```no_run
     /// # proactor::block_on(async {
