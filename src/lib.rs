@@ -36,7 +36,9 @@
 //! - [`fs`]: [`File`](fs::File), [`OpenOptions`](fs::OpenOptions) and directory calls,
 //!   each a ring operation.
 //! - [`net`]: TCP, UDP and Unix sockets (`TcpListener`, `TcpStream`, `UdpSocket`, ...).
-//! - [`buf`]: [`IoBuf`](buf::IoBuf) / [`IoBufMut`](buf::IoBufMut), the owned-buffer contract.
+//! - [`buf`]: [`IoBuf`](buf::IoBuf) / [`IoBufMut`](buf::IoBufMut), the owned-buffer contract,
+//!   and [`BufRing`](buf::BufRing) (`buf/ring.rs`), a receive pool that is a provided-buffer
+//!   ring on io_uring.
 //! - `blocking.rs`: [`spawn_blocking`], a bounded pool of threads for blocking calls.
 //! - [`time`]: sleep, timeout, interval, over one timer store per runtime.
 //! - `sys.rs`: the `syscall!` helper through which every raw libc call goes.
@@ -63,6 +65,13 @@
 //! opcode the runtime uses, else epoll (`Runtime::driver_reason` says why);
 //! `PROACTOR_DRIVER=uring|epoll` overrides `Auto`, and `PROACTOR_LOG=debug` prints the
 //! choice.
+//!
+//! Fast paths: [`TcpListener::incoming`](net::TcpListener::incoming) is one multishot accept
+//! and [`TcpStream::recv_multi`](net::TcpStream::recv_multi) one multishot recv from a
+//! provided-buffer ring; `driver/multi.rs` drives such an op (its in-flight slot queues
+//! completions, `Lifecycle::Multi`, until one without `IORING_CQE_F_MORE`, and re-arms it).
+//! Where the kernel lacks them, on epoll, or with [`Builder::fast_paths`]`(false)` /
+//! `PROACTOR_FAST_PATHS=off`, the same ops run single-shot behind the same API.
 
 #![warn(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]

@@ -1,6 +1,11 @@
 //! `echo-server`: a TCP echo server on proactor, one runtime and one `SO_REUSEPORT`
 //! listener per thread. Prints `listening on <addr>` once every thread's listener is up;
 //! SIGINT or SIGTERM stops accepting, closes the connections and exits 0.
+//!
+//! By default connections come from `incoming()` (a multishot accept on io_uring) and are
+//! read with `recv_multi` from a buffer pool shared by the thread's connections (a
+//! provided-buffer ring on io_uring), so an idle connection holds no read buffer;
+//! `--no-multishot-accept`, `--no-multishot-recv` and `--no-multishot` turn these off.
 
 use std::future::{poll_fn, Future};
 use std::io::{self, Write};
@@ -13,7 +18,8 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use proactor::net::{ListenOptions, TcpListener, TcpStream};
+use proactor::buf::BufRing;
+use proactor::net::{Incoming, ListenOptions, TcpListener, TcpStream};
 use proactor::runtime::ThreadPerCore;
 use proactor::{Builder, Driver, JoinSet};
 
@@ -39,6 +45,18 @@ struct Args {
     /// Accept backlog of each listener.
     #[arg(long, default_value_t = 4096)]
     backlog: u32,
+    /// Buffers in each thread's receive pool (a power of two), shared by its connections.
+    #[arg(long, default_value_t = 1024)]
+    pool_bufs: u32,
+    /// Accept with a single-shot accept per connection instead of `incoming()`.
+    #[arg(long)]
+    no_multishot_accept: bool,
+    /// Read into a buffer per connection instead of `recv_multi` from the shared pool.
+    #[arg(long)]
+    no_multishot_recv: bool,
+    /// Both of the above.
+    #[arg(long)]
+    no_multishot: bool,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -187,16 +205,32 @@ async fn worker(i: usize, server: &Server) -> io::Result<()> {
         writeln!(out, "listening on {addr}")?;
         out.flush()?;
     }
+    let args = &server.args;
+    let pool = if args.no_multishot || args.no_multishot_recv {
+        None
+    } else {
+        let pool = BufRing::builder()
+            .count(args.pool_bufs)
+            .size(args.buf_size)
+            .build();
+        Some(pool.map_err(|e| io::Error::new(e.kind(), format!("receive pool: {e}")))?)
+    };
     let mut conns = JoinSet::new();
-    let mut accept = Box::pin(listener.accept());
+    let mut accept = if args.no_multishot || args.no_multishot_accept {
+        Acceptor::Single(&listener, Box::pin(listener.accept()))
+    } else {
+        Acceptor::Multi(listener.incoming())
+    };
     loop {
         let event = poll_fn(|cx| next_event(i, server, &mut accept, &mut conns, cx)).await;
         let Some(accepted) = event else { break };
-        accept.set(listener.accept());
         match accepted {
             Ok((stream, _)) => {
                 let _ = stream.set_nodelay(true);
-                conns.spawn(echo(stream, server.args.buf_size));
+                match &pool {
+                    Some(pool) => conns.spawn(echo_pool(stream, pool.clone())),
+                    None => conns.spawn(echo(stream, args.buf_size)),
+                };
             }
             Err(e) => on_accept_error(e, server).await?,
         }
@@ -208,19 +242,45 @@ async fn worker(i: usize, server: &Server) -> io::Result<()> {
     Ok(())
 }
 
+type Accepted = io::Result<(TcpStream, SocketAddr)>;
+
+/// Where connections come from: the multishot stream, or one accept at a time.
+enum Acceptor<'a> {
+    Multi(Incoming),
+    Single(
+        &'a TcpListener,
+        Pin<Box<dyn Future<Output = Accepted> + 'a>>,
+    ),
+}
+
+impl Acceptor<'_> {
+    fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<Accepted> {
+        match self {
+            Acceptor::Multi(incoming) => incoming
+                .poll_next(cx)
+                .map(|conn| conn.expect("a listener's stream never ends")),
+            Acceptor::Single(listener, accept) => {
+                let conn = std::task::ready!(accept.as_mut().poll(cx));
+                *accept = Box::pin(listener.accept());
+                Poll::Ready(conn)
+            }
+        }
+    }
+}
+
 /// `None` when stopping; otherwise the next accept result. Reaps finished connections.
-fn next_event<F: Future>(
+fn next_event(
     i: usize,
     server: &Server,
-    accept: &mut Pin<Box<F>>,
+    accept: &mut Acceptor<'_>,
     conns: &mut JoinSet<()>,
     cx: &mut Context<'_>,
-) -> Poll<Option<F::Output>> {
+) -> Poll<Option<Accepted>> {
     if server.stop.poll(i, cx).is_ready() {
         return Poll::Ready(None);
     }
     while let Poll::Ready(Some(_)) = conns.poll_join_next(cx) {}
-    accept.as_mut().poll(cx).map(Some)
+    accept.poll_accept(cx).map(Some)
 }
 
 fn bind(server: &Server) -> io::Result<TcpListener> {
@@ -250,6 +310,21 @@ async fn on_accept_error(e: io::Error, server: &Server) -> io::Result<()> {
         Some(libc::ECONNABORTED | libc::EPROTO | libc::EINTR) => Ok(()),
         _ => Err(io::Error::new(e.kind(), format!("accept: {e}"))),
     }
+}
+
+/// Echoes with buffers of the thread's shared pool, received by a multishot recv: an idle
+/// connection holds no buffer. Each buffer goes back to the pool once written.
+async fn echo_pool(stream: TcpStream, pool: BufRing) {
+    let mut recv = stream.recv_multi(&pool);
+    while let Some(res) = recv.next().await {
+        let Ok(buf) = res else { return };
+        let (res, _buf) = stream.write_all(buf).await;
+        if res.is_err() {
+            return;
+        }
+    }
+    drop(recv);
+    let _ = stream.shutdown(Shutdown::Write).await;
 }
 
 /// Echoes until EOF or an error on this connection; then sends EOF back.

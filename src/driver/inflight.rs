@@ -7,6 +7,7 @@
 //! with the top bit set are reserved for the driver's own requests (see [`RESERVED`]).
 
 use std::any::Any;
+use std::collections::VecDeque;
 use std::io;
 use std::task::{Context, Poll, Waker};
 
@@ -21,8 +22,15 @@ pub(crate) struct Completion {
     /// The result: byte count, fd, or the errno as an error.
     pub(crate) result: io::Result<u32>,
     /// The CQE flags (`IORING_CQE_F_*`): buffer id, more-to-come, notification.
-    #[allow(dead_code)] // read by multishot and buffer-select ops
     pub(crate) flags: u32,
+}
+
+impl Completion {
+    /// Whether more completions follow for the same submission (`IORING_CQE_F_MORE`):
+    /// false on the last completion of a multishot op and on every single-shot one.
+    pub(crate) fn more(&self) -> bool {
+        io_uring::cqueue::more(self.flags)
+    }
 }
 
 /// The state of one in-flight operation.
@@ -37,6 +45,10 @@ pub(crate) enum Lifecycle {
     Ignored(Box<dyn Any>),
     /// The completion arrived; the future has not collected it yet.
     Completed(Completion),
+    /// A multishot submission: completions queue up here, in order, until the owner takes
+    /// them; the slot lives until the owner takes the one without `IORING_CQE_F_MORE`
+    /// (invariant 5). The waker, if any, is woken on each arrival.
+    Multi(VecDeque<Completion>, Option<Waker>),
 }
 
 struct Slot {
@@ -93,6 +105,21 @@ impl InFlight {
         ((generation as u64) << KEY_BITS) | key as u64
     }
 
+    /// Reserves a slot for a multishot submission (many completions) and returns its
+    /// `user_data`.
+    pub(crate) fn insert_multi(&mut self, waker: &Waker) -> u64 {
+        let user_data = self.insert(waker);
+        if let Some(slot) = self.slot_mut(user_data) {
+            slot.lifecycle = Lifecycle::Multi(VecDeque::new(), Some(waker.clone()));
+        }
+        user_data
+    }
+
+    fn remove(&mut self, user_data: u64) -> Lifecycle {
+        let (key, _) = split(user_data).expect("a live operation's user_data");
+        self.slots.remove(key).lifecycle
+    }
+
     fn slot_mut(&mut self, user_data: u64) -> Option<&mut Slot> {
         let (key, generation) = split(user_data)?;
         self.slots
@@ -119,6 +146,20 @@ impl InFlight {
                 *lifecycle = Lifecycle::Waiting(cx.waker().clone());
                 Poll::Pending
             }
+            Lifecycle::Multi(queue, waker) => match queue.pop_front() {
+                Some(c) => {
+                    if !c.more() {
+                        self.remove(user_data);
+                    }
+                    Poll::Ready(c)
+                }
+                None => {
+                    if !waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                        *waker = Some(cx.waker().clone());
+                    }
+                    Poll::Pending
+                }
+            },
             Lifecycle::Ignored(_) => unreachable!("polled an operation after dropping it"),
         }
     }
@@ -138,9 +179,23 @@ impl InFlight {
                 slot.lifecycle = Lifecycle::Completed(completion);
                 Outcome::Delivered
             }
+            Lifecycle::Multi(mut queue, waker) => {
+                queue.push_back(completion);
+                slot.lifecycle = Lifecycle::Multi(queue, None);
+                if let Some(waker) = waker {
+                    waker.wake();
+                }
+                Outcome::Delivered
+            }
+            Lifecycle::Ignored(mut resources) if completion.more() => {
+                // A dropped multishot op: what this completion created is released now;
+                // the resources stay parked until the last completion.
+                super::orphan_completed(&mut resources, completion);
+                slot.lifecycle = Lifecycle::Ignored(resources);
+                Outcome::Delivered
+            }
             Lifecycle::Ignored(resources) => {
-                let (key, _) = split(user_data).expect("checked by slot_mut");
-                self.slots.remove(key);
+                self.remove(user_data);
                 Outcome::Released(resources)
             }
             Lifecycle::Completed(_) => {
@@ -164,26 +219,46 @@ impl InFlight {
         let slot = self
             .slot_mut(user_data)
             .expect("dropped an operation that is not in flight");
-        if let Lifecycle::Completed(_) = slot.lifecycle {
-            let (key, _) = split(user_data).expect("checked by slot_mut");
-            if let Lifecycle::Completed(c) = self.slots.remove(key).lifecycle {
+        match std::mem::replace(&mut slot.lifecycle, Lifecycle::Submitted) {
+            Lifecycle::Completed(c) => {
+                self.remove(user_data);
                 super::orphan_completed(&mut resources, c);
+                Some(resources)
             }
-            return Some(resources);
+            Lifecycle::Multi(queue, _) => {
+                let mut finished = false;
+                for c in queue {
+                    finished |= !c.more();
+                    super::orphan_completed(&mut resources, c);
+                }
+                if finished {
+                    self.remove(user_data);
+                    return Some(resources);
+                }
+                slot_of(self, user_data).lifecycle = Lifecycle::Ignored(resources);
+                None
+            }
+            _ => {
+                slot_of(self, user_data).lifecycle = Lifecycle::Ignored(resources);
+                None
+            }
         }
-        slot.lifecycle = Lifecycle::Ignored(resources);
-        None
     }
 
     /// The `user_data` of every operation whose completion has not arrived yet.
     pub(crate) fn pending(&self) -> impl Iterator<Item = u64> + '_ {
         self.slots
             .iter()
-            .filter_map(|(key, slot)| match slot.lifecycle {
+            .filter_map(|(key, slot)| match &slot.lifecycle {
                 Lifecycle::Completed(_) => None,
+                Lifecycle::Multi(queue, _) if queue.iter().any(|c| !c.more()) => None,
                 _ => Some(((slot.generation as u64) << KEY_BITS) | key as u64),
             })
     }
+}
+
+fn slot_of(table: &mut InFlight, user_data: u64) -> &mut Slot {
+    table.slot_mut(user_data).expect("checked by the caller")
 }
 
 #[cfg(test)]
@@ -275,6 +350,107 @@ mod tests {
         assert!(t.poll(new, &mut cx).is_pending());
         assert_eq!(count.0.load(Ordering::SeqCst), 1);
         assert!(matches!(t.complete(RESERVED | 5, ok(0)), Outcome::Stale));
+    }
+
+    fn more(n: u32) -> Completion {
+        Completion {
+            result: Ok(n),
+            flags: 1 << 1, // IORING_CQE_F_MORE
+        }
+    }
+
+    #[test]
+    fn multishot_queues_completions_until_the_last() {
+        let (count, waker) = counter();
+        let mut t = InFlight::default();
+        let ud = t.insert_multi(&waker);
+        let mut cx = Context::from_waker(&waker);
+        assert!(t.poll(ud, &mut cx).is_pending());
+        assert!(matches!(t.complete(ud, more(1)), Outcome::Delivered));
+        assert!(matches!(t.complete(ud, more(2)), Outcome::Delivered));
+        assert_eq!(count.0.load(Ordering::SeqCst), 1, "woken once until polled");
+        for n in [1, 2] {
+            match t.poll(ud, &mut cx) {
+                Poll::Ready(c) => assert_eq!((c.more(), c.result.unwrap()), (true, n)),
+                Poll::Pending => panic!("queued completion lost"),
+            }
+        }
+        assert!(t.poll(ud, &mut cx).is_pending());
+        assert_eq!(t.len(), 1, "the slot lives while more may come");
+        assert!(t.pending().next().is_some());
+        assert!(matches!(t.complete(ud, ok(3)), Outcome::Delivered));
+        assert_eq!(count.0.load(Ordering::SeqCst), 2);
+        assert!(t.pending().next().is_none(), "the last completion is in");
+        match t.poll(ud, &mut cx) {
+            Poll::Ready(c) => assert!(!c.more()),
+            Poll::Pending => panic!("last completion lost"),
+        }
+        assert_eq!(t.len(), 0);
+        assert!(matches!(t.complete(ud, ok(4)), Outcome::Stale));
+    }
+
+    /// Resources whose orphan hook counts the completions handed to it.
+    fn hooked(seen: &Arc<AtomicUsize>) -> Box<dyn Any> {
+        struct Counting(Arc<AtomicUsize>);
+        // SAFETY: a test op; it is never submitted.
+        unsafe impl crate::driver::OpCode for Counting {
+            type Output = ();
+            fn sqe(&mut self) -> io_uring::squeue::Entry {
+                io_uring::opcode::Nop::new().build()
+            }
+            fn mode(&self) -> crate::driver::Mode<'_> {
+                crate::driver::Mode::Immediate
+            }
+            fn syscall(&mut self) -> io::Result<u32> {
+                Ok(0)
+            }
+            fn complete(self, _: Completion) {}
+            fn complete_orphan(&mut self, _: Completion) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        crate::driver::Orphan::boxed(Counting(seen.clone()))
+    }
+
+    #[test]
+    fn dropped_multishot_hands_every_completion_to_its_hook() {
+        let (_c, waker) = counter();
+        let mut t = InFlight::default();
+        let seen = Arc::new(AtomicUsize::new(0));
+        let ud = t.insert_multi(&waker);
+        let _ = t.complete(ud, more(1));
+        let _ = t.complete(ud, more(2));
+        assert!(
+            t.ignore(ud, hooked(&seen)).is_none(),
+            "parked: more may come"
+        );
+        assert_eq!(
+            seen.load(Ordering::SeqCst),
+            2,
+            "queued completions released"
+        );
+        assert!(matches!(t.complete(ud, more(3)), Outcome::Delivered));
+        assert_eq!(seen.load(Ordering::SeqCst), 3, "late completion released");
+        assert_eq!(t.len(), 1);
+        match t.complete(ud, ok(0)) {
+            Outcome::Released(mut res) => crate::driver::orphan_completed(&mut res, ok(0)),
+            _ => panic!("the last completion must release the resources"),
+        }
+        assert_eq!(seen.load(Ordering::SeqCst), 4);
+        assert_eq!(t.len(), 0);
+    }
+
+    #[test]
+    fn dropped_multishot_whose_last_completion_is_queued_frees_at_once() {
+        let (_c, waker) = counter();
+        let mut t = InFlight::default();
+        let seen = Arc::new(AtomicUsize::new(0));
+        let ud = t.insert_multi(&waker);
+        let _ = t.complete(ud, more(1));
+        let _ = t.complete(ud, ok(0));
+        assert!(t.ignore(ud, hooked(&seen)).is_some());
+        assert_eq!(seen.load(Ordering::SeqCst), 2);
+        assert_eq!(t.len(), 0);
     }
 
     #[test]

@@ -15,10 +15,14 @@
 //! 3. `user_data` is the slot key plus a generation; reserved values have the top bit set.
 //! 4. A file descriptor is closed only after every op using it has completed (ops hold a
 //!    [`SharedFd`](crate::fd::SharedFd) clone, which is parked with them).
-//! 5. Dropping the runtime cancels and drains every in-flight op before the ring is unmapped.
+//! 5. Multishot ops (accept, recv with provided buffers) keep their in-flight slot until a
+//!    completion without `IORING_CQE_F_MORE`; a provided buffer goes back to its ring when its
+//!    owner drops it, and the ring's memory outlives every op that may select from it.
+//! 6. Dropping the runtime cancels and drains every in-flight op before the ring is unmapped.
 
 pub(crate) mod epoll;
 pub(crate) mod inflight;
+pub(crate) mod multi;
 pub(crate) mod uring;
 
 use std::any::Any;
@@ -92,6 +96,15 @@ pub(crate) fn orphan_completed(parked: &mut Box<dyn Any>, completion: Completion
     if let Some(orphan) = parked.downcast_mut::<Orphan>() {
         (orphan.hook)(&mut *orphan.op, completion);
     }
+}
+
+/// The io_uring fast paths a backend offers; all off on epoll or when disabled.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct FastPaths {
+    /// `IORING_OP_ACCEPT` with `IORING_ACCEPT_MULTISHOT` (Linux 5.19).
+    pub(crate) accept_multi: bool,
+    /// Multishot `IORING_OP_RECV` from a provided-buffer ring (Linux 6.0).
+    pub(crate) recv_multi: bool,
 }
 
 /// How the readiness driver runs an operation.
@@ -238,6 +251,52 @@ impl Backend {
         match self {
             Backend::Uring(d) => d.shutdown(garbage),
             Backend::Epoll(d) => d.shutdown(garbage),
+        }
+    }
+
+    /// Drives a repeating op ([`multi::MultiOp`]) one step: its next completion. The state
+    /// goes back to `Idle` once a completion without `IORING_CQE_F_MORE` is taken.
+    pub(crate) fn poll_multi<T: OpCode>(
+        &mut self,
+        state: &mut OpState,
+        op: &mut T,
+        cx: &mut Context<'_>,
+    ) -> Poll<Completion> {
+        match self {
+            Backend::Uring(d) => d.poll_multi(state, op, cx),
+            Backend::Epoll(d) => d.poll_op(state, op, cx),
+        }
+    }
+
+    /// Which io_uring fast paths ops may use on this backend (none on epoll).
+    pub(crate) fn fast_paths(&self) -> FastPaths {
+        match self {
+            Backend::Uring(d) => d.fast_paths(),
+            Backend::Epoll(_) => FastPaths::default(),
+        }
+    }
+
+    /// Registers a provided-buffer ring of `entries` entries at `ring_addr`; returns its
+    /// buffer group id, or `None` when the backend has no buffer rings (epoll, fast paths
+    /// off, or a kernel without `IORING_REGISTER_PBUF_RING`).
+    ///
+    /// # Safety
+    /// `ring_addr` is a page-aligned, zeroed allocation of `entries` `io_uring_buf`s that
+    /// stays allocated until [`unregister_buf_ring`](Backend::unregister_buf_ring) or the
+    /// backend's drop (invariant 5).
+    pub(crate) unsafe fn register_buf_ring(&mut self, ring_addr: u64, entries: u16) -> Option<u16> {
+        match self {
+            // SAFETY: forwarded from the caller.
+            Backend::Uring(d) => unsafe { d.register_buf_ring(ring_addr, entries) },
+            Backend::Epoll(_) => None,
+        }
+    }
+
+    /// Unregisters the buffer ring of group `bgid`; afterwards its memory may be freed.
+    pub(crate) fn unregister_buf_ring(&mut self, bgid: u16) -> io::Result<()> {
+        match self {
+            Backend::Uring(d) => d.unregister_buf_ring(bgid),
+            Backend::Epoll(_) => Ok(()),
         }
     }
 

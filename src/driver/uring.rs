@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use io_uring::{opcode, squeue, types, IoUring};
 
 use super::inflight::{Completion, InFlight, Outcome, RESERVED};
-use super::{OpCode, OpState, Park};
+use super::{FastPaths, OpCode, OpState, Park};
 use crate::runtime::Stats;
 use crate::sys;
 
@@ -71,6 +71,11 @@ pub(crate) struct Uring {
     /// are leaked rather than freed.
     leak: bool,
     shut_down: bool,
+    /// The fast paths this kernel supports and the runtime allows.
+    fast: FastPaths,
+    /// Buffer group ids handed out for provided-buffer rings, and those given back.
+    next_bgid: u16,
+    free_bgids: Vec<u16>,
     submissions: u64,
     enters: u64,
     completions: u64,
@@ -83,6 +88,7 @@ impl Uring {
         let ring = build_ring(entries)
             .map_err(|e| io::Error::new(e.kind(), format!("io_uring_setup: {}", os_msg(&e))))?;
         check_support(&ring)?;
+        let fast = probe_fast_paths(&ring);
         Ok(Uring {
             ring: ManuallyDrop::new(ring),
             inflight: ManuallyDrop::new(InFlight::default()),
@@ -92,6 +98,9 @@ impl Uring {
             wake_armed: false,
             leak: false,
             shut_down: false,
+            fast,
+            next_bgid: 0,
+            free_bgids: Vec::new(),
             submissions: 0,
             enters: 0,
             completions: 0,
@@ -121,6 +130,79 @@ impl Uring {
             OpState::Submitted(user_data) => self.inflight.poll(user_data, cx),
             OpState::Waiting(_) => unreachable!("the io_uring driver never waits on readiness"),
         }
+    }
+
+    /// Turns the fast paths off (`false`), e.g. to test the fallbacks.
+    pub(crate) fn with_fast_paths(mut self, on: bool) -> Uring {
+        if !on {
+            self.fast = FastPaths::default();
+        }
+        self
+    }
+
+    pub(crate) fn fast_paths(&self) -> FastPaths {
+        self.fast
+    }
+
+    /// Like [`poll_op`](Uring::poll_op), for an op that may complete many times: its slot
+    /// queues completions until the one without `IORING_CQE_F_MORE` is taken.
+    pub(crate) fn poll_multi<T: OpCode>(
+        &mut self,
+        state: &mut OpState,
+        op: &mut T,
+        cx: &mut Context<'_>,
+    ) -> Poll<Completion> {
+        match *state {
+            OpState::Idle => {
+                let user_data = self.inflight.insert_multi(cx.waker());
+                let sqe = op.sqe().user_data(user_data);
+                // SAFETY: as in `poll_op`: the op owns what the SQE points to and the
+                // `MultiOp` keeps it alive or parks it until its last completion (invariants
+                // 1, 2 and 5).
+                unsafe { self.push(&sqe) };
+                *state = OpState::Submitted(user_data);
+                Poll::Pending
+            }
+            OpState::Submitted(user_data) => self.inflight.poll(user_data, cx),
+            OpState::Waiting(_) => unreachable!("the io_uring driver never waits on readiness"),
+        }
+    }
+
+    /// Registers a provided-buffer ring; `None` when buffer rings are off or unsupported.
+    ///
+    /// # Safety
+    /// See [`Backend::register_buf_ring`](super::Backend::register_buf_ring).
+    pub(crate) unsafe fn register_buf_ring(&mut self, ring_addr: u64, entries: u16) -> Option<u16> {
+        if !self.fast.recv_multi {
+            return None;
+        }
+        let bgid = match self.free_bgids.pop() {
+            Some(bgid) => bgid,
+            None if self.next_bgid < u16::MAX => {
+                self.next_bgid += 1;
+                self.next_bgid - 1
+            }
+            None => return None,
+        };
+        let submitter = self.ring.submitter();
+        // SAFETY: the caller keeps the ring memory allocated until it is unregistered or the
+        // ring is dropped (invariant 5).
+        match unsafe { submitter.register_buf_ring_with_flags(ring_addr, entries, bgid, 0) } {
+            Ok(()) => Some(bgid),
+            Err(e) => {
+                self.free_bgids.push(bgid);
+                if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::EOPNOTSUPP)) {
+                    self.fast.recv_multi = false; // the kernel lacks PBUF_RING: stop trying
+                }
+                None
+            }
+        }
+    }
+
+    pub(crate) fn unregister_buf_ring(&mut self, bgid: u16) -> io::Result<()> {
+        self.ring.submitter().unregister_buf_ring(bgid)?;
+        self.free_bgids.push(bgid);
+        Ok(())
     }
 
     pub(crate) fn drop_op(&mut self, state: OpState, op: Box<dyn Any>) -> Option<Box<dyn Any>> {
@@ -342,6 +424,21 @@ fn os_msg(e: &io::Error) -> String {
     match msg.find(" (os error") {
         Some(end) => msg[..end].to_string(),
         None => msg,
+    }
+}
+
+/// Which fast paths the kernel has. Multishot accept came with Linux 5.19, multishot recv
+/// with 6.0; the probe lists opcodes, not flags, so opcodes of the same releases stand in:
+/// `SOCKET` (5.19) and `SEND_ZC` (6.0). A failing buffer-ring registration turns recv
+/// multishot off as well.
+fn probe_fast_paths(ring: &IoUring) -> FastPaths {
+    let mut probe = io_uring::Probe::new();
+    if ring.submitter().register_probe(&mut probe).is_err() {
+        return FastPaths::default();
+    }
+    FastPaths {
+        accept_multi: probe.is_supported(opcode::Socket::CODE),
+        recv_multi: probe.is_supported(opcode::SendZc::CODE),
     }
 }
 

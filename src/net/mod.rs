@@ -6,12 +6,14 @@
 //! because the kernel may still use the buffer after the future is dropped. Sockets are
 //! non-blocking and close-on-exec; one operation per file under `op/` does the I/O.
 
+mod incoming;
 mod socket;
 mod split;
 mod tcp;
 mod udp;
 mod unix;
 
+pub use incoming::{Incoming, RecvStream};
 pub use split::{OwnedReadHalf, OwnedWriteHalf};
 pub use tcp::{ListenOptions, TcpListener, TcpStream};
 pub use udp::UdpSocket;

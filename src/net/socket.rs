@@ -42,6 +42,11 @@ impl Socket {
         }
     }
 
+    /// The shared descriptor, for ops that outlive one call (multishot streams).
+    pub(crate) fn fd(&self) -> &SharedFd {
+        &self.fd
+    }
+
     /// A borrowed socket2 view, for options and addresses.
     pub(crate) fn sock_ref(&self) -> SockRef<'_> {
         SockRef::from(&self.fd)

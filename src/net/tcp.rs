@@ -6,7 +6,8 @@ use std::os::fd::{AsRawFd, RawFd};
 
 use socket2::{Domain, SockAddr, Type};
 
-use crate::buf::{BufResult, IoBuf, IoBufMut};
+use crate::buf::{BufResult, BufRing, IoBuf, IoBufMut};
+use crate::net::incoming::{Incoming, RecvStream};
 use crate::net::socket::Socket;
 use crate::net::split::{OwnedReadHalf, OwnedWriteHalf};
 
@@ -112,6 +113,27 @@ impl TcpListener {
         Ok((TcpStream { inner: socket }, Socket::ip_addr(addr)?))
     }
 
+    /// A stream of accepted connections: [`Incoming::next`] gives each one. On io_uring
+    /// one multishot accept serves them all (re-armed if the kernel ends it, e.g. after an
+    /// error); elsewhere each is a single-shot accept. The peer address comes from
+    /// `getpeername`. Dropping the stream cancels the accept; connections accepted after
+    /// that are closed.
+    ///
+    /// ```no_run
+    /// # proactor::block_on(async {
+    /// let listener = proactor::net::TcpListener::bind("127.0.0.1:7000")?;
+    /// let mut incoming = listener.incoming();
+    /// while let Some(conn) = incoming.next().await {
+    ///     let (stream, _peer) = conn?;
+    ///     proactor::spawn(async move { drop(stream) });
+    /// }
+    /// # Ok::<(), std::io::Error>(())
+    /// # });
+    /// ```
+    pub fn incoming(&self) -> Incoming {
+        Incoming::new(self.inner.fd())
+    }
+
     /// The address the listener is bound to (with the port the kernel chose for port 0).
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         Socket::ip_addr(self.inner.sock_ref().local_addr()?)
@@ -182,6 +204,34 @@ impl TcpStream {
         self.inner.write_all(buf).await
     }
 
+    /// A stream of received buffers from `pool` ([`RecvStream::next`]); it ends at end of
+    /// stream. With a provided-buffer ring (io_uring) one multishot recv serves the
+    /// connection and takes a buffer only when data arrives; when the pool runs dry the
+    /// recv waits for a buffer to come back and re-arms, so no error reaches the caller.
+    /// Elsewhere each item is a single-shot recv into a buffer taken from the pool (on
+    /// epoll only once the socket is readable). Dropping the stream cancels the recv and
+    /// returns buffers received after that to the pool (their data is lost).
+    ///
+    /// On io_uring the multishot recv keeps receiving while items wait to be taken, up to
+    /// the whole pool: a connection whose items are not taken promptly (e.g. its writes are
+    /// stalled) can leave other connections of the pool waiting for buffers.
+    ///
+    /// ```no_run
+    /// # proactor::block_on(async {
+    /// # let stream = proactor::net::TcpStream::connect("127.0.0.1:7000".parse().unwrap()).await?;
+    /// let pool = proactor::buf::BufRing::builder().count(64).size(4096).build()?;
+    /// let mut recv = stream.recv_multi(&pool);
+    /// while let Some(buf) = recv.next().await {
+    ///     let (res, _buf) = stream.write_all(buf?).await;
+    ///     res?;
+    /// }
+    /// # Ok::<(), std::io::Error>(())
+    /// # });
+    /// ```
+    pub fn recv_multi(&self, pool: &BufRing) -> RecvStream {
+        RecvStream::new(self.inner.fd(), pool)
+    }
+
     /// Shuts down one or both directions; `Shutdown::Write` sends EOF while reading goes on.
     pub async fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         self.inner.shutdown(how).await
@@ -222,6 +272,12 @@ impl TcpStream {
     /// Whether `TCP_NODELAY` is set.
     pub fn nodelay(&self) -> io::Result<bool> {
         self.inner.sock_ref().tcp_nodelay()
+    }
+}
+
+impl TcpStream {
+    pub(crate) fn from_socket(inner: Socket) -> TcpStream {
+        TcpStream { inner }
     }
 }
 

@@ -2,6 +2,7 @@
 //! [`OpCode`](crate::driver::OpCode), driven by [`Op`](crate::driver::Op).
 
 pub(crate) mod accept;
+pub(crate) mod accept_multi;
 pub(crate) mod close;
 pub(crate) mod connect;
 pub(crate) mod fsync;
@@ -12,6 +13,7 @@ pub(crate) mod open;
 pub(crate) mod read_at;
 pub(crate) mod recv;
 pub(crate) mod recv_from;
+pub(crate) mod recv_multi;
 pub(crate) mod rename;
 pub(crate) mod send;
 pub(crate) mod send_to;

@@ -90,6 +90,7 @@ pub struct Builder {
     entries: u32,
     event_interval: usize,
     driver: Driver,
+    fast_paths: Option<bool>,
 }
 
 impl Default for Builder {
@@ -98,6 +99,7 @@ impl Default for Builder {
             entries: 1024,
             event_interval: 128,
             driver: Driver::Auto,
+            fast_paths: None,
         }
     }
 }
@@ -138,6 +140,23 @@ impl Builder {
         self
     }
 
+    /// Whether io_uring fast paths are used where the kernel has them (default: yes):
+    /// multishot accept ([`TcpListener::incoming`](crate::net::TcpListener::incoming)) and
+    /// multishot recv from provided-buffer rings
+    /// ([`TcpStream::recv_multi`](crate::net::TcpStream::recv_multi)). Off, those APIs run
+    /// their single-shot fallbacks, as on epoll. When not set here, the environment variable
+    /// `PROACTOR_FAST_PATHS=off` turns them off.
+    pub fn fast_paths(&mut self, on: bool) -> &mut Self {
+        self.fast_paths = Some(on);
+        self
+    }
+
+    fn fast_paths_on(&self) -> bool {
+        self.fast_paths.unwrap_or_else(|| {
+            std::env::var_os(FAST_PATHS_ENV).is_none_or(|v| v != "off" && v != "0")
+        })
+    }
+
     /// Builds the runtime on the current thread.
     pub fn build(&self) -> io::Result<Runtime> {
         let shared = Arc::new(Shared::new()?);
@@ -160,7 +179,8 @@ impl Builder {
         };
         let uring = || -> io::Result<Backend> {
             let wake = shared.eventfd().try_clone()?;
-            Ok(Backend::Uring(Uring::new(self.entries, wake)?))
+            let uring = Uring::new(self.entries, wake)?;
+            Ok(Backend::Uring(uring.with_fast_paths(self.fast_paths_on())))
         };
         let epoll = || -> io::Result<Backend> {
             let wake = shared.eventfd().try_clone()?;
@@ -188,6 +208,8 @@ impl Builder {
     }
 }
 
+/// `off` turns the io_uring fast paths off (see [`Builder::fast_paths`]).
+const FAST_PATHS_ENV: &str = "PROACTOR_FAST_PATHS";
 /// Overrides [`Driver::Auto`]: `uring`, `epoll` or `auto`.
 const DRIVER_ENV: &str = "PROACTOR_DRIVER";
 /// `debug` prints the driver choice to stderr when a runtime is built.

@@ -1,0 +1,128 @@
+//! [`Incoming`] (a stream of accepted connections) and [`RecvStream`] (a stream of received
+//! buffers): the multishot io_uring fast paths, with single-shot fallbacks behind the same
+//! API on every driver.
+
+use std::future::poll_fn;
+use std::io;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::task::{ready, Context, Poll};
+
+use crate::buf::{BufRing, Pool, PoolBuf};
+use crate::driver::multi::MultiOp;
+use crate::fd::SharedFd;
+use crate::net::socket::Socket;
+use crate::net::TcpStream;
+use crate::op::accept_multi::{accepted, AcceptMulti};
+use crate::op::recv_multi::RecvMulti;
+use crate::runtime::context;
+
+/// Connections accepted by a [`TcpListener`](crate::net::TcpListener), from
+/// [`incoming`](crate::net::TcpListener::incoming).
+pub struct Incoming {
+    op: MultiOp<AcceptMulti>,
+}
+
+impl Incoming {
+    pub(crate) fn new(fd: &SharedFd) -> Incoming {
+        let multishot = context::try_with_current(|core| {
+            core.try_driver_mut()
+                .map(|d| d.fast_paths().accept_multi)
+                .unwrap_or(false)
+        })
+        .unwrap_or(false);
+        Incoming {
+            op: MultiOp::new(AcceptMulti::new(fd, multishot)),
+        }
+    }
+
+    /// The next connection and its peer's address. Never `None`: a listener keeps
+    /// accepting; an error (e.g. out of descriptors) is given once and accepting goes on.
+    pub async fn next(&mut self) -> Option<io::Result<(TcpStream, SocketAddr)>> {
+        poll_fn(|cx| self.poll_next(cx)).await
+    }
+
+    /// Polls for the next connection (the poll form of [`next`](Incoming::next)).
+    pub fn poll_next(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<io::Result<(TcpStream, SocketAddr)>>> {
+        let completion = ready!(self.op.poll_next(cx));
+        let conn = accepted(completion).and_then(|fd| {
+            let socket = Socket::from_owned(fd);
+            let peer = Socket::ip_addr(socket.sock_ref().peer_addr()?)?;
+            Ok((TcpStream::from_socket(socket), peer))
+        });
+        Poll::Ready(Some(conn))
+    }
+}
+
+impl std::fmt::Debug for Incoming {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Incoming").finish_non_exhaustive()
+    }
+}
+
+/// Buffers received on a [`TcpStream`], from [`recv_multi`](TcpStream::recv_multi).
+pub struct RecvStream {
+    op: MultiOp<RecvMulti>,
+    pool: Rc<Pool>,
+    checked: bool,
+    done: bool,
+}
+
+impl RecvStream {
+    pub(crate) fn new(fd: &SharedFd, pool: &BufRing) -> RecvStream {
+        RecvStream {
+            op: MultiOp::new(RecvMulti::new(fd, pool.pool())),
+            pool: pool.pool().clone(),
+            checked: false,
+            done: false,
+        }
+    }
+
+    /// The next buffer of received bytes (never empty); `None` once the peer closed its
+    /// side. Errors other than a dry pool (which is waited out) are passed on.
+    pub async fn next(&mut self) -> Option<io::Result<PoolBuf>> {
+        poll_fn(|cx| self.poll_next(cx)).await
+    }
+
+    /// Polls for the next buffer (the poll form of [`next`](RecvStream::next)).
+    pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<PoolBuf>>> {
+        if !self.checked {
+            self.checked = true;
+            if !self.pool.is_current() {
+                self.done = true;
+                let msg = "the BufRing belongs to another runtime than the one polling recv_multi";
+                return Poll::Ready(Some(Err(io::Error::other(msg))));
+            }
+        }
+        loop {
+            if self.done {
+                return Poll::Ready(None);
+            }
+            if self.op.is_idle() {
+                ready!(self.pool.poll_available(cx));
+            }
+            let completion = ready!(self.op.poll_next(cx));
+            match self.op.get_mut().item(completion) {
+                Ok(Some(buf)) => return Poll::Ready(Some(Ok(buf))),
+                Ok(None) => {
+                    self.done = true;
+                    return Poll::Ready(None);
+                }
+                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Poll::Ready(Some(Err(e))),
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for RecvStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecvStream")
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}

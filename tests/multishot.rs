@@ -1,0 +1,363 @@
+//! The io_uring fast paths and their fallbacks: `TcpListener::incoming` (multishot accept)
+//! and `TcpStream::recv_multi` from a `BufRing` pool (multishot recv from a provided-buffer
+//! ring), each run with the fast paths on and forced off, on both drivers.
+//!
+//! The tests of this file run one at a time (a file-wide lock), so counting the process's
+//! open descriptors can tell a leak.
+
+mod util;
+
+use std::collections::HashSet;
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use proactor::buf::BufRing;
+use proactor::net::{TcpListener, TcpStream};
+use proactor::{Driver, DriverKind, JoinSet, Runtime};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn runtime(driver: Driver, fast: bool) -> Runtime {
+    Runtime::builder()
+        .driver(driver)
+        .fast_paths(fast)
+        .build()
+        .unwrap_or_else(|e| panic!("cannot build a {driver:?} runtime: {e}"))
+}
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+/// Lets the runtime turn until no operation is in flight (bounded).
+async fn settle() {
+    for _ in 0..500 {
+        if proactor::runtime::stats().ops_in_flight == 0 {
+            return;
+        }
+        proactor::time::sleep(Duration::from_millis(1)).await;
+    }
+    panic!(
+        "operations still in flight: {}",
+        proactor::runtime::stats().ops_in_flight
+    );
+}
+
+fn listener() -> (TcpListener, SocketAddr) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    (listener, addr)
+}
+
+/// 1000 connections made at once from another thread all come out of one `incoming()`,
+/// each with its peer's address.
+fn incoming_burst(driver: Driver, fast: bool) {
+    const CONNS: usize = 1000;
+    let _serial = serial();
+    runtime(driver, fast).block_on(async {
+        let (listener, addr) = listener();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let client = std::thread::spawn(move || {
+            let conns: Vec<_> = (0..CONNS)
+                .map(|_| std::net::TcpStream::connect(addr).unwrap())
+                .collect();
+            let addrs: HashSet<SocketAddr> =
+                conns.iter().map(|c| c.local_addr().unwrap()).collect();
+            let _ = done_rx.recv_timeout(Duration::from_secs(30));
+            addrs
+        });
+        let mut incoming = listener.incoming();
+        let mut accepted = Vec::new();
+        let mut peers = HashSet::new();
+        while accepted.len() < CONNS {
+            let (stream, peer) = incoming.next().await.unwrap().unwrap();
+            assert_eq!(stream.peer_addr().unwrap(), peer);
+            peers.insert(peer);
+            accepted.push(stream);
+        }
+        done_tx.send(()).unwrap();
+        assert_eq!(peers, client.join().unwrap());
+        drop(incoming);
+        settle().await;
+    });
+}
+
+/// Dropping `incoming()` with connections queued or still arriving cancels the accept
+/// and closes every descriptor it accepted: none leaks, no slot stays in flight.
+fn drop_incoming_mid_stream(driver: Driver, fast: bool) {
+    let _serial = serial();
+    let before = open_fds();
+    runtime(driver, fast).block_on(async {
+        let (listener, addr) = listener();
+        let clients: Vec<_> = (0..8)
+            .map(|_| std::net::TcpStream::connect(addr).unwrap())
+            .collect();
+        let mut incoming = listener.incoming();
+        let (first, _) = incoming.next().await.unwrap().unwrap();
+        // Let the kernel complete more accepts into the dropped stream's queue.
+        proactor::time::sleep(Duration::from_millis(20)).await;
+        drop(incoming);
+        let late: Vec<_> = (0..4)
+            .map(|_| std::net::TcpStream::connect(addr).unwrap())
+            .collect();
+        settle().await;
+        drop(first);
+        // The listener still accepts after the multishot stream is gone (the late
+        // connections may have been accepted, and closed, by the cancelled accept).
+        let extra = std::net::TcpStream::connect(addr).unwrap();
+        let mut again = listener.incoming();
+        let mut seen = Vec::new();
+        loop {
+            let (stream, peer) = again.next().await.unwrap().unwrap();
+            let done = peer == extra.local_addr().unwrap();
+            seen.push(stream);
+            if done {
+                break;
+            }
+        }
+        drop((seen, again, extra));
+        settle().await;
+        drop((listener, clients, late));
+    });
+    assert_eq!(open_fds(), before, "descriptors leaked");
+}
+
+/// Echo server task: every buffer received from the pool is written back.
+async fn echo_with_pool(stream: TcpStream, pool: BufRing) {
+    let mut recv = stream.recv_multi(&pool);
+    while let Some(buf) = recv.next().await {
+        let (res, _buf) = stream.write_all(buf.unwrap()).await;
+        res.unwrap();
+    }
+    stream.shutdown(std::net::Shutdown::Write).await.unwrap();
+}
+
+fn pattern(seed: usize, len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 31 + seed * 7) as u8).collect()
+}
+
+/// 64 connections all sending through a pool of 8 small buffers: the pool runs dry over
+/// and over; no byte is lost, no error reaches the user, every buffer comes back.
+fn pool_exhaustion(driver: Driver, fast: bool) {
+    const CONNS: usize = 64;
+    const BYTES: usize = 20_000;
+    let _serial = serial();
+    runtime(driver, fast).block_on(async {
+        let pool = BufRing::builder().count(8).size(512).build().unwrap();
+        let provided = fast && proactor::runtime::stats().driver == DriverKind::Uring;
+        if !provided {
+            assert!(!pool.is_provided());
+        }
+        let (listener, addr) = listener();
+        let mut tasks = JoinSet::new();
+        for seed in 0..CONNS {
+            tasks.spawn(async move {
+                let stream = TcpStream::connect(addr).await.unwrap();
+                let data = pattern(seed, BYTES);
+                let (res, data) = stream.write_all(data).await;
+                res.unwrap();
+                stream.shutdown(std::net::Shutdown::Write).await.unwrap();
+                let mut back = Vec::new();
+                loop {
+                    let (res, buf) = stream.read(Vec::with_capacity(4096)).await;
+                    if res.unwrap() == 0 {
+                        break;
+                    }
+                    back.extend_from_slice(&buf);
+                }
+                assert!(back == data, "connection {seed}: echo differs");
+            });
+        }
+        let mut incoming = listener.incoming();
+        let mut servers = JoinSet::new();
+        for _ in 0..CONNS {
+            let (stream, _) = incoming.next().await.unwrap().unwrap();
+            servers.spawn(echo_with_pool(stream, pool.clone()));
+        }
+        while let Some(r) = tasks.join_next().await {
+            r.unwrap();
+        }
+        while let Some(r) = servers.join_next().await {
+            r.unwrap();
+        }
+        drop(incoming);
+        settle().await;
+        assert_eq!(pool.available(), 8, "buffers did not come back");
+    });
+}
+
+/// Dropping a `recv_multi` stream, idle or with data arriving, cancels the receive and
+/// gives every buffer back; the connection and the pool still work afterwards.
+fn drop_recv_multi_mid_stream(driver: Driver, fast: bool) {
+    let _serial = serial();
+    let before = open_fds();
+    runtime(driver, fast).block_on(async {
+        let pool = BufRing::builder().count(4).size(64).build().unwrap();
+        let (listener, addr) = listener();
+        let mut client = std::net::TcpStream::connect(addr).unwrap();
+        let (stream, _) = listener.accept().await.unwrap();
+
+        // Idle: a waiting receive holds no buffer.
+        let mut recv = stream.recv_multi(&pool);
+        let idle = std::future::poll_fn(|cx| {
+            assert!(recv.poll_next(cx).is_pending());
+            std::task::Poll::Ready(())
+        });
+        idle.await;
+        if pool.is_provided() {
+            assert_eq!(pool.available(), 4, "an idle connection holds a buffer");
+        }
+        drop(recv);
+        settle().await;
+        assert_eq!(pool.available(), 4);
+
+        // Mid-stream: data keeps arriving into buffers after the drop.
+        client.write_all(&[1; 1000]).unwrap();
+        let mut recv = stream.recv_multi(&pool);
+        let first = recv.next().await.unwrap().unwrap();
+        assert!(!first.is_empty() && first.iter().all(|&b| b == 1));
+        proactor::time::sleep(Duration::from_millis(10)).await;
+        drop(recv);
+        drop(first);
+        settle().await;
+        assert_eq!(pool.available(), 4, "buffers of late completions were lost");
+
+        // Still usable: new data arrives through a new stream.
+        let mut recv = stream.recv_multi(&pool);
+        let mut drained = 0;
+        client.write_all(&[2; 10]).unwrap();
+        loop {
+            let buf = recv.next().await.unwrap().unwrap();
+            drained += buf.len();
+            if buf.last() == Some(&2) {
+                break;
+            }
+        }
+        assert!(drained >= 10);
+        client.shutdown(std::net::Shutdown::Write).unwrap();
+        while let Some(buf) = recv.next().await {
+            buf.unwrap();
+        }
+        drop(recv);
+        settle().await;
+        assert_eq!(pool.available(), 4);
+        let mut rest = Vec::new();
+        drop(stream);
+        client.read_to_end(&mut rest).unwrap();
+        drop((listener, client, pool));
+    });
+    assert_eq!(open_fds(), before, "descriptors leaked");
+}
+
+/// A pool with a bad shape, or built outside a runtime, is a clear error.
+#[test]
+fn bufring_bad_input_is_an_error() {
+    let err = BufRing::builder().count(8).build().unwrap_err();
+    assert!(err.to_string().contains("runtime"), "{err}");
+    util::block_on(Driver::Auto, async {
+        for (count, size) in [(3, 64), (0, 64), (65536, 64), (8, 0)] {
+            let err = BufRing::builder()
+                .count(count)
+                .size(size)
+                .build()
+                .unwrap_err();
+            assert_eq!(
+                err.kind(),
+                std::io::ErrorKind::InvalidInput,
+                "{count} {size}"
+            );
+        }
+    });
+}
+
+/// A pool used on another runtime than its own gives an error, not a hang.
+#[test]
+fn bufring_of_another_runtime_is_an_error() {
+    let _serial = serial();
+    let pool = util::block_on(Driver::Auto, async {
+        BufRing::builder().count(2).size(16).build().unwrap()
+    });
+    util::block_on(Driver::Auto, async {
+        let (listener, addr) = listener();
+        let _client = std::net::TcpStream::connect(addr).unwrap();
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut recv = stream.recv_multi(&pool);
+        let err = recv.next().await.unwrap().unwrap_err();
+        assert!(err.to_string().contains("another runtime"), "{err}");
+        assert!(recv.next().await.is_none());
+    });
+}
+
+/// With the fast paths on, io_uring on this kernel registers the pool as a buffer ring.
+fn pool_is_provided_when_fast(driver: Driver) {
+    let _serial = serial();
+    runtime(driver, true).block_on(async {
+        let pool = BufRing::builder().count(4).size(64).build().unwrap();
+        match driver {
+            Driver::Epoll => assert!(!pool.is_provided()),
+            _ if pool.is_provided() => {}
+            _ => eprintln!("skipped: this kernel has no provided-buffer rings (PBUF_RING)"),
+        }
+    });
+    runtime(driver, false).block_on(async {
+        let pool = BufRing::builder().count(4).size(64).build().unwrap();
+        assert!(!pool.is_provided(), "fast paths off must not register");
+    });
+}
+
+macro_rules! fast_and_fallback {
+    ($($name:ident),* $(,)?) => {
+        mod fast {
+            $(
+                pub fn $name(driver: proactor::Driver) {
+                    super::$name(driver, true)
+                }
+            )*
+        }
+        mod fallback {
+            $(
+                pub fn $name(driver: proactor::Driver) {
+                    super::$name(driver, false)
+                }
+            )*
+        }
+    };
+}
+
+fast_and_fallback!(
+    incoming_burst,
+    drop_incoming_mid_stream,
+    pool_exhaustion,
+    drop_recv_multi_mid_stream,
+);
+
+mod on_fast {
+    use super::fast::*;
+    crate::on_each_driver!(
+        incoming_burst,
+        drop_incoming_mid_stream,
+        pool_exhaustion,
+        drop_recv_multi_mid_stream,
+    );
+}
+
+mod on_fallback {
+    use super::fallback::*;
+    crate::on_each_driver!(
+        incoming_burst,
+        drop_incoming_mid_stream,
+        pool_exhaustion,
+        drop_recv_multi_mid_stream,
+    );
+}
+
+mod provided {
+    use super::pool_is_provided_when_fast;
+    crate::on_each_driver!(pool_is_provided_when_fast);
+}
