@@ -229,3 +229,19 @@ fn load_client_verifies_echoes() {
     server.signal("-TERM");
     assert_eq!(server.wait().code(), Some(0));
 }
+
+#[test]
+fn echoes_with_multishot_recv_from_the_shared_pool() {
+    // A small pool, so 1 MiB echoes cycle every buffer many times over.
+    let mut server = Server::start(&["--threads", "1", "--multishot-recv", "--pool-bufs", "8"]);
+    for size in [1, 4096, 1 << 20] {
+        let data: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+        echo_once(&mut client(server.addr), &data);
+    }
+    let mut clients: Vec<TcpStream> = (0..16).map(|_| client(server.addr)).collect();
+    for (i, c) in clients.iter_mut().enumerate() {
+        echo_once(c, format!("client {i}").as_bytes());
+    }
+    server.signal("-TERM");
+    assert_eq!(server.wait().code(), Some(0), "{}", server.stderr());
+}

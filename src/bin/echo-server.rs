@@ -2,10 +2,13 @@
 //! listener per thread. Prints `listening on <addr>` once every thread's listener is up;
 //! SIGINT or SIGTERM stops accepting, closes the connections and exits 0.
 //!
-//! By default connections come from `incoming()` (a multishot accept on io_uring) and are
-//! read with `recv_multi` from a buffer pool shared by the thread's connections (a
-//! provided-buffer ring on io_uring), so an idle connection holds no read buffer;
-//! `--no-multishot-accept`, `--no-multishot-recv` and `--no-multishot` turn these off.
+//! By default connections come from `incoming()` (a multishot accept on io_uring) and each
+//! reads into its own buffer. `--multishot-recv` reads with `recv_multi` from a buffer pool
+//! shared by the thread's connections instead (a provided-buffer ring on io_uring), so an
+//! idle connection holds no read buffer; it is not the default because a client that sends
+//! without reading its echoes can fill the shared pool and stall the thread's other
+//! connections. `--no-multishot-accept` (or `--no-multishot`, which also keeps recv plain)
+//! accepts one connection per operation.
 
 use std::future::{poll_fn, Future};
 use std::io::{self, Write};
@@ -51,10 +54,12 @@ struct Args {
     /// Accept with a single-shot accept per connection instead of `incoming()`.
     #[arg(long)]
     no_multishot_accept: bool,
-    /// Read into a buffer per connection instead of `recv_multi` from the shared pool.
+    /// Read with `recv_multi` from the thread's shared pool instead of a buffer per
+    /// connection (an idle connection then holds no buffer; a client that never reads its
+    /// echoes can fill the pool and stall the thread's other connections).
     #[arg(long)]
-    no_multishot_recv: bool,
-    /// Both of the above.
+    multishot_recv: bool,
+    /// No multishot operation at all (overrides `--multishot-recv`).
     #[arg(long)]
     no_multishot: bool,
 }
@@ -206,7 +211,7 @@ async fn worker(i: usize, server: &Server) -> io::Result<()> {
         out.flush()?;
     }
     let args = &server.args;
-    let pool = if args.no_multishot || args.no_multishot_recv {
+    let pool = if args.no_multishot || !args.multishot_recv {
         None
     } else {
         let pool = BufRing::builder()
