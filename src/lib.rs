@@ -81,7 +81,8 @@ pub mod time;
 pub use blocking::spawn_blocking;
 pub use op::nop::nop;
 pub use runtime::{
-    block_on, spawn, Builder, Driver, DriverKind, JoinError, JoinHandle, JoinSet, Runtime, Stats,
+    block_on, spawn, Builder, Driver, DriverKind, JoinError, JoinHandle, JoinSet, RingFeatures,
+    Runtime, Stats,
 };
 
 /// Tasks: spawning, handles, sets, and cooperative yielding.

@@ -39,6 +39,9 @@ struct Args {
     /// Accept backlog of each listener.
     #[arg(long, default_value_t = 4096)]
     backlog: u32,
+    /// At exit, print each runtime's counters (enters, completions, ...) to stderr.
+    #[arg(long)]
+    stats: bool,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -205,6 +208,11 @@ async fn worker(i: usize, server: &Server) -> io::Result<()> {
     drop(listener);
     conns.abort_all();
     while conns.join_next().await.is_some() {}
+    if server.args.stats {
+        let stats = proactor::runtime::stats();
+        let features = proactor::runtime::ring_features();
+        eprintln!("echo-server: thread {i}: {stats:?} {features:?}");
+    }
     Ok(())
 }
 

@@ -15,6 +15,7 @@ pub(crate) mod recv_from;
 pub(crate) mod rename;
 pub(crate) mod send;
 pub(crate) mod send_to;
+pub(crate) mod send_zc;
 pub(crate) mod shutdown;
 pub(crate) mod statx;
 pub(crate) mod unlink;

@@ -84,12 +84,33 @@ pub struct Stats {
     pub timers: usize,
 }
 
+/// The io_uring fast paths a runtime runs with ([`Runtime::ring_features`]). Each is probed
+/// when the ring is set up and left off where the kernel refuses it, or when fast paths are
+/// turned off ([`Builder::fast_paths`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RingFeatures {
+    /// `IORING_SETUP_SINGLE_ISSUER`: only the runtime's thread submits.
+    pub single_issuer: bool,
+    /// `IORING_SETUP_DEFER_TASKRUN`: completion work runs when the runtime asks for events,
+    /// not by interrupting it.
+    pub defer_taskrun: bool,
+    /// `IORING_SETUP_COOP_TASKRUN` with `TASKRUN_FLAG` (on even without fast paths).
+    pub coop_taskrun: bool,
+    /// `io_uring_enter` on a registered ring index instead of the ring's fd.
+    pub registered_ring_fd: bool,
+    /// Zero-copy sends (`IORING_OP_SEND_ZC`) are available to
+    /// [`TcpStream::send_zc`](crate::net::TcpStream::send_zc).
+    pub send_zc: bool,
+}
+
 /// Configures and builds a [`Runtime`].
 #[derive(Clone, Debug)]
 pub struct Builder {
     entries: u32,
     event_interval: usize,
     driver: Driver,
+    fast_paths: Option<bool>,
 }
 
 impl Default for Builder {
@@ -98,6 +119,7 @@ impl Default for Builder {
             entries: 1024,
             event_interval: 128,
             driver: Driver::Auto,
+            fast_paths: None,
         }
     }
 }
@@ -138,6 +160,32 @@ impl Builder {
         self
     }
 
+    /// Whether the io_uring fast paths ([`RingFeatures`]) are asked for. The default is on,
+    /// unless the environment variable `PROACTOR_FAST_PATHS` is `off` (or `0`, `false`); an
+    /// invalid value makes [`build`](Builder::build) fail. An explicit choice here ignores
+    /// the variable. With them off the ring runs as plain as the kernel allows, which is
+    /// how the test suite checks the fallbacks.
+    ///
+    /// ```
+    /// use proactor::{Driver, Runtime};
+    /// let rt = Runtime::builder().driver(Driver::Uring).fast_paths(false).build();
+    /// if let Ok(rt) = rt {
+    ///     assert!(!rt.ring_features().unwrap().defer_taskrun);
+    /// }
+    /// ```
+    pub fn fast_paths(&mut self, on: bool) -> &mut Self {
+        self.fast_paths = Some(on);
+        self
+    }
+
+    /// Whether fast paths are on: the explicit choice, else `PROACTOR_FAST_PATHS`, else on.
+    pub(crate) fn fast_paths_enabled(&self) -> io::Result<bool> {
+        if let Some(on) = self.fast_paths {
+            return Ok(on);
+        }
+        fast_paths_from_env()
+    }
+
     /// Builds the runtime on the current thread.
     pub fn build(&self) -> io::Result<Runtime> {
         let shared = Arc::new(Shared::new()?);
@@ -158,9 +206,10 @@ impl Builder {
             },
             driver => (driver, String::new()),
         };
+        let fast = self.fast_paths_enabled()?;
         let uring = || -> io::Result<Backend> {
             let wake = shared.eventfd().try_clone()?;
-            Ok(Backend::Uring(Uring::new(self.entries, wake)?))
+            Ok(Backend::Uring(Uring::new(self.entries, wake, fast)?))
         };
         let epoll = || -> io::Result<Backend> {
             let wake = shared.eventfd().try_clone()?;
@@ -192,6 +241,28 @@ impl Builder {
 const DRIVER_ENV: &str = "PROACTOR_DRIVER";
 /// `debug` prints the driver choice to stderr when a runtime is built.
 const LOG_ENV: &str = "PROACTOR_LOG";
+
+/// `off` turns the io_uring fast paths off (see [`Builder::fast_paths`]).
+const FAST_PATHS_ENV: &str = "PROACTOR_FAST_PATHS";
+
+/// What `PROACTOR_FAST_PATHS` asks for: on when unset.
+fn fast_paths_from_env() -> io::Result<bool> {
+    let Some(value) = std::env::var_os(FAST_PATHS_ENV) else {
+        return Ok(true);
+    };
+    match value
+        .to_str()
+        .map(|v| v.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        Some("on" | "1" | "true" | "") => Ok(true),
+        Some("off" | "0" | "false") => Ok(false),
+        _ => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{FAST_PATHS_ENV}={value:?}: expected on or off"),
+        )),
+    }
+}
 
 /// The driver `PROACTOR_DRIVER` asks for; `None` when unset or `auto`.
 fn driver_from_env() -> io::Result<Option<Driver>> {
@@ -289,6 +360,11 @@ impl Runtime {
         &self.core.driver_reason
     }
 
+    /// The io_uring fast paths this runtime runs with; `None` on epoll.
+    pub fn ring_features(&self) -> Option<RingFeatures> {
+        self.core.driver_mut().ring_features()
+    }
+
     /// The runtime's counters.
     pub fn stats(&self) -> Stats {
         self.core.stats()
@@ -336,6 +412,14 @@ pub fn block_on<F: Future>(fut: F) -> F::Output {
 /// Outside a runtime.
 pub fn stats() -> Stats {
     context::current().stats()
+}
+
+/// The io_uring fast paths of the runtime running on this thread; `None` on epoll.
+///
+/// # Panics
+/// Outside a runtime.
+pub fn ring_features() -> Option<RingFeatures> {
+    context::current().driver_mut().ring_features()
 }
 
 /// The driver of the runtime running on this thread, or `None` outside one.
