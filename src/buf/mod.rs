@@ -5,8 +5,10 @@
 //! operation is dropped. [`IoBuf`] and [`IoBufMut`] promise a pointer that stays valid and
 //! unmoved while the buffer value itself is moved around.
 
+mod fixed;
 mod slice;
 
+pub use fixed::{FixedBuf, FixedBufPool};
 pub use slice::Slice;
 
 use std::ops::RangeBounds;

@@ -262,6 +262,16 @@ impl Backend {
         }
     }
 
+    /// Registers `bufs` as the ring's fixed buffers, keeping `keep` (their memory) until the
+    /// backend is dropped; `false` where they are not registered (epoll, fast paths off, a
+    /// set already registered, or the kernel refused).
+    pub(crate) fn register_buffers(&mut self, bufs: &[libc::iovec], keep: Box<dyn Any>) -> bool {
+        match self {
+            Backend::Uring(d) => d.register_buffers(bufs, keep),
+            Backend::Epoll(_) => false,
+        }
+    }
+
     /// Adds the backend's counters to `stats`.
     pub(crate) fn fill_stats(&self, stats: &mut Stats) {
         match self {

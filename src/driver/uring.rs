@@ -87,6 +87,8 @@ pub(crate) struct Uring {
     /// Ops in flight that end with a notification ([`OpCode::NOTIFIES`]), with their result
     /// (`res`, `flags`) once it arrived: their slot is completed only by the notification.
     notifying: HashMap<u64, Option<(i32, u32)>>,
+    /// The memory of the registered fixed buffers, freed only after the ring (invariant 5).
+    fixed_buffers: Vec<Box<dyn Any>>,
     /// The fd `io_uring_enter` is called on: the registered index when `registered_ring_fd`
     /// is on, else the ring's own fd.
     enter_fd: i32,
@@ -101,6 +103,7 @@ impl Uring {
             .map_err(|e| io::Error::new(e.kind(), format!("io_uring_setup: {}", os_msg(&e))))?;
         let probe = check_support(&ring)?;
         features.send_zc = fast && probe.is_supported(opcode::SendZc::CODE);
+        features.fixed_buffers = fast;
         let mut enter_fd = ring.as_raw_fd();
         if fast {
             if let Some(index) = register_ring_fd(enter_fd) {
@@ -122,8 +125,25 @@ impl Uring {
             completions: 0,
             features,
             notifying: HashMap::new(),
+            fixed_buffers: Vec::new(),
             enter_fd,
         })
+    }
+
+    /// Registers `bufs` as the ring's fixed buffers (once per ring, fast paths only); `keep`
+    /// owns their memory and is dropped after the ring.
+    pub(crate) fn register_buffers(&mut self, bufs: &[libc::iovec], keep: Box<dyn Any>) -> bool {
+        if !self.features.fixed_buffers || !self.fixed_buffers.is_empty() {
+            return false;
+        }
+        // SAFETY: each iovec points into memory owned by `keep`, which is never moved or
+        // resized and is kept by the driver until after the ring is unmapped.
+        let res = unsafe { self.ring.submitter().register_buffers(bufs) };
+        if res.is_err() {
+            return false;
+        }
+        self.fixed_buffers.push(keep);
+        true
     }
 
     /// The fast paths this ring runs with.
@@ -371,6 +391,7 @@ impl Drop for Uring {
         self.shutdown(&mut garbage);
         drop(garbage);
         if self.leak {
+            std::mem::forget(std::mem::take(&mut self.fixed_buffers));
             return; // ring, in-flight resources and the wake buffer stay allocated forever
         }
         if self.features.registered_ring_fd {

@@ -102,6 +102,9 @@ pub struct RingFeatures {
     /// Zero-copy sends (`IORING_OP_SEND_ZC`) are available to
     /// [`TcpStream::send_zc`](crate::net::TcpStream::send_zc).
     pub send_zc: bool,
+    /// A [`FixedBufPool`](crate::buf::FixedBufPool) may be registered with the ring
+    /// (`IORING_REGISTER_BUFFERS`).
+    pub fixed_buffers: bool,
 }
 
 /// Configures and builds a [`Runtime`].
