@@ -12,3 +12,7 @@ cargo clippy --all-targets -- -D warnings
 echo "== cargo test"
 cargo test --all-targets
 cargo test --doc
+
+echo "== io_uring fast paths forced off (PROACTOR_FAST_PATHS=off): the fallbacks"
+PROACTOR_FAST_PATHS=off cargo test --test ring_features --test fixed_buf --test net_tcp \
+    --test runtime --test time --test drop
