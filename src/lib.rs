@@ -63,6 +63,14 @@
 //! opcode the runtime uses, else epoll (`Runtime::driver_reason` says why);
 //! `PROACTOR_DRIVER=uring|epoll` overrides `Auto`, and `PROACTOR_LOG=debug` prints the
 //! choice.
+//!
+//! Fast paths, each probed and left off where the kernel refuses it, all off with
+//! [`Builder::fast_paths(false)`](Builder::fast_paths) or `PROACTOR_FAST_PATHS=off`, and
+//! reported by [`Runtime::ring_features`]: `SINGLE_ISSUER` + `DEFER_TASKRUN` (completions
+//! are posted only when the runtime enters the ring, so a busy loop is not interrupted,
+//! and a parked one wakes once per batch), a registered ring fd for `io_uring_enter`,
+//! registered buffers ([`buf::FixedBufPool`]) and zero-copy sends
+//! ([`net::TcpStream::send_zc`], whose buffer is kept until the kernel's notification).
 
 #![warn(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
