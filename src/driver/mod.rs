@@ -19,6 +19,7 @@
 
 pub(crate) mod epoll;
 pub(crate) mod inflight;
+mod ring_setup;
 pub(crate) mod uring;
 
 use std::any::Any;
