@@ -72,6 +72,14 @@
 //! completions, `Lifecycle::Multi`, until one without `IORING_CQE_F_MORE`, and re-arms it).
 //! Where the kernel lacks them, on epoll, or with [`Builder::fast_paths`]`(false)` /
 //! `PROACTOR_FAST_PATHS=off`, the same ops run single-shot behind the same API.
+//!
+//! Fast paths, each probed and left off where the kernel refuses it, all off with
+//! [`Builder::fast_paths(false)`](Builder::fast_paths) or `PROACTOR_FAST_PATHS=off`, and
+//! reported by [`Runtime::ring_features`]: `SINGLE_ISSUER` + `DEFER_TASKRUN` (completions
+//! are posted only when the runtime enters the ring, so a busy loop is not interrupted,
+//! and a parked one wakes once per batch), a registered ring fd for `io_uring_enter`,
+//! registered buffers ([`buf::FixedBufPool`]) and zero-copy sends
+//! ([`net::TcpStream::send_zc`], whose buffer is kept until the kernel's notification).
 
 #![warn(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
@@ -90,7 +98,8 @@ pub mod time;
 pub use blocking::spawn_blocking;
 pub use op::nop::nop;
 pub use runtime::{
-    block_on, spawn, Builder, Driver, DriverKind, JoinError, JoinHandle, JoinSet, Runtime, Stats,
+    block_on, spawn, Builder, Driver, DriverKind, JoinError, JoinHandle, JoinSet, RingFeatures,
+    Runtime, Stats,
 };
 
 /// Tasks: spawning, handles, sets, and cooperative yielding.

@@ -62,6 +62,9 @@ struct Args {
     /// No multishot operation at all (overrides `--multishot-recv`).
     #[arg(long)]
     no_multishot: bool,
+    /// At exit, print each runtime's counters (enters, completions, ...) to stderr.
+    #[arg(long)]
+    stats: bool,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -244,6 +247,11 @@ async fn worker(i: usize, server: &Server) -> io::Result<()> {
     drop(listener);
     conns.abort_all();
     while conns.join_next().await.is_some() {}
+    if server.args.stats {
+        let stats = proactor::runtime::stats();
+        let features = proactor::runtime::ring_features();
+        eprintln!("echo-server: thread {i}: {stats:?} {features:?}");
+    }
     Ok(())
 }
 

@@ -5,9 +5,11 @@
 //! operation is dropped. [`IoBuf`] and [`IoBufMut`] promise a pointer that stays valid and
 //! unmoved while the buffer value itself is moved around.
 
+mod fixed;
 mod ring;
 mod slice;
 
+pub use fixed::{FixedBuf, FixedBufPool};
 pub(crate) use ring::Pool;
 pub use ring::{BufRing, BufRingBuilder, PoolBuf};
 pub use slice::Slice;

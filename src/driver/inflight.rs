@@ -16,6 +16,9 @@ use slab::Slab;
 /// Top bit of `user_data`: set on the driver's own requests, never on an operation's.
 pub(crate) const RESERVED: u64 = 1 << 63;
 
+/// `IORING_CQE_F_MORE`: more completions follow for the same submission.
+pub(crate) const CQE_F_MORE: u32 = 1 << 1;
+
 /// What the kernel reported for one operation.
 #[derive(Debug)]
 pub(crate) struct Completion {

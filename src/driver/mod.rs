@@ -23,6 +23,7 @@
 pub(crate) mod epoll;
 pub(crate) mod inflight;
 pub(crate) mod multi;
+mod ring_setup;
 pub(crate) mod uring;
 
 use std::any::Any;
@@ -37,7 +38,7 @@ pub(crate) use inflight::Completion;
 
 use crate::fd::SharedFd;
 use crate::runtime::context::{self, Core};
-use crate::runtime::{DriverKind, Stats};
+use crate::runtime::{DriverKind, RingFeatures, Stats};
 
 /// One asynchronous operation.
 ///
@@ -49,6 +50,11 @@ use crate::runtime::{DriverKind, Stats};
 pub(crate) unsafe trait OpCode: 'static {
     /// What awaiting the operation gives the user.
     type Output;
+
+    /// Whether the kernel follows the result with a notification completion
+    /// (`IORING_CQE_F_NOTIF`, zero-copy sends): the io_uring driver then keeps the op's slot
+    /// and resources until the notification, and delivers the result with it.
+    const NOTIFIES: bool = false;
 
     /// The io_uring submission entry (without `user_data`, which the driver sets).
     fn sqe(&mut self) -> io_uring::squeue::Entry;
@@ -305,6 +311,24 @@ impl Backend {
         match self {
             Backend::Uring(_) => DriverKind::Uring,
             Backend::Epoll(_) => DriverKind::Epoll,
+        }
+    }
+
+    /// The io_uring fast paths in use; `None` on epoll.
+    pub(crate) fn ring_features(&self) -> Option<RingFeatures> {
+        match self {
+            Backend::Uring(d) => Some(d.features()),
+            Backend::Epoll(_) => None,
+        }
+    }
+
+    /// Registers `bufs` as the ring's fixed buffers, keeping `keep` (their memory) until the
+    /// backend is dropped; `false` where they are not registered (epoll, fast paths off, a
+    /// set already registered, or the kernel refused).
+    pub(crate) fn register_buffers(&mut self, bufs: &[libc::iovec], keep: Box<dyn Any>) -> bool {
+        match self {
+            Backend::Uring(d) => d.register_buffers(bufs, keep),
+            Backend::Epoll(_) => false,
         }
     }
 

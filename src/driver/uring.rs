@@ -5,20 +5,34 @@
 //! everything queued and, when the runtime has nothing to run, waits for a completion, a
 //! cross-thread wake-up (a read on the runtime's eventfd, always armed) or the next timer
 //! deadline (`EXT_ARG` timeout). Completions are reaped from shared memory.
+//!
+//! Fast paths, each probed and dropped where the kernel refuses it (and all off with
+//! [`Builder::fast_paths(false)`](crate::Builder::fast_paths)): `SINGLE_ISSUER` +
+//! `DEFER_TASKRUN` (completions are posted only when this thread enters with `GETEVENTS`,
+//! which every enter here carries; `IORING_SQ_TASKRUN` tells a non-parking turn that there
+//! is deferred work to collect), and a registered ring fd (`io_uring_enter` on an index
+//! instead of a file lookup). What was enabled is reported by
+//! [`Runtime::ring_features`](crate::Runtime::ring_features).
 
 use std::any::Any;
+use std::collections::HashMap;
 use std::io;
 use std::mem::ManuallyDrop;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use io_uring::{opcode, squeue, types, IoUring};
+use io_uring::{cqueue, opcode, squeue, types, IoUring};
 
 use super::inflight::{Completion, InFlight, Outcome, RESERVED};
+use super::ring_setup::{
+    build_ring, check_support, os_msg, register_ring_fd, unregister_ring_fd, GeteventsArg,
+    KernelTimespec, ENTER_EXT_ARG, ENTER_GETEVENTS, ENTER_REGISTERED_RING,
+};
 use super::{FastPaths, OpCode, OpState, Park};
-use crate::runtime::Stats;
+use crate::runtime::{RingFeatures, Stats};
 use crate::sys;
+use crate::sys::syscall;
 
 /// `user_data` of the async-cancel requests the driver submits for dropped ops.
 const CANCEL: u64 = RESERVED | 1;
@@ -28,32 +42,6 @@ const WAKE: u64 = RESERVED | 2;
 /// How long dropping a runtime waits for cancelled operations before giving up and leaking
 /// the ring (leaking is safe; unmapping under the kernel's feet is not).
 const DRAIN_LIMIT: Duration = Duration::from_secs(30);
-
-/// The opcodes every runtime on this backend uses; a kernel lacking one is not used (the
-/// runtime then falls back to epoll under `Driver::Auto`). `FTRUNCATE` is the newest
-/// (Linux 6.9); the others are in 5.15.
-const REQUIRED_OPCODES: &[(u8, &str)] = &[
-    (opcode::Nop::CODE, "NOP"),
-    (opcode::Read::CODE, "READ"),
-    (opcode::Write::CODE, "WRITE"),
-    (opcode::AsyncCancel::CODE, "ASYNC_CANCEL"),
-    (opcode::Accept::CODE, "ACCEPT"),
-    (opcode::Connect::CODE, "CONNECT"),
-    (opcode::Recv::CODE, "RECV"),
-    (opcode::Send::CODE, "SEND"),
-    (opcode::SendMsg::CODE, "SENDMSG"),
-    (opcode::RecvMsg::CODE, "RECVMSG"),
-    (opcode::Shutdown::CODE, "SHUTDOWN"),
-    (opcode::Close::CODE, "CLOSE"),
-    (opcode::OpenAt::CODE, "OPENAT"),
-    (opcode::Fsync::CODE, "FSYNC"),
-    (opcode::Statx::CODE, "STATX"),
-    (opcode::UnlinkAt::CODE, "UNLINKAT"),
-    (opcode::RenameAt::CODE, "RENAMEAT"),
-    (opcode::MkDirAt::CODE, "MKDIRAT"),
-    // Not FTRUNCATE (Linux 6.9): `set_len` falls back to ftruncate(2) where it is missing,
-    // so older kernels keep io_uring for everything else.
-];
 
 pub(crate) struct Uring {
     ring: ManuallyDrop<IoUring>,
@@ -79,16 +67,39 @@ pub(crate) struct Uring {
     submissions: u64,
     enters: u64,
     completions: u64,
+    features: RingFeatures,
+    /// Ops in flight that end with a notification ([`OpCode::NOTIFIES`]), with their result
+    /// (`res`, `flags`) once it arrived: their slot is completed only by the notification.
+    notifying: HashMap<u64, Option<(i32, u32)>>,
+    /// The memory of the registered fixed buffers, freed only after the ring (invariant 5).
+    fixed_buffers: Vec<Box<dyn Any>>,
+    /// The fd `io_uring_enter` is called on: the registered index when `registered_ring_fd`
+    /// is on, else the ring's own fd.
+    enter_fd: i32,
 }
 
 impl Uring {
     /// Sets up a ring with `entries` submission slots; `wake_fd` is the runtime's eventfd.
     /// Errors name the step that failed (e.g. `io_uring_setup: Operation not permitted`).
-    pub(crate) fn new(entries: u32, wake_fd: OwnedFd) -> io::Result<Uring> {
-        let ring = build_ring(entries)
+    /// With `fast`, asks for the fast paths (see the module docs).
+    pub(crate) fn new(entries: u32, wake_fd: OwnedFd, fast: bool) -> io::Result<Uring> {
+        let (ring, mut features) = build_ring(entries, fast)
             .map_err(|e| io::Error::new(e.kind(), format!("io_uring_setup: {}", os_msg(&e))))?;
-        check_support(&ring)?;
-        let fast = probe_fast_paths(&ring);
+        let probe = check_support(&ring)?;
+        let multishot = if fast {
+            probe_fast_paths(&probe)
+        } else {
+            FastPaths::default()
+        };
+        features.send_zc = fast && probe.is_supported(opcode::SendZc::CODE);
+        features.fixed_buffers = fast;
+        let mut enter_fd = ring.as_raw_fd();
+        if fast {
+            if let Some(index) = register_ring_fd(enter_fd) {
+                enter_fd = index;
+                features.registered_ring_fd = true;
+            }
+        }
         Ok(Uring {
             ring: ManuallyDrop::new(ring),
             inflight: ManuallyDrop::new(InFlight::default()),
@@ -98,13 +109,38 @@ impl Uring {
             wake_armed: false,
             leak: false,
             shut_down: false,
-            fast,
+            fast: multishot,
             next_bgid: 0,
             free_bgids: Vec::new(),
             submissions: 0,
             enters: 0,
             completions: 0,
+            features,
+            notifying: HashMap::new(),
+            fixed_buffers: Vec::new(),
+            enter_fd,
         })
+    }
+
+    /// Registers `bufs` as the ring's fixed buffers (once per ring, fast paths only); `keep`
+    /// owns their memory and is dropped after the ring.
+    pub(crate) fn register_buffers(&mut self, bufs: &[libc::iovec], keep: Box<dyn Any>) -> bool {
+        if !self.features.fixed_buffers || !self.fixed_buffers.is_empty() {
+            return false;
+        }
+        // SAFETY: each iovec points into memory owned by `keep`, which is never moved or
+        // resized and is kept by the driver until after the ring is unmapped.
+        let res = unsafe { self.ring.submitter().register_buffers(bufs) };
+        if res.is_err() {
+            return false;
+        }
+        self.fixed_buffers.push(keep);
+        true
+    }
+
+    /// The fast paths this ring runs with.
+    pub(crate) fn features(&self) -> RingFeatures {
+        self.features
     }
 
     pub(crate) fn poll_op<T: OpCode>(
@@ -124,6 +160,9 @@ impl Uring {
                 // owned by `op`; the `Op` future keeps `op` alive until the completion is
                 // collected, or parks it in the in-flight slot if dropped (invariants 1, 2).
                 unsafe { self.push(&sqe) };
+                if T::NOTIFIES {
+                    self.notifying.insert(user_data, None);
+                }
                 *state = OpState::Submitted(user_data);
                 Poll::Pending
             }
@@ -250,21 +289,13 @@ impl Uring {
         self.wake_armed = true;
     }
 
-    /// One `io_uring_enter`: submits everything queued and, with `wait`, blocks until a
-    /// completion or the timeout (`Some(None)`: no timeout). Retries EINTR; on EBUSY/EAGAIN
-    /// (completions must be collected first) reaps and tries again.
+    /// One `io_uring_enter`: submits everything queued, runs deferred task work and, with
+    /// `wait`, blocks until a completion or the timeout (`Some(None)`: no timeout). Retries
+    /// EINTR; on EBUSY/EAGAIN (completions must be collected first) reaps and tries again.
     fn enter(&mut self, wait: Option<Option<Duration>>) {
         loop {
             self.enters += 1;
-            let res = match wait {
-                None => self.ring.submit(),
-                Some(None) => self.ring.submit_and_wait(1),
-                Some(Some(timeout)) => {
-                    let ts = types::Timespec::from(timeout);
-                    let args = types::SubmitArgs::new().timespec(&ts);
-                    self.ring.submitter().submit_with_args(1, &args)
-                }
-            };
+            let res = self.sys_enter(wait.is_some() as u32, wait.flatten());
             let Err(err) = res else { return };
             match err.raw_os_error() {
                 Some(libc::ETIME) => return,
@@ -283,6 +314,51 @@ impl Uring {
         }
     }
 
+    /// The raw `io_uring_enter(2)`, always with `GETEVENTS` (so deferred completions are
+    /// posted even when nothing is awaited) and, with a timeout, `EXT_ARG`. Made here rather
+    /// than through the `io-uring` crate so that it can use the registered ring index.
+    fn sys_enter(&mut self, min_complete: u32, timeout: Option<Duration>) -> io::Result<()> {
+        let to_submit = self.ring.submission().len() as u32;
+        let mut flags = ENTER_GETEVENTS;
+        if self.features.registered_ring_fd {
+            flags |= ENTER_REGISTERED_RING;
+        }
+        let ts = timeout.map(|t| KernelTimespec {
+            tv_sec: t.as_secs() as i64,
+            tv_nsec: t.subsec_nanos() as i64,
+        });
+        let arg = ts.as_ref().map(|ts| GeteventsArg {
+            sigmask: 0,
+            sigmask_sz: 0,
+            min_wait_usec: 0,
+            ts: ts as *const KernelTimespec as u64,
+        });
+        let (arg_ptr, arg_size) = match &arg {
+            Some(arg) => {
+                flags |= ENTER_EXT_ARG;
+                let ptr: *const GeteventsArg = arg;
+                (
+                    ptr.cast::<libc::c_void>(),
+                    std::mem::size_of::<GeteventsArg>(),
+                )
+            }
+            None => (std::ptr::null(), 0),
+        };
+        // SAFETY: `enter_fd` is this ring's fd or its registered index (flagged as such);
+        // `arg`, when given, points at a live `io_uring_getevents_arg` whose `ts` points at a
+        // live timespec, both on this stack frame for the duration of the call.
+        syscall!(syscall(
+            libc::SYS_io_uring_enter,
+            self.enter_fd,
+            to_submit,
+            min_complete,
+            flags,
+            arg_ptr,
+            arg_size
+        ))
+        .map(drop)
+    }
+
     /// Dispatches every completion in the completion queue; returns how many.
     fn reap(&mut self) -> usize {
         let mut n = 0;
@@ -292,9 +368,14 @@ impl Uring {
                 WAKE => self.wake_armed = false,
                 CANCEL => {}
                 user_data => {
+                    let Some((res, flags)) =
+                        hold_for_notif(&mut self.notifying, user_data, cqe.result(), cqe.flags())
+                    else {
+                        continue;
+                    };
                     let completion = || Completion {
-                        result: sys::cqe_result(cqe.result()),
-                        flags: cqe.flags(),
+                        result: sys::cqe_result(res),
+                        flags,
                     };
                     if let Outcome::Released(mut res) =
                         self.inflight.complete(user_data, completion())
@@ -378,7 +459,11 @@ impl Drop for Uring {
         self.shutdown(&mut garbage);
         drop(garbage);
         if self.leak {
+            std::mem::forget(std::mem::take(&mut self.fixed_buffers));
             return; // ring, in-flight resources and the wake buffer stay allocated forever
+        }
+        if self.features.registered_ring_fd {
+            unregister_ring_fd(self.ring.as_raw_fd(), self.enter_fd);
         }
         // SAFETY: shutdown drained every operation (no completion is outstanding), so the
         // kernel no longer touches the in-flight resources, the wake buffer or the ring;
@@ -391,71 +476,44 @@ impl Drop for Uring {
     }
 }
 
-/// Builds the ring, asking for the cheapest completion mode the kernel supports.
-fn build_ring(entries: u32) -> io::Result<IoUring> {
-    let entries = entries.clamp(2, 32768);
-    let tuned = IoUring::builder()
-        .setup_clamp()
-        .setup_cqsize(entries * 4)
-        .setup_submit_all()
-        .setup_coop_taskrun()
-        .setup_taskrun_flag()
-        .build(entries);
-    let ring = match tuned {
-        Ok(ring) => ring,
-        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => IoUring::builder()
-            .setup_clamp()
-            .setup_cqsize(entries * 4)
-            .build(entries)?,
-        Err(e) => return Err(e),
+/// What to deliver for a completion (`res`, `flags`) of `user_data`; `None` holds it back:
+/// the result of a notifying op waits in `notifying` for its notification, which delivers
+/// the result (with both completions' flags, less `F_MORE`: it is the op's last
+/// completion) and frees the slot.
+fn hold_for_notif(
+    notifying: &mut HashMap<u64, Option<(i32, u32)>>,
+    user_data: u64,
+    res: i32,
+    flags: u32,
+) -> Option<(i32, u32)> {
+    if notifying.is_empty() {
+        return Some((res, flags));
+    }
+    let Some(held) = notifying.get_mut(&user_data) else {
+        return Some((res, flags));
     };
-    if !ring.params().is_feature_ext_arg() {
-        return Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "io_uring lacks IORING_FEAT_EXT_ARG (Linux 5.11+)",
-        ));
+    if cqueue::notif(flags) {
+        let first = held.take().unwrap_or((0, 0));
+        notifying.remove(&user_data);
+        return Some((first.0, (first.1 | flags) & !super::inflight::CQE_F_MORE));
     }
-    Ok(ring)
+    if cqueue::more(flags) {
+        *held = Some((res, flags));
+        return None;
+    }
+    notifying.remove(&user_data);
+    Some((res, flags))
 }
 
-/// An error's message without the "(os error N)" suffix, for a readable reason line.
-fn os_msg(e: &io::Error) -> String {
-    let msg = e.to_string();
-    match msg.find(" (os error") {
-        Some(end) => msg[..end].to_string(),
-        None => msg,
-    }
-}
-
-/// Which fast paths the kernel has. Multishot accept came with Linux 5.19, multishot recv
-/// with 6.0; the probe lists opcodes, not flags, so opcodes of the same releases stand in:
-/// `SOCKET` (5.19) and `SEND_ZC` (6.0). A failing buffer-ring registration turns recv
+/// Which multishot paths the kernel has. Multishot accept came with Linux 5.19, multishot
+/// recv with 6.0; the probe lists opcodes, not flags, so opcodes of the same releases stand
+/// in: `SOCKET` (5.19) and `SEND_ZC` (6.0). A failing buffer-ring registration turns recv
 /// multishot off as well.
-fn probe_fast_paths(ring: &IoUring) -> FastPaths {
-    let mut probe = io_uring::Probe::new();
-    if ring.submitter().register_probe(&mut probe).is_err() {
-        return FastPaths::default();
-    }
+fn probe_fast_paths(probe: &io_uring::Probe) -> FastPaths {
     FastPaths {
         accept_multi: probe.is_supported(opcode::Socket::CODE),
         recv_multi: probe.is_supported(opcode::SendZc::CODE),
     }
-}
-
-fn check_support(ring: &IoUring) -> io::Result<()> {
-    let mut probe = io_uring::Probe::new();
-    ring.submitter()
-        .register_probe(&mut probe)
-        .map_err(|e| io::Error::new(e.kind(), format!("io_uring probe: {}", os_msg(&e))))?;
-    for &(code, name) in REQUIRED_OPCODES {
-        if !probe.is_supported(code) {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                format!("io_uring does not support IORING_OP_{name}"),
-            ));
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -568,6 +626,41 @@ mod tests {
             1,
             "shutdown must cancel and free"
         );
+    }
+
+    #[test]
+    fn notifying_op_completes_on_its_notification_only() {
+        const MORE: u32 = 1 << 1; // IORING_CQE_F_MORE
+        const NOTIF: u32 = 1 << 3; // IORING_CQE_F_NOTIF
+        let mut held = HashMap::new();
+        assert_eq!(
+            hold_for_notif(&mut held, 5, 100, 0),
+            Some((100, 0)),
+            "not notifying"
+        );
+        held.insert(7, None);
+        assert_eq!(
+            hold_for_notif(&mut held, 5, 1, 0),
+            Some((1, 0)),
+            "another op"
+        );
+        assert_eq!(
+            hold_for_notif(&mut held, 7, 4096, MORE),
+            None,
+            "result held"
+        );
+        assert_eq!(
+            hold_for_notif(&mut held, 7, 0, NOTIF),
+            Some((4096, MORE | NOTIF))
+        );
+        assert!(held.is_empty());
+        held.insert(8, None);
+        assert_eq!(
+            hold_for_notif(&mut held, 8, -32, 0),
+            Some((-32, 0)),
+            "error: one CQE"
+        );
+        assert!(held.is_empty());
     }
 
     #[test]

@@ -6,15 +6,17 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::path::Path;
 
 use super::{Metadata, OpenOptions};
-use crate::buf::{BufResult, IoBuf, IoBufMut};
+use crate::buf::{BufResult, FixedBuf, IoBuf, IoBufMut};
 use crate::driver::Op;
 use crate::fd::SharedFd;
 use crate::op::close::Close;
 use crate::op::fsync::Fsync;
 use crate::op::ftruncate::Ftruncate;
 use crate::op::read_at::ReadAt;
+use crate::op::read_fixed_at::ReadFixedAt;
 use crate::op::statx::Statx;
 use crate::op::write_at::WriteAt;
+use crate::op::write_fixed_at::WriteFixedAt;
 
 /// An open file. Positional I/O only (`read_at`, `write_at`): there is no cursor, so
 /// many tasks can read and write one file at once without sharing state.
@@ -76,6 +78,19 @@ impl File {
     /// Writes `buf`'s initialised bytes at offset `pos`; returns how many were written.
     pub async fn write_at<B: IoBuf>(&self, buf: B, pos: u64) -> BufResult<usize, B> {
         WriteAt::new(&self.fd, buf, pos).await
+    }
+
+    /// Like [`read_at`](File::read_at), into a buffer of a
+    /// [`FixedBufPool`](crate::buf::FixedBufPool): a registered pool saves the kernel
+    /// pinning the buffer's pages on every read.
+    pub async fn read_fixed_at(&self, buf: FixedBuf, pos: u64) -> BufResult<usize, FixedBuf> {
+        ReadFixedAt::new(&self.fd, buf, pos).await
+    }
+
+    /// Like [`write_at`](File::write_at), from a buffer of a
+    /// [`FixedBufPool`](crate::buf::FixedBufPool).
+    pub async fn write_fixed_at(&self, buf: FixedBuf, pos: u64) -> BufResult<usize, FixedBuf> {
+        WriteFixedAt::new(&self.fd, buf, pos).await
     }
 
     /// Fills `buf` to its capacity from offset `pos`; `UnexpectedEof` if the file ends

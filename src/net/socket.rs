@@ -14,8 +14,9 @@ use crate::driver::Op;
 use crate::fd::SharedFd;
 use crate::op::{
     accept::Accept, close::Close, connect::Connect, recv::Recv, recv_from::RecvFrom, send::Send,
-    send_to::SendTo, shutdown::Shutdown as ShutdownOp,
+    send_to::SendTo, send_zc::SendZc, shutdown::Shutdown as ShutdownOp,
 };
+use crate::runtime::context;
 
 /// A socket descriptor shared by the handles and in-flight operations that use it.
 #[derive(Clone, Debug)]
@@ -67,6 +68,20 @@ impl Socket {
 
     pub(crate) async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
         Op::new(Send::new(&self.fd, buf)).await
+    }
+
+    /// A zero-copy send where the ring offers it ([`RingFeatures::send_zc`]), else `write`.
+    ///
+    /// [`RingFeatures::send_zc`]: crate::RingFeatures::send_zc
+    pub(crate) async fn send_zc<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
+        let zc = context::try_with_current(|core| {
+            core.driver_mut().ring_features().is_some_and(|f| f.send_zc)
+        });
+        if zc == Some(true) {
+            Op::new(SendZc::new(&self.fd, buf)).await
+        } else {
+            self.write(buf).await
+        }
     }
 
     /// Reads until the buffer's whole capacity is filled; `UnexpectedEof` if the peer

@@ -194,6 +194,16 @@ impl TcpStream {
         self.inner.write(buf).await
     }
 
+    /// Like [`write`](TcpStream::write), as a zero-copy send (`IORING_OP_SEND_ZC`) where the
+    /// ring offers it ([`RingFeatures::send_zc`](crate::RingFeatures::send_zc)); elsewhere
+    /// (epoll, older kernels, fast paths off) a plain `write`. The buffer comes back only
+    /// once the kernel no longer reads it. Opt-in: the kernel pins the pages and posts an
+    /// extra completion, which pays only for large sends to a real NIC; over loopback the
+    /// data is copied anyway and a plain `write` is cheaper.
+    pub async fn send_zc<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
+        self.inner.send_zc(buf).await
+    }
+
     /// Fills `buf`'s whole capacity; `UnexpectedEof` if the peer closes first.
     pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> BufResult<(), B> {
         self.inner.read_exact(buf).await

@@ -84,6 +84,29 @@ pub struct Stats {
     pub timers: usize,
 }
 
+/// The io_uring fast paths a runtime runs with ([`Runtime::ring_features`]). Each is probed
+/// when the ring is set up and left off where the kernel refuses it, or when fast paths are
+/// turned off ([`Builder::fast_paths`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RingFeatures {
+    /// `IORING_SETUP_SINGLE_ISSUER`: only the runtime's thread submits.
+    pub single_issuer: bool,
+    /// `IORING_SETUP_DEFER_TASKRUN`: completion work runs when the runtime asks for events,
+    /// not by interrupting it.
+    pub defer_taskrun: bool,
+    /// `IORING_SETUP_COOP_TASKRUN` with `TASKRUN_FLAG` (on even without fast paths).
+    pub coop_taskrun: bool,
+    /// `io_uring_enter` on a registered ring index instead of the ring's fd.
+    pub registered_ring_fd: bool,
+    /// Zero-copy sends (`IORING_OP_SEND_ZC`) are available to
+    /// [`TcpStream::send_zc`](crate::net::TcpStream::send_zc).
+    pub send_zc: bool,
+    /// A [`FixedBufPool`](crate::buf::FixedBufPool) may be registered with the ring
+    /// (`IORING_REGISTER_BUFFERS`).
+    pub fixed_buffers: bool,
+}
+
 /// Configures and builds a [`Runtime`].
 #[derive(Clone, Debug)]
 pub struct Builder {
@@ -140,21 +163,36 @@ impl Builder {
         self
     }
 
-    /// Whether io_uring fast paths are used where the kernel has them (default: yes):
-    /// multishot accept ([`TcpListener::incoming`](crate::net::TcpListener::incoming)) and
-    /// multishot recv from provided-buffer rings
-    /// ([`TcpStream::recv_multi`](crate::net::TcpStream::recv_multi)). Off, those APIs run
-    /// their single-shot fallbacks, as on epoll. When not set here, the environment variable
-    /// `PROACTOR_FAST_PATHS=off` turns them off.
+    /// Whether the io_uring fast paths are asked for: multishot accept
+    /// ([`TcpListener::incoming`](crate::net::TcpListener::incoming)), multishot recv from
+    /// provided-buffer rings ([`TcpStream::recv_multi`](crate::net::TcpStream::recv_multi)),
+    /// and the ring features of [`RingFeatures`]; off, those APIs run their single-shot
+    /// fallbacks, as on epoll.
+    ///
+    /// Whether the io_uring fast paths ([`RingFeatures`]) are asked for. The default is on,
+    /// unless the environment variable `PROACTOR_FAST_PATHS` is `off` (or `0`, `false`); an
+    /// invalid value makes [`build`](Builder::build) fail. An explicit choice here ignores
+    /// the variable. With them off the ring runs as plain as the kernel allows, which is
+    /// how the test suite checks the fallbacks.
+    ///
+    /// ```
+    /// use proactor::{Driver, Runtime};
+    /// let rt = Runtime::builder().driver(Driver::Uring).fast_paths(false).build();
+    /// if let Ok(rt) = rt {
+    ///     assert!(!rt.ring_features().unwrap().defer_taskrun);
+    /// }
+    /// ```
     pub fn fast_paths(&mut self, on: bool) -> &mut Self {
         self.fast_paths = Some(on);
         self
     }
 
-    fn fast_paths_on(&self) -> bool {
-        self.fast_paths.unwrap_or_else(|| {
-            std::env::var_os(FAST_PATHS_ENV).is_none_or(|v| v != "off" && v != "0")
-        })
+    /// Whether fast paths are on: the explicit choice, else `PROACTOR_FAST_PATHS`, else on.
+    pub(crate) fn fast_paths_enabled(&self) -> io::Result<bool> {
+        if let Some(on) = self.fast_paths {
+            return Ok(on);
+        }
+        fast_paths_from_env()
     }
 
     /// Builds the runtime on the current thread.
@@ -177,10 +215,12 @@ impl Builder {
             },
             driver => (driver, String::new()),
         };
+        let fast = self.fast_paths_enabled()?;
         let uring = || -> io::Result<Backend> {
             let wake = shared.eventfd().try_clone()?;
-            let uring = Uring::new(self.entries, wake)?;
-            Ok(Backend::Uring(uring.with_fast_paths(self.fast_paths_on())))
+            Ok(Backend::Uring(
+                Uring::new(self.entries, wake, fast)?.with_fast_paths(fast),
+            ))
         };
         let epoll = || -> io::Result<Backend> {
             let wake = shared.eventfd().try_clone()?;
@@ -214,6 +254,25 @@ const FAST_PATHS_ENV: &str = "PROACTOR_FAST_PATHS";
 const DRIVER_ENV: &str = "PROACTOR_DRIVER";
 /// `debug` prints the driver choice to stderr when a runtime is built.
 const LOG_ENV: &str = "PROACTOR_LOG";
+
+/// What `PROACTOR_FAST_PATHS` asks for: on when unset.
+fn fast_paths_from_env() -> io::Result<bool> {
+    let Some(value) = std::env::var_os(FAST_PATHS_ENV) else {
+        return Ok(true);
+    };
+    match value
+        .to_str()
+        .map(|v| v.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        Some("on" | "1" | "true" | "") => Ok(true),
+        Some("off" | "0" | "false") => Ok(false),
+        _ => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{FAST_PATHS_ENV}={value:?}: expected on or off"),
+        )),
+    }
+}
 
 /// The driver `PROACTOR_DRIVER` asks for; `None` when unset or `auto`.
 fn driver_from_env() -> io::Result<Option<Driver>> {
@@ -311,6 +370,11 @@ impl Runtime {
         &self.core.driver_reason
     }
 
+    /// The io_uring fast paths this runtime runs with; `None` on epoll.
+    pub fn ring_features(&self) -> Option<RingFeatures> {
+        self.core.driver_mut().ring_features()
+    }
+
     /// The runtime's counters.
     pub fn stats(&self) -> Stats {
         self.core.stats()
@@ -358,6 +422,14 @@ pub fn block_on<F: Future>(fut: F) -> F::Output {
 /// Outside a runtime.
 pub fn stats() -> Stats {
     context::current().stats()
+}
+
+/// The io_uring fast paths of the runtime running on this thread; `None` on epoll.
+///
+/// # Panics
+/// Outside a runtime.
+pub fn ring_features() -> Option<RingFeatures> {
+    context::current().driver_mut().ring_features()
 }
 
 /// The driver of the runtime running on this thread, or `None` outside one.

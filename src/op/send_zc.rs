@@ -1,0 +1,62 @@
+//! `IORING_OP_SEND_ZC`: a zero-copy send of an owned buffer's initialised bytes.
+//!
+//! The kernel posts two completions: the result (with `IORING_CQE_F_MORE`), then a
+//! notification (`IORING_CQE_F_NOTIF`) once it no longer reads the buffer. The driver keeps
+//! the op's in-flight slot, and so the buffer, until that notification
+//! ([`OpCode::NOTIFIES`]); a result without `F_MORE` (an error) is the only completion.
+//! The readiness driver runs a plain non-blocking `send(2)`. `MSG_NOSIGNAL` on both.
+
+use std::io;
+
+use io_uring::{opcode, squeue, types};
+
+use crate::buf::{BufResult, IoBuf};
+use crate::driver::{Completion, Interest, Mode, OpCode};
+use crate::fd::SharedFd;
+use crate::sys::syscall;
+
+pub(crate) struct SendZc<B> {
+    fd: SharedFd,
+    buf: B,
+}
+
+impl<B: IoBuf> SendZc<B> {
+    pub(crate) fn new(fd: &SharedFd, buf: B) -> SendZc<B> {
+        SendZc {
+            fd: fd.clone(),
+            buf,
+        }
+    }
+
+    fn len(&self) -> u32 {
+        self.buf.bytes_init().min(u32::MAX as usize) as u32
+    }
+}
+
+// SAFETY: the SQE points into `self.buf`, whose `IoBuf` pointer is stable across moves and
+// owned by the op until the notification completion (the driver holds the slot until then);
+// the fd is held by `self.fd`.
+unsafe impl<B: IoBuf> OpCode for SendZc<B> {
+    type Output = BufResult<usize, B>;
+    const NOTIFIES: bool = true;
+
+    fn sqe(&mut self) -> squeue::Entry {
+        opcode::SendZc::new(types::Fd(self.fd.raw()), self.buf.stable_ptr(), self.len())
+            .flags(libc::MSG_NOSIGNAL)
+            .build()
+    }
+
+    fn mode(&self) -> Mode<'_> {
+        Mode::Readiness(&self.fd, Interest::Write)
+    }
+
+    fn syscall(&mut self) -> io::Result<u32> {
+        let (ptr, len) = (self.buf.stable_ptr().cast(), self.len() as usize);
+        // SAFETY: `ptr` points to `len` initialised bytes of the owned buffer.
+        syscall!(send(self.fd.raw(), ptr, len, libc::MSG_NOSIGNAL)).map(|n| n as u32)
+    }
+
+    fn complete(self, completion: Completion) -> BufResult<usize, B> {
+        (completion.result.map(|n| n as usize), self.buf)
+    }
+}
