@@ -651,7 +651,8 @@ mod tests {
         );
         assert_eq!(
             hold_for_notif(&mut held, 7, 0, NOTIF),
-            Some((4096, MORE | NOTIF))
+            Some((4096, NOTIF)),
+            "delivered as the op's last completion: no F_MORE"
         );
         assert!(held.is_empty());
         held.insert(8, None);
