@@ -258,6 +258,7 @@ fn drop_recv_multi_mid_stream(driver: Driver, fast: bool) {
 /// A pool with a bad shape, or built outside a runtime, is a clear error.
 #[test]
 fn bufring_bad_input_is_an_error() {
+    let _serial = serial(); // its runtime's descriptors would upset the fd counts
     let err = BufRing::builder().count(8).build().unwrap_err();
     assert!(err.to_string().contains("runtime"), "{err}");
     util::block_on(Driver::Auto, async {
