@@ -189,23 +189,34 @@ impl<T: OpCode> Future for Op<T> {
 
 impl<T: OpCode> Drop for Op<T> {
     fn drop(&mut self) {
-        if let OpState::Idle = self.state {
-            return;
-        }
-        let (Some(core), Some(data)) = (self.core.as_ref(), self.data.take()) else {
-            return;
-        };
-        let state = std::mem::replace(&mut self.state, OpState::Idle);
-        let Ok(mut driver) = core.try_driver_mut() else {
-            // The driver is busy further up this stack: keeping the resources forever is
-            // the only choice that cannot let the kernel write into freed memory.
-            std::mem::forget(data);
-            return;
-        };
-        let release = driver.drop_op(state, Orphan::boxed(data));
-        drop(driver);
-        drop(release);
+        park_dropped(self.core.as_ref(), &mut self.state, &mut self.data);
     }
+}
+
+/// The drop path of an op future (single-shot or repeating): an op the kernel may still
+/// own is handed to the backend, which parks its resources until the final completion
+/// (invariant 2).
+pub(crate) fn park_dropped<T: OpCode>(
+    core: Option<&Rc<Core>>,
+    state: &mut OpState,
+    data: &mut Option<T>,
+) {
+    if let OpState::Idle = state {
+        return;
+    }
+    let (Some(core), Some(data)) = (core, data.take()) else {
+        return;
+    };
+    let state = std::mem::replace(state, OpState::Idle);
+    let Ok(mut driver) = core.try_driver_mut() else {
+        // The driver is busy further up this stack: keeping the resources forever is
+        // the only choice that cannot let the kernel write into freed memory.
+        std::mem::forget(data);
+        return;
+    };
+    let release = driver.drop_op(state, Orphan::boxed(data));
+    drop(driver);
+    drop(release);
 }
 
 /// The backend a runtime runs on. Every method is a single `match`: this is the only place

@@ -10,7 +10,7 @@
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
-use super::{Completion, OpCode, OpState, Orphan};
+use super::{Completion, OpCode, OpState};
 use crate::runtime::context::{self, Core};
 
 /// The repeating counterpart of [`Op`](super::Op): `poll_next` gives each completion.
@@ -53,21 +53,6 @@ impl<T: OpCode> MultiOp<T> {
 
 impl<T: OpCode> Drop for MultiOp<T> {
     fn drop(&mut self) {
-        if let OpState::Idle = self.state {
-            return;
-        }
-        let (Some(core), Some(data)) = (self.core.as_ref(), self.data.take()) else {
-            return;
-        };
-        let state = std::mem::replace(&mut self.state, OpState::Idle);
-        let Ok(mut driver) = core.try_driver_mut() else {
-            // The driver is busy further up this stack: keeping the resources forever is
-            // the only choice that cannot let the kernel write into freed memory.
-            std::mem::forget(data);
-            return;
-        };
-        let release = driver.drop_op(state, Orphan::boxed(data));
-        drop(driver);
-        drop(release);
+        super::park_dropped(self.core.as_ref(), &mut self.state, &mut self.data);
     }
 }
