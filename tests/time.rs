@@ -181,6 +181,51 @@ fn a_million_sleeps(driver: Driver) {
     });
 }
 
+thread_local! {
+    /// The sleep a [`DropOnWake`] waker drops, and whether it ran.
+    static VICTIM: RefCell<Option<proactor::time::Sleep>> = const { RefCell::new(None) };
+    static WOKEN: Cell<bool> = const { Cell::new(false) };
+}
+
+/// A waker that drops another registered sleep from inside `wake`.
+struct DropOnWake;
+impl std::task::Wake for DropOnWake {
+    fn wake(self: std::sync::Arc<Self>) {
+        drop(VICTIM.with(|v| v.borrow_mut().take()));
+        WOKEN.with(|w| w.set(true));
+    }
+}
+
+/// A timer's waker that drops another sleep frees that sleep's timer at once (the store is
+/// not borrowed while due timers are woken).
+fn waker_dropping_a_sleep_frees_its_timer(driver: Driver) {
+    block_on(driver, async {
+        let mut victim = sleep(Duration::from_secs(3600));
+        std::future::poll_fn(|cx| {
+            assert!(std::pin::Pin::new(&mut victim).poll(cx).is_pending());
+            std::task::Poll::Ready(())
+        })
+        .await;
+        VICTIM.with(|v| *v.borrow_mut() = Some(victim));
+        let mut trigger = sleep(Duration::from_millis(2));
+        let waker = std::task::Waker::from(std::sync::Arc::new(DropOnWake));
+        let mut cx = std::task::Context::from_waker(&waker);
+        assert!(std::pin::Pin::new(&mut trigger).poll(&mut cx).is_pending());
+        assert_eq!(proactor::runtime::stats().timers, 2);
+        while !WOKEN.with(Cell::get) {
+            sleep(Duration::from_millis(1)).await;
+        }
+        assert!(VICTIM.with(|v| v.borrow().is_none()));
+        drop(trigger);
+        assert_eq!(
+            proactor::runtime::stats().timers,
+            0,
+            "the dropped sleep's timer must be freed, not left in the store"
+        );
+    });
+    WOKEN.with(|w| w.set(false));
+}
+
 struct Guard(Rc<Cell<bool>>);
 impl Drop for Guard {
     fn drop(&mut self) {
@@ -197,4 +242,5 @@ on_each_driver!(
     interval_missed_ticks,
     sleep_reset_and_drop,
     a_million_sleeps,
+    waker_dropping_a_sleep_frees_its_timer,
 );

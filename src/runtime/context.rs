@@ -154,6 +154,8 @@ pub(crate) struct Core {
     polls: Cell<u64>,
     parks: Cell<u64>,
     garbage: RefCell<Vec<Box<dyn Any>>>,
+    /// The wakers of the timers a turn fired, woken after the store's borrow ends.
+    due: RefCell<Vec<Waker>>,
 }
 
 impl Core {
@@ -176,6 +178,7 @@ impl Core {
             polls: Cell::new(0),
             parks: Cell::new(0),
             garbage: RefCell::new(Vec::new()),
+            due: RefCell::new(Vec::new()),
         }
     }
 
@@ -270,10 +273,16 @@ impl Core {
         }
         garbage.clear(); // drops released op resources outside the driver borrow
         *self.garbage.borrow_mut() = garbage;
-        let mut timers = self.timers.borrow_mut();
-        if !timers.is_empty() {
-            timers.fire(Instant::now());
+        let mut due = std::mem::take(&mut *self.due.borrow_mut());
+        {
+            let mut timers = self.timers.borrow_mut();
+            if !timers.is_empty() {
+                timers.fire(Instant::now(), &mut due);
+            }
         }
+        // Woken outside the store's borrow: a waker may drop or poll a `Sleep`.
+        due.drain(..).for_each(Waker::wake);
+        *self.due.borrow_mut() = due;
     }
 
     /// Decides how long an idle runtime may block, and announces it is about to park.

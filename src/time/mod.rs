@@ -73,8 +73,9 @@ impl Sleep {
 
     fn deregister(&mut self) {
         if let Some((core, key)) = self.timer.take() {
-            // Busy only if dropped by a waker the store is firing: the entry is then
-            // freed with the store.
+            // The store is never borrowed while user code runs (due timers are woken after
+            // the borrow ends), but should a waker's `clone` drop a sleep inside `insert`,
+            // the entry is left to be freed with the store rather than panicking.
             if let Ok(mut timers) = core.timers.try_borrow_mut() {
                 timers.remove(key);
             }

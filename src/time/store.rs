@@ -101,8 +101,10 @@ impl TimerStore {
         None
     }
 
-    /// Fires every timer due at `now`; returns how many.
-    pub(crate) fn fire(&mut self, now: Instant) -> usize {
+    /// Marks every timer due at `now` as fired and moves its waker into `due`; returns how
+    /// many. The caller wakes them once it no longer borrows the store, so that a waker that
+    /// drops or polls a timer (of this store) finds it free.
+    pub(crate) fn fire(&mut self, now: Instant, due: &mut Vec<Waker>) -> usize {
         let mut fired = 0;
         while let Some(&Reverse((deadline, seq, key))) = self.heap.peek() {
             if deadline > now {
@@ -117,9 +119,7 @@ impl TimerStore {
                 continue;
             };
             t.fired = true;
-            if let Some(w) = t.waker.take() {
-                w.wake();
-            }
+            due.extend(t.waker.take());
             fired += 1;
         }
         fired
