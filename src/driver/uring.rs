@@ -58,7 +58,6 @@ pub(crate) struct Uring {
     /// Set when the drain at shutdown gave up: the ring and what the kernel may still touch
     /// are leaked rather than freed.
     leak: bool,
-    shut_down: bool,
     /// The fast paths this kernel supports and the runtime allows.
     fast: FastPaths,
     /// Buffer group ids handed out for provided-buffer rings, and those given back.
@@ -108,7 +107,6 @@ impl Uring {
             wake_buf: ManuallyDrop::new(Box::new(0)),
             wake_armed: false,
             leak: false,
-            shut_down: false,
             fast: multishot,
             next_bgid: 0,
             free_bgids: Vec::new(),
@@ -412,11 +410,13 @@ impl Uring {
         Ok(())
     }
 
+    /// Cancels every op in flight and the wake read, and reaps until none is left. Safe to
+    /// call again (the drop calls it after the runtime's shutdown did): it re-checks what is
+    /// pending rather than trusting an earlier call, and returns at once when nothing is.
     pub(crate) fn shutdown(&mut self, garbage: &mut Vec<Box<dyn Any>>) {
-        if self.shut_down {
-            return;
+        if self.leak {
+            return; // an earlier drain gave up; the ring is leaked, not waited on again
         }
-        self.shut_down = true;
         let deadline = Instant::now() + DRAIN_LIMIT;
         loop {
             let pending: Vec<u64> = self.inflight.pending().collect();
