@@ -224,7 +224,16 @@ fn read_at_4k(c: &mut Criterion) {
     std::fs::write(&path, vec![7u8; FILE]).unwrap();
     let offset = |i: u64| (i * BLOCK as u64) % FILE as u64;
     let mut group = c.benchmark_group("read_at_4k");
-    for (name, rt) in runtimes() {
+    let mut rts = runtimes();
+    // The ring path alone: without fast paths a cached read is not answered inline.
+    if let Ok(rt) = Runtime::builder()
+        .driver(proactor::Driver::Uring)
+        .fast_paths(false)
+        .build()
+    {
+        rts.push(("proactor-uring-ring-only".to_string(), rt));
+    }
+    for (name, rt) in rts {
         group.bench_function(name, |b| {
             b.iter_custom(|iters| {
                 rt.block_on(async {

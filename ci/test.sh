@@ -23,4 +23,4 @@ cargo bench --bench echo -- --quick --conns 1,256
 
 echo "== io_uring fast paths forced off (PROACTOR_FAST_PATHS=off): the fallbacks"
 PROACTOR_FAST_PATHS=off cargo test --test ring_features --test fixed_buf --test net_tcp \
-    --test runtime --test time --test drop
+    --test runtime --test time --test drop --test fs

@@ -302,6 +302,42 @@ fn permission_denied(driver: Driver) {
     });
 }
 
+/// Reads of cached pages may finish without the ring (io_uring with fast paths), yet a task
+/// that reads in a loop without awaiting anything else still lets other tasks run, and
+/// every read returns the right bytes.
+fn cached_reads_do_not_starve_other_tasks(driver: Driver) {
+    let dir = tmp();
+    let path = dir.path().join("cached");
+    let data = pattern(64 * 1024);
+    std::fs::write(&path, &data).unwrap();
+    block_on(driver, async move {
+        let file = File::open(&path).await.unwrap();
+        let (res, _) = file.read_at(vec![0u8; data.len()], 0).await; // now cached
+        res.unwrap();
+        let ran = std::rc::Rc::new(std::cell::Cell::new(false));
+        let flag = ran.clone();
+        proactor::spawn(async move { flag.set(true) });
+        let before = proactor::runtime::stats().submissions;
+        let mut reads = 0;
+        while !ran.get() && reads < 10_000 {
+            let off = (reads * 4096) % data.len();
+            let (res, buf) = file.read_at(Vec::with_capacity(4096), off as u64).await;
+            assert_eq!(res.unwrap(), 4096);
+            assert_eq!(&buf[..], &data[off..off + 4096], "read at {off}");
+            reads += 1;
+        }
+        assert!(ran.get(), "the other task never ran during {reads} reads");
+        let submitted = proactor::runtime::stats().submissions - before;
+        let inline = proactor::runtime::ring_features().is_some_and(|f| f.inline_reads);
+        if inline {
+            assert!(
+                submitted < reads as u64,
+                "{reads} cached reads made {submitted} submissions: none finished inline"
+            );
+        }
+    });
+}
+
 on_each_driver!(
     round_trip,
     read_of_large_file_grows_its_buffer,
@@ -312,4 +348,5 @@ on_each_driver!(
     directories,
     error_kinds,
     permission_denied,
+    cached_reads_do_not_starve_other_tasks,
 );

@@ -69,6 +69,15 @@ pub(crate) unsafe trait OpCode: 'static {
     /// Turns the completion into the output, giving back the buffers the op owned.
     fn complete(self, completion: Completion) -> Self::Output;
 
+    /// A non-blocking attempt the io_uring driver may make instead of submitting, where the
+    /// kernel can answer at once without waiting on a device (a read of cached pages):
+    /// `Some` is the result a completion would carry; `None` (the default) submits the SQE.
+    /// The driver bounds how many ops finish this way per loop turn, so a task looping on
+    /// such ops still yields.
+    fn try_inline(&mut self) -> Option<io::Result<u32>> {
+        None
+    }
+
     /// Called instead of [`complete`](OpCode::complete) when the completion of an op whose
     /// future was dropped arrives: releases what the completion created (an accepted fd).
     /// The op is dropped right after. Most ops create nothing and keep the default.

@@ -39,6 +39,11 @@ const CANCEL: u64 = RESERVED | 1;
 /// `user_data` of the always-armed read on the runtime's eventfd.
 const WAKE: u64 = RESERVED | 2;
 
+/// How many ops may finish inline ([`OpCode::try_inline`]) per loop turn: past it they go
+/// through the ring, whose completion comes a turn later, so a task looping on cached reads
+/// still lets the others run.
+const INLINE_PER_TURN: u32 = 64;
+
 /// How long dropping a runtime waits for cancelled operations before giving up and leaking
 /// the ring (leaking is safe; unmapping under the kernel's feet is not).
 const DRAIN_LIMIT: Duration = Duration::from_secs(30);
@@ -75,6 +80,8 @@ pub(crate) struct Uring {
     /// The fd `io_uring_enter` is called on: the registered index when `registered_ring_fd`
     /// is on, else the ring's own fd.
     enter_fd: i32,
+    /// Inline completions left this turn (0 when inline ops are off).
+    inline_budget: u32,
 }
 
 impl Uring {
@@ -92,6 +99,7 @@ impl Uring {
         };
         features.send_zc = fast && probe.is_supported(opcode::SendZc::CODE);
         features.fixed_buffers = fast;
+        features.inline_reads = fast;
         let mut enter_fd = ring.as_raw_fd();
         if fast {
             if let Some(index) = register_ring_fd(enter_fd) {
@@ -117,6 +125,7 @@ impl Uring {
             notifying: HashMap::new(),
             fixed_buffers: Vec::new(),
             enter_fd,
+            inline_budget: 0,
         })
     }
 
@@ -148,31 +157,47 @@ impl Uring {
         cx: &mut Context<'_>,
     ) -> Poll<Completion> {
         match *state {
-            OpState::Idle => {
-                // The SQE first: `sqe()` may run user code (an `IoBuf`'s methods) that panics,
-                // and a slot inserted before it would wait forever for a completion.
-                let sqe = op.sqe();
-                let user_data = self.inflight.insert(cx.waker());
-                let sqe = sqe.user_data(user_data);
-                // SAFETY: `T: OpCode` promises every pointer in the SQE refers to heap memory
-                // owned by `op`; the `Op` future keeps `op` alive until the completion is
-                // collected, or parks it in the in-flight slot if dropped (invariants 1, 2).
-                unsafe { self.push(&sqe) };
-                if T::NOTIFIES {
-                    self.notifying.insert(user_data, None);
+            OpState::Idle if self.inline_budget > 0 => {
+                if let Some(result) = op.try_inline() {
+                    self.inline_budget -= 1;
+                    return Poll::Ready(Completion { result, flags: 0 });
                 }
-                *state = OpState::Submitted(user_data);
-                Poll::Pending
+                self.submit_op(state, op, cx)
             }
+            OpState::Idle => self.submit_op(state, op, cx),
             OpState::Submitted(user_data) => self.inflight.poll(user_data, cx),
             OpState::Waiting(_) => unreachable!("the io_uring driver never waits on readiness"),
         }
+    }
+
+    /// Queues `op`'s SQE under a new in-flight slot.
+    fn submit_op<T: OpCode>(
+        &mut self,
+        state: &mut OpState,
+        op: &mut T,
+        cx: &mut Context<'_>,
+    ) -> Poll<Completion> {
+        // The SQE first: `sqe()` may run user code (an `IoBuf`'s methods) that panics,
+        // and a slot inserted before it would wait forever for a completion.
+        let sqe = op.sqe();
+        let user_data = self.inflight.insert(cx.waker());
+        let sqe = sqe.user_data(user_data);
+        // SAFETY: `T: OpCode` promises every pointer in the SQE refers to heap memory
+        // owned by `op`; the `Op` future keeps `op` alive until the completion is
+        // collected, or parks it in the in-flight slot if dropped (invariants 1, 2).
+        unsafe { self.push(&sqe) };
+        if T::NOTIFIES {
+            self.notifying.insert(user_data, None);
+        }
+        *state = OpState::Submitted(user_data);
+        Poll::Pending
     }
 
     /// Turns the fast paths off (`false`), e.g. to test the fallbacks.
     pub(crate) fn with_fast_paths(mut self, on: bool) -> Uring {
         if !on {
             self.fast = FastPaths::default();
+            self.features.inline_reads = false;
         }
         self
     }
@@ -389,6 +414,9 @@ impl Uring {
     }
 
     pub(crate) fn turn(&mut self, park: Park, garbage: &mut Vec<Box<dyn Any>>) -> io::Result<()> {
+        if self.features.inline_reads {
+            self.inline_budget = INLINE_PER_TURN;
+        }
         if !self.wake_armed {
             self.arm_wake();
         }

@@ -17,6 +17,7 @@ use crate::op::read_fixed_at::ReadFixedAt;
 use crate::op::statx::Statx;
 use crate::op::write_at::WriteAt;
 use crate::op::write_fixed_at::WriteFixedAt;
+use crate::sys::syscall;
 
 /// An open file. Positional I/O only (`read_at`, `write_at`): there is no cursor, so
 /// many tasks can read and write one file at once without sharing state.
@@ -42,11 +43,18 @@ use crate::op::write_fixed_at::WriteFixedAt;
 /// ```
 pub struct File {
     fd: SharedFd,
+    /// Reads may be answered from the page cache without the ring (not `O_DIRECT`).
+    inline_reads: bool,
 }
 
 impl File {
     pub(crate) fn from_shared(fd: SharedFd) -> File {
-        File { fd }
+        // SAFETY: F_GETFL only reads the open file's status flags.
+        let flags = syscall!(fcntl(fd.raw(), libc::F_GETFL)).unwrap_or(libc::O_DIRECT);
+        File {
+            fd,
+            inline_reads: flags & libc::O_DIRECT == 0,
+        }
     }
 
     /// Opens `path` read-only.
@@ -72,7 +80,7 @@ impl File {
     /// Reads into `buf` (up to its capacity, from its start) at offset `pos`; returns how
     /// many bytes were read (0 at end of file) and the buffer.
     pub async fn read_at<B: IoBufMut>(&self, buf: B, pos: u64) -> BufResult<usize, B> {
-        ReadAt::new(&self.fd, buf, pos).await
+        ReadAt::new(&self.fd, buf, pos, self.inline_reads).await
     }
 
     /// Writes `buf`'s initialised bytes at offset `pos`; returns how many were written.

@@ -15,14 +15,18 @@ pub(crate) struct ReadAt<B> {
     /// The kernel writes into its heap memory (invariant 1).
     buf: B,
     offset: u64,
+    /// Whether a non-blocking read of cached pages may be tried first (not for `O_DIRECT`
+    /// files, whose reads wait on the device even with `RWF_NOWAIT`).
+    inline: bool,
 }
 
 impl<B: IoBufMut> ReadAt<B> {
-    pub(crate) fn new(fd: &SharedFd, buf: B, offset: u64) -> Op<ReadAt<B>> {
+    pub(crate) fn new(fd: &SharedFd, buf: B, offset: u64, inline: bool) -> Op<ReadAt<B>> {
         Op::new(ReadAt {
             fd: fd.clone(),
             buf,
             offset,
+            inline,
         })
     }
 
@@ -57,6 +61,28 @@ unsafe impl<B: IoBufMut> OpCode for ReadAt<B> {
             self.offset as libc::off64_t
         ))?;
         Ok(n as u32)
+    }
+
+    fn try_inline(&mut self) -> Option<io::Result<u32>> {
+        if !self.inline {
+            return None;
+        }
+        let iov = libc::iovec {
+            iov_base: self.buf.stable_mut_ptr().cast(),
+            iov_len: self.len() as usize,
+        };
+        // SAFETY: `iov` describes the `len` writable bytes `buf` owns at its stable pointer;
+        // the fd is open. With RWF_NOWAIT the call returns EAGAIN instead of waiting for I/O.
+        let res = syscall!(preadv2(
+            self.fd.raw(),
+            &iov,
+            1,
+            self.offset as libc::off_t,
+            libc::RWF_NOWAIT
+        ));
+        // Any error (EAGAIN: pages not cached; EOPNOTSUPP: no NOWAIT on this file system;
+        // ESPIPE: not seekable) leaves the read to the ring, which reports its own result.
+        res.ok().map(|n| Ok(n as u32))
     }
 
     fn complete(mut self, completion: Completion) -> BufResult<usize, B> {
