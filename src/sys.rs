@@ -18,6 +18,7 @@ macro_rules! syscall {
 }
 pub(crate) use syscall;
 
+use std::cell::Cell;
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
@@ -45,6 +46,56 @@ pub(crate) fn eventfd_drain(fd: RawFd) {
     let _ = syscall!(read(fd, (&mut val as *mut u64).cast(), 8));
 }
 
+/// Which way [`rw_nowait`] moves bytes.
+#[derive(Clone, Copy)]
+pub(crate) enum Dir {
+    Read,
+    Write,
+}
+
+/// One positional `preadv2`/`pwritev2` with `RWF_NOWAIT`, for an op's
+/// [`try_inline`](crate::driver::OpCode::try_inline): the count, or `None` where the kernel
+/// would have to wait (pages not cached, dirty-page throttling) or refuses (a file that
+/// cannot seek; no NOWAIT support, e.g. buffered writes on ext4). The op then goes through
+/// the ring, which reports its own result. `enabled` is the file's switch for this
+/// direction: off, nothing is tried; `EOPNOTSUPP` turns it off for good.
+///
+/// # Safety
+/// `ptr` points to `len` bytes that stay valid for the call: writable for `Dir::Read`,
+/// initialised for `Dir::Write`.
+pub(crate) unsafe fn rw_nowait(
+    fd: RawFd,
+    enabled: &Cell<bool>,
+    dir: Dir,
+    ptr: *mut u8,
+    len: usize,
+    offset: u64,
+) -> Option<u32> {
+    if !enabled.get() {
+        return None;
+    }
+    let iov = libc::iovec {
+        iov_base: ptr.cast(),
+        iov_len: len,
+    };
+    let (offset, flags) = (offset as libc::off_t, libc::RWF_NOWAIT);
+    // SAFETY: `iov` describes the caller's `len` bytes (see the contract above) and lives on
+    // this frame for the call; one iovec is passed.
+    let res = match dir {
+        Dir::Read => syscall!(preadv2(fd, &iov, 1, offset, flags)),
+        Dir::Write => syscall!(pwritev2(fd, &iov, 1, offset, flags)),
+    };
+    match res {
+        Ok(n) => Some(n as u32),
+        Err(e) => {
+            if e.raw_os_error() == Some(libc::EOPNOTSUPP) {
+                enabled.set(false); // the file system never will: stop paying for the try
+            }
+            None
+        }
+    }
+}
+
 /// Converts a raw io_uring completion result (`-errno` on failure) into an `io::Result`.
 /// This is the one place where a negative result becomes an error.
 #[inline]
@@ -53,5 +104,49 @@ pub(crate) fn cqe_result(res: i32) -> io::Result<u32> {
         Err(io::Error::from_raw_os_error(-res))
     } else {
         Ok(res as u32)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::os::fd::AsRawFd;
+
+    use super::{rw_nowait, Dir};
+
+    fn read(file: &std::fs::File, enabled: &Cell<bool>) -> Option<u32> {
+        let mut buf = [0u8; 64];
+        // SAFETY: `buf` is 64 writable bytes on this frame for the call.
+        unsafe {
+            rw_nowait(
+                file.as_raw_fd(),
+                enabled,
+                Dir::Read,
+                buf.as_mut_ptr(),
+                64,
+                0,
+            )
+        }
+    }
+
+    #[test]
+    fn nowait_read_of_a_cached_file_succeeds_and_stays_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, [1u8; 64]).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        let enabled = Cell::new(true);
+        assert_eq!(read(&file, &enabled), Some(64));
+        assert!(enabled.get());
+    }
+
+    #[test]
+    fn nowait_refused_by_the_file_turns_itself_off() {
+        // procfs files have no RWF_NOWAIT support: EOPNOTSUPP.
+        let file = std::fs::File::open("/proc/self/stat").unwrap();
+        let enabled = Cell::new(true);
+        assert_eq!(read(&file, &enabled), None);
+        assert!(!enabled.get(), "EOPNOTSUPP must switch the try off");
+        assert_eq!(read(&file, &enabled), None, "off: nothing is tried");
     }
 }

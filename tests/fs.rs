@@ -328,7 +328,7 @@ fn cached_reads_do_not_starve_other_tasks(driver: Driver) {
         }
         assert!(ran.get(), "the other task never ran during {reads} reads");
         let submitted = proactor::runtime::stats().submissions - before;
-        let inline = proactor::runtime::ring_features().is_some_and(|f| f.inline_reads);
+        let inline = proactor::runtime::ring_features().is_some_and(|f| f.inline_file_io);
         if inline {
             assert!(
                 submitted < reads as u64,
@@ -336,6 +336,36 @@ fn cached_reads_do_not_starve_other_tasks(driver: Driver) {
             );
         }
     });
+}
+
+/// The same for buffered writes: a task writing in a loop lets other tasks run, and the
+/// file holds exactly what was written.
+fn buffered_writes_do_not_starve_other_tasks(driver: Driver) {
+    let dir = tmp();
+    let path = dir.path().join("written");
+    let data = pattern(256 * 1024);
+    let p = path.clone();
+    let expected = data.clone();
+    block_on(driver, async move {
+        let file = File::create(&p).await.unwrap();
+        let ran = std::rc::Rc::new(std::cell::Cell::new(false));
+        let flag = ran.clone();
+        proactor::spawn(async move { flag.set(true) });
+        let chunks: Vec<&[u8]> = data.chunks(4096).collect();
+        let mut writes = 0;
+        // Every chunk at least once, then on until the other task has run.
+        while writes < chunks.len() || (!ran.get() && writes < 10_000) {
+            let i = writes % chunks.len();
+            let (res, _) = file
+                .write_all_at(chunks[i].to_vec(), (i * 4096) as u64)
+                .await;
+            res.unwrap();
+            writes += 1;
+        }
+        assert!(ran.get(), "the other task never ran during {writes} writes");
+        file.close().await.unwrap();
+    });
+    assert_eq!(std::fs::read(&path).unwrap(), expected);
 }
 
 on_each_driver!(
@@ -349,4 +379,5 @@ on_each_driver!(
     error_kinds,
     permission_denied,
     cached_reads_do_not_starve_other_tasks,
+    buffered_writes_do_not_starve_other_tasks,
 );

@@ -99,7 +99,7 @@ impl Uring {
         };
         features.send_zc = fast && probe.is_supported(opcode::SendZc::CODE);
         features.fixed_buffers = fast;
-        features.inline_reads = fast;
+        features.inline_file_io = fast;
         let mut enter_fd = ring.as_raw_fd();
         if fast {
             if let Some(index) = register_ring_fd(enter_fd) {
@@ -197,7 +197,7 @@ impl Uring {
     pub(crate) fn with_fast_paths(mut self, on: bool) -> Uring {
         if !on {
             self.fast = FastPaths::default();
-            self.features.inline_reads = false;
+            self.features.inline_file_io = false;
         }
         self
     }
@@ -414,7 +414,7 @@ impl Uring {
     }
 
     pub(crate) fn turn(&mut self, park: Park, garbage: &mut Vec<Box<dyn Any>>) -> io::Result<()> {
-        if self.features.inline_reads {
+        if self.features.inline_file_io {
             self.inline_budget = INLINE_PER_TURN;
         }
         if !self.wake_armed {

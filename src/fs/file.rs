@@ -1,9 +1,11 @@
 //! [`File`]: an open file whose reads, writes and syncs go through the driver.
 
+use std::cell::Cell;
 use std::fmt;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::Path;
+use std::rc::Rc;
 
 use super::{Metadata, OpenOptions};
 use crate::buf::{BufResult, FixedBuf, IoBuf, IoBufMut};
@@ -43,17 +45,21 @@ use crate::sys::syscall;
 /// ```
 pub struct File {
     fd: SharedFd,
-    /// Reads may be answered from the page cache without the ring (not `O_DIRECT`).
-    inline_reads: bool,
+    /// Whether reads, and writes, may first try the page cache without the ring
+    /// (`RWF_NOWAIT`): never for `O_DIRECT`; turned off where the file system refuses.
+    inline_read: Rc<Cell<bool>>,
+    inline_write: Rc<Cell<bool>>,
 }
 
 impl File {
     pub(crate) fn from_shared(fd: SharedFd) -> File {
         // SAFETY: F_GETFL only reads the open file's status flags.
         let flags = syscall!(fcntl(fd.raw(), libc::F_GETFL)).unwrap_or(libc::O_DIRECT);
+        let inline = flags & libc::O_DIRECT == 0;
         File {
             fd,
-            inline_reads: flags & libc::O_DIRECT == 0,
+            inline_read: Rc::new(Cell::new(inline)),
+            inline_write: Rc::new(Cell::new(inline)),
         }
     }
 
@@ -80,12 +86,12 @@ impl File {
     /// Reads into `buf` (up to its capacity, from its start) at offset `pos`; returns how
     /// many bytes were read (0 at end of file) and the buffer.
     pub async fn read_at<B: IoBufMut>(&self, buf: B, pos: u64) -> BufResult<usize, B> {
-        ReadAt::new(&self.fd, buf, pos, self.inline_reads).await
+        ReadAt::new(&self.fd, buf, pos, &self.inline_read).await
     }
 
     /// Writes `buf`'s initialised bytes at offset `pos`; returns how many were written.
     pub async fn write_at<B: IoBuf>(&self, buf: B, pos: u64) -> BufResult<usize, B> {
-        WriteAt::new(&self.fd, buf, pos).await
+        WriteAt::new(&self.fd, buf, pos, &self.inline_write).await
     }
 
     /// Like [`read_at`](File::read_at), into a buffer of a

@@ -1,13 +1,15 @@
 //! `IORING_OP_READ` at an offset: positional read into an owned buffer.
 
+use std::cell::Cell;
 use std::io;
+use std::rc::Rc;
 
 use io_uring::{opcode, squeue, types};
 
 use crate::buf::{BufResult, IoBufMut};
 use crate::driver::{Completion, Mode, Op, OpCode};
 use crate::fd::SharedFd;
-use crate::sys::syscall;
+use crate::sys::{self, syscall, Dir};
 
 pub(crate) struct ReadAt<B> {
     /// Holds the fd open until the completion (invariant 4).
@@ -17,16 +19,21 @@ pub(crate) struct ReadAt<B> {
     offset: u64,
     /// Whether a non-blocking read of cached pages may be tried first (not for `O_DIRECT`
     /// files, whose reads wait on the device even with `RWF_NOWAIT`).
-    inline: bool,
+    inline: Rc<Cell<bool>>,
 }
 
 impl<B: IoBufMut> ReadAt<B> {
-    pub(crate) fn new(fd: &SharedFd, buf: B, offset: u64, inline: bool) -> Op<ReadAt<B>> {
+    pub(crate) fn new(
+        fd: &SharedFd,
+        buf: B,
+        offset: u64,
+        inline: &Rc<Cell<bool>>,
+    ) -> Op<ReadAt<B>> {
         Op::new(ReadAt {
             fd: fd.clone(),
             buf,
             offset,
-            inline,
+            inline: inline.clone(),
         })
     }
 
@@ -64,25 +71,19 @@ unsafe impl<B: IoBufMut> OpCode for ReadAt<B> {
     }
 
     fn try_inline(&mut self) -> Option<io::Result<u32>> {
-        if !self.inline {
-            return None;
+        let (ptr, len) = (self.buf.stable_mut_ptr(), self.len() as usize);
+        // SAFETY: `buf` owns `len` writable bytes at its stable pointer for the call.
+        unsafe {
+            sys::rw_nowait(
+                self.fd.raw(),
+                &self.inline,
+                Dir::Read,
+                ptr,
+                len,
+                self.offset,
+            )
         }
-        let iov = libc::iovec {
-            iov_base: self.buf.stable_mut_ptr().cast(),
-            iov_len: self.len() as usize,
-        };
-        // SAFETY: `iov` describes the `len` writable bytes `buf` owns at its stable pointer;
-        // the fd is open. With RWF_NOWAIT the call returns EAGAIN instead of waiting for I/O.
-        let res = syscall!(preadv2(
-            self.fd.raw(),
-            &iov,
-            1,
-            self.offset as libc::off_t,
-            libc::RWF_NOWAIT
-        ));
-        // Any error (EAGAIN: pages not cached; EOPNOTSUPP: no NOWAIT on this file system;
-        // ESPIPE: not seekable) leaves the read to the ring, which reports its own result.
-        res.ok().map(|n| Ok(n as u32))
+        .map(Ok)
     }
 
     fn complete(mut self, completion: Completion) -> BufResult<usize, B> {

@@ -1,13 +1,15 @@
 //! `IORING_OP_WRITE` at an offset: positional write from an owned buffer.
 
+use std::cell::Cell;
 use std::io;
+use std::rc::Rc;
 
 use io_uring::{opcode, squeue, types};
 
 use crate::buf::{BufResult, IoBuf};
 use crate::driver::{Completion, Mode, Op, OpCode};
 use crate::fd::SharedFd;
-use crate::sys::syscall;
+use crate::sys::{self, syscall, Dir};
 
 pub(crate) struct WriteAt<B> {
     /// Holds the fd open until the completion (invariant 4).
@@ -15,14 +17,22 @@ pub(crate) struct WriteAt<B> {
     /// The kernel reads its heap memory (invariant 1).
     buf: B,
     offset: u64,
+    /// Whether a non-blocking buffered write may be tried first (not for `O_DIRECT`).
+    inline: Rc<Cell<bool>>,
 }
 
 impl<B: IoBuf> WriteAt<B> {
-    pub(crate) fn new(fd: &SharedFd, buf: B, offset: u64) -> Op<WriteAt<B>> {
+    pub(crate) fn new(
+        fd: &SharedFd,
+        buf: B,
+        offset: u64,
+        inline: &Rc<Cell<bool>>,
+    ) -> Op<WriteAt<B>> {
         Op::new(WriteAt {
             fd: fd.clone(),
             buf,
             offset,
+            inline: inline.clone(),
         })
     }
 
@@ -57,6 +67,23 @@ unsafe impl<B: IoBuf> OpCode for WriteAt<B> {
             self.offset as libc::off64_t
         ))?;
         Ok(n as u32)
+    }
+
+    fn try_inline(&mut self) -> Option<io::Result<u32>> {
+        let (ptr, len) = (self.buf.stable_ptr().cast_mut(), self.len() as usize);
+        // SAFETY: `buf` owns `len` initialised bytes at its stable pointer for the call;
+        // a write only reads them.
+        unsafe {
+            sys::rw_nowait(
+                self.fd.raw(),
+                &self.inline,
+                Dir::Write,
+                ptr,
+                len,
+                self.offset,
+            )
+        }
+        .map(Ok)
     }
 
     fn complete(self, completion: Completion) -> BufResult<usize, B> {

@@ -105,10 +105,10 @@ pub struct RingFeatures {
     /// A [`FixedBufPool`](crate::buf::FixedBufPool) may be registered with the ring
     /// (`IORING_REGISTER_BUFFERS`).
     pub fixed_buffers: bool,
-    /// File reads first try `preadv2(RWF_NOWAIT)` and finish at once when the pages are
-    /// cached (at most 64 per loop turn); otherwise, and for `O_DIRECT` files, they go
-    /// through the ring.
-    pub inline_reads: bool,
+    /// File reads and writes first try `preadv2`/`pwritev2` with `RWF_NOWAIT` and finish
+    /// at once when the page cache can take them without waiting (at most 64 per loop
+    /// turn); otherwise, and for `O_DIRECT` files, they go through the ring.
+    pub inline_file_io: bool,
 }
 
 /// Configures and builds a [`Runtime`].
