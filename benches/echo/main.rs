@@ -1,7 +1,10 @@
-//! Echo benchmark: proactor on io_uring, proactor on epoll and tokio (current_thread)
-//! serving the same echo logic, under the same load, interleaved in one run.
+//! Echo benchmark: proactor on io_uring, proactor on epoll, tokio (current_thread) and
+//! monoio (io_uring) serving the same echo logic, under the same load, interleaved in one run;
+//! and the per-feature ladder: proactor-uring with its io_uring fast paths turned on one at a
+//! time (see `servers.rs`).
 //!
-//! `cargo bench --bench echo [-- --quick] [-- --duration SECS --reps N]`
+//! `cargo bench --bench echo [-- --quick] [-- --duration SECS --reps N --conns 1,256
+//! --servers uring,monoio,tokio --ladder --no-ladder --list]`
 //!
 //! Each server runs as its own process pinned to CPU 0, the load client (`echo_client`
 //! example) pinned to CPU 1. Per cell (connections × message size) and repetition the servers
@@ -10,18 +13,22 @@
 //! `/proc/<pid>/task/*/schedstat` (nanoseconds on CPU) over the measured window, so
 //! CPU per request is fair even where both cores saturate.
 //!
-//! Output: a table with ratios to tokio and to the epoll variant on stdout, and
-//! `target/echo-bench/results.csv` and `target/echo-bench/echo.svg`.
+//! Output: a table with ratios to tokio, to the epoll variant and to the best io_uring peer
+//! (monoio) on stdout, and `target/echo-bench/{table.md,results.csv,echo.svg}`. The full run
+//! adds the ladder at its cells (256 and 1024 connections × 64 B, and the paced cell) and a
+//! per-feature table (also `target/echo-bench/ladder.md`); `--ladder` runs only that.
 
 mod plot;
 mod procs;
+mod report;
+mod servers;
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use procs::{build_binaries, Client, Load, Server, ServerKind};
+use procs::{build_binaries, Binaries, Client, Load, Server};
+use servers::ServerKind;
 
 /// One measured run of one server in one cell.
 #[derive(Clone, Debug)]
@@ -52,6 +59,16 @@ impl Cell {
     }
 }
 
+/// Whether the per-feature ladder runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ladder {
+    Off,
+    /// Alongside the servers, at the ladder's cells.
+    With,
+    /// Only the ladder (and the reference servers) at its cells.
+    Only,
+}
+
 struct Options {
     quick: bool,
     duration: Duration,
@@ -59,8 +76,32 @@ struct Options {
     reps: usize,
     servers: Vec<ServerKind>,
     cells: Vec<Cell>,
+    ladder: Ladder,
+    list: bool,
     out: PathBuf,
 }
+
+/// The cells the ladder runs at: where the CPU/request targets are set.
+const LADDER_CELLS: [Cell; 3] = [
+    Cell {
+        conns: 256,
+        size: 64,
+        rate: 0,
+    },
+    Cell {
+        conns: 1024,
+        size: 64,
+        rate: 0,
+    },
+    PACED,
+];
+
+/// The paced cell: below saturation, CPU per request shows what each driver costs.
+const PACED: Cell = Cell {
+    conns: 256,
+    size: 64,
+    rate: 80_000,
+};
 
 fn parse_args() -> Options {
     let mut opts = Options {
@@ -68,12 +109,21 @@ fn parse_args() -> Options {
         duration: Duration::from_secs(5),
         warmup: Duration::from_secs(1),
         reps: 3,
-        servers: vec![ServerKind::Uring, ServerKind::Epoll, ServerKind::Tokio],
+        servers: vec![
+            ServerKind::URING,
+            ServerKind::EPOLL,
+            ServerKind::TOKIO,
+            ServerKind::MONOIO,
+        ],
         cells: Vec::new(),
+        ladder: Ladder::With,
+        list: false,
         out: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/echo-bench"),
     };
     let mut args = std::env::args().skip(1);
     let mut only_conns: Option<Vec<usize>> = None;
+    let mut ladder = None;
+    let mut servers_given = false;
     while let Some(arg) = args.next() {
         let mut value = || {
             args.next()
@@ -88,7 +138,11 @@ fn parse_args() -> Options {
             }
             "--servers" => {
                 opts.servers = value().split(',').map(ServerKind::parse).collect();
+                servers_given = true;
             }
+            "--ladder" | "--features" => ladder = Some(Ladder::Only),
+            "--no-ladder" => ladder = Some(Ladder::Off),
+            "--list" => opts.list = true,
             "--bench" => {} // passed by `cargo bench`
             other if other.starts_with('-') => die(&format!("unknown flag {other}")),
             _ => {} // a criterion-style filter: ignored
@@ -98,6 +152,24 @@ fn parse_args() -> Options {
         opts.duration = Duration::from_millis(500);
         opts.warmup = Duration::from_millis(200);
         opts.reps = 1;
+    }
+    // The full run carries the ladder; a quick run or a chosen set of servers does not,
+    // unless asked.
+    opts.ladder = ladder.unwrap_or(if opts.quick || servers_given {
+        Ladder::Off
+    } else {
+        Ladder::With
+    });
+    if opts.ladder == Ladder::Only {
+        // The servers given are the references the ladder is compared with.
+        if !servers_given {
+            opts.servers = vec![ServerKind::MONOIO];
+        }
+        opts.cells = LADDER_CELLS
+            .into_iter()
+            .filter(|c| only_conns.as_ref().is_none_or(|o| o.contains(&c.conns)))
+            .collect();
+        return opts;
     }
     let conns = only_conns.unwrap_or_else(|| vec![1, 16, 256, 1024]);
     for &c in &conns {
@@ -109,13 +181,41 @@ fn parse_args() -> Options {
             });
         }
     }
-    // The paced cell: below saturation, CPU per request shows what each driver costs.
-    opts.cells.push(Cell {
-        conns: 256,
-        size: 64,
-        rate: 80_000,
-    });
+    opts.cells.push(PACED);
     opts
+}
+
+/// The servers each cell runs, in turn order: the chosen servers, and the ladder's variants
+/// where it runs.
+fn plan(opts: &Options, bins: &Binaries) -> Vec<(Cell, Vec<ServerKind>)> {
+    let ladder = ServerKind::ladder(&bins.echo_help);
+    opts.cells
+        .iter()
+        .map(|&cell| {
+            let mut servers = match opts.ladder {
+                Ladder::Off => opts.servers.clone(),
+                Ladder::With if LADDER_CELLS.contains(&cell) => {
+                    let mut s = opts.servers.clone();
+                    s.extend(&ladder);
+                    s
+                }
+                Ladder::With => opts.servers.clone(),
+                Ladder::Only => {
+                    let mut s = ladder.clone();
+                    s.push(ServerKind::URING);
+                    s.extend(&opts.servers);
+                    s
+                }
+            };
+            let mut seen = Vec::new();
+            servers.retain(|k| {
+                let new = !seen.contains(k);
+                seen.push(*k);
+                new
+            });
+            (cell, servers)
+        })
+        .collect()
 }
 
 fn parse<T: std::str::FromStr>(s: &str) -> T {
@@ -147,39 +247,65 @@ fn main() {
     }
     let opts = parse_args();
     let bins = build_binaries();
+    let plan = plan(&opts, &bins);
+    if opts.list {
+        print!("{}", report::render_servers(&plan, &bins.echo_help));
+        return;
+    }
     std::fs::create_dir_all(&opts.out).expect("create output dir");
-    let mut samples: BTreeMap<(Cell, ServerKind), Vec<Sample>> = BTreeMap::new();
+    let samples = measure(&opts, &bins, &plan);
+    let rows = summarize(&plan, &samples, &bins);
+    let ladder = report::render_ladder(&rows, &bins.echo_help);
+    if opts.ladder == Ladder::Only {
+        println!("{ladder}");
+        write(&opts, "ladder.md", &ladder);
+        write(&opts, "ladder.csv", &report::render_csv(&rows));
+        println!("wrote {}/{{ladder.md,ladder.csv}}", opts.out.display());
+        return;
+    }
+    let main_rows: Vec<Row> = rows
+        .iter()
+        .filter(|r| opts.servers.contains(&r.kind))
+        .cloned()
+        .collect();
+    let mut table = report::render_table(&opts, &main_rows);
+    if opts.ladder == Ladder::With {
+        table.push('\n');
+        table.push_str(&ladder);
+        write(&opts, "ladder.md", &ladder);
+    }
+    println!("{table}");
+    write(&opts, "table.md", &table);
+    write(&opts, "results.csv", &report::render_csv(&rows));
+    write(&opts, "echo.svg", &plot::render(&opts.servers, &main_rows));
+    println!(
+        "wrote {}/{{table.md,results.csv,echo.svg}}",
+        opts.out.display()
+    );
+}
+
+fn write(opts: &Options, name: &str, text: &str) {
+    let path = opts.out.join(name);
+    std::fs::write(&path, text).unwrap_or_else(|e| die(&format!("write {}: {e}", path.display())));
+}
+
+type Samples = BTreeMap<(Cell, ServerKind), Vec<Sample>>;
+
+/// Runs the plan: per cell and repetition, each server in turn.
+fn measure(opts: &Options, bins: &Binaries, plan: &[(Cell, Vec<ServerKind>)]) -> Samples {
+    let mut samples = Samples::new();
     let mut port = 7400;
-    for &cell in &opts.cells {
+    for (cell, servers) in plan {
         for rep in 0..opts.reps {
-            for &kind in &opts.servers {
+            for &kind in servers {
+                let runs_as = kind.runs_as(&bins.echo_help);
+                if runs_as != kind && servers.contains(&runs_as) {
+                    continue; // measured as `runs_as`
+                }
                 port += 1;
-                let server = Server::start(&bins, kind, port);
-                let load = Load {
-                    conns: cell.conns,
-                    size: cell.size,
-                    rate: cell.rate,
-                    duration: opts.duration,
-                };
-                let client = Client::new(&bins, server.addr());
-                client.run(&Load {
-                    duration: opts.warmup,
-                    ..load
-                });
-                let cpu_before = server.cpu_time();
-                let report = client.run(&load);
-                let cpu = server.cpu_time().saturating_sub(cpu_before);
-                server.stop();
-                let sample = Sample {
-                    req_per_sec: report.req_per_sec,
-                    mb_per_sec: report.mb_per_sec,
-                    p50_us: report.p50_us,
-                    p99_us: report.p99_us,
-                    cpu_us_per_req: cpu.as_secs_f64() * 1e6 / (report.requests.max(1) as f64),
-                    errors: report.errors,
-                };
+                let sample = run_one(opts, bins, *cell, runs_as, port);
                 eprintln!(
-                    "{:<22} rep {} {:<15} {:>10.0} req/s  p99 {:>8.1} us  cpu {:>6.2} us/req",
+                    "{:<22} rep {} {:<18} {:>10.0} req/s  p99 {:>8.1} us  cpu {:>6.2} us/req",
                     cell.label(),
                     rep + 1,
                     kind.name(),
@@ -187,24 +313,39 @@ fn main() {
                     sample.p99_us,
                     sample.cpu_us_per_req
                 );
-                samples.entry((cell, kind)).or_default().push(sample);
+                samples.entry((*cell, runs_as)).or_default().push(sample);
             }
         }
     }
-    let rows = summarize(&opts, &samples);
-    let table = render_table(&opts, &rows);
-    println!("{table}");
-    std::fs::write(opts.out.join("table.md"), &table).expect("write table");
-    std::fs::write(opts.out.join("results.csv"), render_csv(&rows)).expect("write csv");
-    std::fs::write(
-        opts.out.join("echo.svg"),
-        plot::render(&opts.servers, &rows),
-    )
-    .expect("svg");
-    println!(
-        "wrote {}/{{table.md,results.csv,echo.svg}}",
-        opts.out.display()
-    );
+    samples
+}
+
+/// One server, one cell: warm-up, then the measured window.
+fn run_one(opts: &Options, bins: &Binaries, cell: Cell, kind: ServerKind, port: u16) -> Sample {
+    let server = Server::start(bins, kind, port);
+    let load = Load {
+        conns: cell.conns,
+        size: cell.size,
+        rate: cell.rate,
+        duration: opts.duration,
+    };
+    let client = Client::new(bins, server.addr());
+    client.run(&Load {
+        duration: opts.warmup,
+        ..load
+    });
+    let cpu_before = server.cpu_time();
+    let report = client.run(&load);
+    let cpu = server.cpu_time().saturating_sub(cpu_before);
+    server.stop();
+    Sample {
+        req_per_sec: report.req_per_sec,
+        mb_per_sec: report.mb_per_sec,
+        p50_us: report.p50_us,
+        p99_us: report.p99_us,
+        cpu_us_per_req: cpu.as_secs_f64() * 1e6 / (report.requests.max(1) as f64),
+        errors: report.errors,
+    }
 }
 
 /// Medians of one server in one cell.
@@ -220,16 +361,17 @@ pub(crate) struct Row {
     errors: u64,
 }
 
-fn summarize(opts: &Options, samples: &BTreeMap<(Cell, ServerKind), Vec<Sample>>) -> Vec<Row> {
+/// The rows of the plan; a ladder rung that runs with the defaults gets proactor-uring's.
+fn summarize(plan: &[(Cell, Vec<ServerKind>)], samples: &Samples, bins: &Binaries) -> Vec<Row> {
     let mut rows = Vec::new();
-    for &cell in &opts.cells {
-        for &kind in &opts.servers {
-            let Some(s) = samples.get(&(cell, kind)) else {
+    for (cell, servers) in plan {
+        for &kind in servers {
+            let Some(s) = samples.get(&(*cell, kind.runs_as(&bins.echo_help))) else {
                 continue;
             };
             let m = |f: fn(&Sample) -> f64| median(s.iter().map(f).collect());
             rows.push(Row {
-                cell,
+                cell: *cell,
                 kind,
                 req_per_sec: m(|s| s.req_per_sec),
                 mb_per_sec: m(|s| s.mb_per_sec),
@@ -241,78 +383,4 @@ fn summarize(opts: &Options, samples: &BTreeMap<(Cell, ServerKind), Vec<Sample>>
         }
     }
     rows
-}
-
-fn find(rows: &[Row], cell: Cell, kind: ServerKind) -> Option<&Row> {
-    rows.iter().find(|r| r.cell == cell && r.kind == kind)
-}
-
-fn ratio(a: f64, b: Option<f64>) -> String {
-    match b {
-        Some(b) if b > 0.0 && a.is_finite() => format!("{:.2}x", a / b),
-        _ => "-".into(),
-    }
-}
-
-fn render_table(opts: &Options, rows: &[Row]) -> String {
-    let mut t = String::new();
-    let _ = writeln!(
-        t,
-        "echo benchmark: {} s per run, {} repetition(s), medians; server on CPU 0, client on CPU 1",
-        opts.duration.as_secs_f64(),
-        opts.reps
-    );
-    let _ = writeln!(t);
-    let _ = writeln!(
-        t,
-        "| cell | server | req/s | MB/s | p50 us | p99 us | CPU us/req | req/s vs tokio | CPU/req vs tokio | req/s vs epoll | CPU/req vs epoll | errors |"
-    );
-    let _ = writeln!(
-        t,
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-    );
-    for r in rows {
-        let tokio = find(rows, r.cell, ServerKind::Tokio);
-        let epoll = find(rows, r.cell, ServerKind::Epoll);
-        let _ = writeln!(
-            t,
-            "| {} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {:.2} | {} | {} | {} | {} | {} |",
-            r.cell.label(),
-            r.kind.name(),
-            r.req_per_sec,
-            r.mb_per_sec,
-            r.p50_us,
-            r.p99_us,
-            r.cpu_us_per_req,
-            ratio(r.req_per_sec, tokio.map(|x| x.req_per_sec)),
-            ratio(r.cpu_us_per_req, tokio.map(|x| x.cpu_us_per_req)),
-            ratio(r.req_per_sec, epoll.map(|x| x.req_per_sec)),
-            ratio(r.cpu_us_per_req, epoll.map(|x| x.cpu_us_per_req)),
-            r.errors
-        );
-    }
-    t
-}
-
-fn render_csv(rows: &[Row]) -> String {
-    let mut csv = String::from(
-        "conns,size,rate,server,req_per_sec,mb_per_sec,p50_us,p99_us,cpu_us_per_req,errors\n",
-    );
-    for r in rows {
-        let _ = writeln!(
-            csv,
-            "{},{},{},{},{:.1},{:.3},{:.2},{:.2},{:.4},{}",
-            r.cell.conns,
-            r.cell.size,
-            r.cell.rate,
-            r.kind.name(),
-            r.req_per_sec,
-            r.mb_per_sec,
-            r.p50_us,
-            r.p99_us,
-            r.cpu_us_per_req,
-            r.errors
-        );
-    }
-    csv
 }

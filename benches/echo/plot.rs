@@ -1,22 +1,15 @@
 //! A dependency-free SVG plot of the closed-loop cells: req/s and server CPU per request
-//! against connections, one line per server and message size.
+//! against connections, one line per server and message size (colour: server; dashes:
+//! message size).
 
 use std::fmt::Write as _;
 
-use super::procs::ServerKind;
+use super::servers::ServerKind;
 use super::Row;
 
 const W: f64 = 480.0;
 const H: f64 = 320.0;
 const PAD: f64 = 56.0;
-
-fn color(kind: ServerKind) -> &'static str {
-    match kind {
-        ServerKind::Uring => "#d62728",
-        ServerKind::Epoll => "#1f77b4",
-        ServerKind::Tokio => "#2ca02c",
-    }
-}
 
 /// Renders both panels into one SVG document.
 pub fn render(servers: &[ServerKind], rows: &[Row]) -> String {
@@ -44,22 +37,30 @@ pub fn render(servers: &[ServerKind], rows: &[Row]) -> String {
         &conns,
         |r| r.cpu_us_per_req,
     );
-    // Legend.
+    // Legend: a colour per server, a dash pattern per message size.
     let mut x = PAD;
+    let y = H + 20.0;
     for &kind in servers {
-        for (size, dash) in [(64, ""), (4096, "6,4")] {
-            let _ = writeln!(
-                svg,
-                r#"<line x1="{x}" y1="{y}" x2="{x2}" y2="{y}" stroke="{c}" stroke-width="2" stroke-dasharray="{dash}"/><text x="{tx}" y="{ty}">{name} {size} B</text>"#,
-                x2 = x + 24.0,
-                y = H + 20.0,
-                c = color(kind),
-                tx = x + 28.0,
-                ty = H + 24.0,
-                name = kind.name(),
-            );
-            x += 150.0;
-        }
+        let _ = writeln!(
+            svg,
+            r#"<line x1="{x}" y1="{y}" x2="{x2}" y2="{y}" stroke="{c}" stroke-width="3"/><text x="{tx}" y="{ty}">{name}</text>"#,
+            x2 = x + 20.0,
+            c = kind.color(),
+            tx = x + 24.0,
+            ty = y + 4.0,
+            name = kind.name(),
+        );
+        x += 36.0 + 7.0 * kind.name().len() as f64;
+    }
+    for (size, dash) in [(64, ""), (4096, "6,4")] {
+        let _ = writeln!(
+            svg,
+            r#"<line x1="{x}" y1="{y}" x2="{x2}" y2="{y}" stroke="black" stroke-width="2" stroke-dasharray="{dash}"/><text x="{tx}" y="{ty}">{size} B</text>"#,
+            x2 = x + 24.0,
+            tx = x + 28.0,
+            ty = y + 4.0,
+        );
+        x += 90.0;
     }
     svg.push_str("</svg>\n");
     svg
@@ -132,7 +133,7 @@ fn panel(
             let _ = writeln!(
                 svg,
                 r#"<polyline fill="none" stroke="{}" stroke-width="2" stroke-dasharray="{dash}" points="{}"/>"#,
-                color(kind),
+                kind.color(),
                 points.join(" ")
             );
         }

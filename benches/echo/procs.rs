@@ -8,38 +8,16 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// The servers compared.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum ServerKind {
-    Uring,
-    Epoll,
-    Tokio,
-}
-
-impl ServerKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            ServerKind::Uring => "proactor-uring",
-            ServerKind::Epoll => "proactor-epoll",
-            ServerKind::Tokio => "tokio",
-        }
-    }
-
-    pub fn parse(s: &str) -> ServerKind {
-        match s {
-            "uring" | "proactor-uring" => ServerKind::Uring,
-            "epoll" | "proactor-epoll" => ServerKind::Epoll,
-            "tokio" => ServerKind::Tokio,
-            other => super::die(&format!("unknown server {other:?} (uring, epoll, tokio)")),
-        }
-    }
-}
+use super::servers::{Program, ServerKind};
 
 /// Paths of the release binaries the benchmark runs.
 pub struct Binaries {
     echo_server: PathBuf,
     tokio_server: PathBuf,
+    monoio_server: PathBuf,
     client: PathBuf,
+    /// `echo-server --help`: which switches this build has (see `servers`).
+    pub echo_help: String,
 }
 
 /// Builds the servers and the client in release mode (cargo reuses what is up to date).
@@ -57,6 +35,8 @@ pub fn build_binaries() -> Binaries {
             "echo_client",
             "--example",
             "tokio_echo_server",
+            "--example",
+            "monoio_echo_server",
         ])
         .status()
         .expect("run cargo build");
@@ -65,10 +45,17 @@ pub fn build_binaries() -> Binaries {
         .map(PathBuf::from)
         .unwrap_or_else(|| manifest.join("target"))
         .join("release");
+    let echo_server = target.join("echo-server");
+    let help = Command::new(&echo_server)
+        .arg("--help")
+        .output()
+        .expect("run echo-server --help");
     Binaries {
-        echo_server: target.join("echo-server"),
+        echo_server,
         tokio_server: target.join("examples/tokio_echo_server"),
+        monoio_server: target.join("examples/monoio_echo_server"),
         client: target.join("examples/echo_client"),
+        echo_help: String::from_utf8_lossy(&help.stdout).into_owned(),
     }
 }
 
@@ -84,13 +71,8 @@ impl Server {
         let addr = format!("127.0.0.1:{port}");
         let mut cmd = Command::new("taskset");
         cmd.args(["-c", "0"]);
-        match kind {
-            ServerKind::Uring | ServerKind::Epoll => {
-                let driver = if kind == ServerKind::Uring {
-                    "uring"
-                } else {
-                    "epoll"
-                };
+        match kind.program() {
+            Program::Proactor(driver) => {
                 cmd.arg(&bins.echo_server).args([
                     "--driver",
                     driver,
@@ -100,10 +82,15 @@ impl Server {
                     &addr,
                 ]);
             }
-            ServerKind::Tokio => {
+            Program::Tokio => {
                 cmd.arg(&bins.tokio_server).args(["--addr", &addr]);
             }
+            Program::Monoio => {
+                cmd.arg(&bins.monoio_server).args(["--addr", &addr]);
+            }
         }
+        let launch = kind.launch(&bins.echo_help);
+        cmd.args(&launch.args).envs(launch.env.iter().copied());
         let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -1,0 +1,221 @@
+//! The echo benchmark's tables: the comparison of the servers, the per-feature ladder, the
+//! CSV of every row, and the list of what each server runs.
+
+use std::fmt::Write as _;
+
+use super::servers::{ServerKind, FEATURES};
+use super::{Cell, Options, Row};
+
+fn find(rows: &[Row], cell: Cell, kind: ServerKind) -> Option<&Row> {
+    rows.iter().find(|r| r.cell == cell && r.kind == kind)
+}
+
+/// The io_uring peer with the lowest CPU per request in `cell`: the one to beat.
+fn best_uring_peer(rows: &[Row], cell: Cell) -> Option<&Row> {
+    rows.iter()
+        .filter(|r| r.cell == cell && r.kind.is_uring_peer() && r.cpu_us_per_req.is_finite())
+        .min_by(|a, b| a.cpu_us_per_req.total_cmp(&b.cpu_us_per_req))
+}
+
+fn ratio(a: f64, b: Option<f64>) -> String {
+    match b {
+        Some(b) if b > 0.0 && a.is_finite() => format!("{:.2}x", a / b),
+        _ => "-".into(),
+    }
+}
+
+pub(super) fn render_table(opts: &Options, rows: &[Row]) -> String {
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "echo benchmark: {} s per run, {} repetition(s), medians; server on CPU 0, client on CPU 1",
+        opts.duration.as_secs_f64(),
+        opts.reps
+    );
+    let _ = writeln!(t);
+    let _ = writeln!(
+        t,
+        "| cell | server | req/s | MB/s | p50 us | p99 us | CPU us/req | req/s vs tokio | CPU/req vs tokio | req/s vs epoll | CPU/req vs epoll | req/s vs best io_uring peer | CPU/req vs best io_uring peer | errors |"
+    );
+    let _ = writeln!(
+        t,
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    for r in rows {
+        let tokio = find(rows, r.cell, ServerKind::TOKIO);
+        let epoll = find(rows, r.cell, ServerKind::EPOLL);
+        let peer = best_uring_peer(rows, r.cell);
+        let _ = writeln!(
+            t,
+            "| {} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {:.2} | {} | {} | {} | {} | {} | {} | {} |",
+            r.cell.label(),
+            r.kind.name(),
+            r.req_per_sec,
+            r.mb_per_sec,
+            r.p50_us,
+            r.p99_us,
+            r.cpu_us_per_req,
+            ratio(r.req_per_sec, tokio.map(|x| x.req_per_sec)),
+            ratio(r.cpu_us_per_req, tokio.map(|x| x.cpu_us_per_req)),
+            ratio(r.req_per_sec, epoll.map(|x| x.req_per_sec)),
+            ratio(r.cpu_us_per_req, epoll.map(|x| x.cpu_us_per_req)),
+            ratio(r.req_per_sec, peer.map(|x| x.req_per_sec)),
+            ratio(r.cpu_us_per_req, peer.map(|x| x.cpu_us_per_req)),
+            r.errors
+        );
+    }
+    t
+}
+
+/// The per-feature table: per ladder cell, the rungs in order (each with its ratios to the
+/// rung before and to the base), then proactor-uring as it comes and the other servers of
+/// that cell for reference. Empty when no ladder variant ran.
+pub(super) fn render_ladder(rows: &[Row], echo_help: &str) -> String {
+    let mut cells: Vec<Cell> = rows
+        .iter()
+        .filter(|r| r.kind.rung().is_some())
+        .map(|r| r.cell)
+        .collect();
+    cells.dedup();
+    if cells.is_empty() {
+        return String::new();
+    }
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "per-feature ladder: proactor-uring with its io_uring fast paths turned on one at a time, medians"
+    );
+    let _ = writeln!(t);
+    let _ = writeln!(
+        t,
+        "| cell | variant | adds | req/s | CPU us/req | req/s vs prev | CPU/req vs prev | req/s vs base | CPU/req vs base | CPU/req vs best io_uring peer |"
+    );
+    let _ = writeln!(t, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|");
+    for cell in cells {
+        let in_cell: Vec<&Row> = rows.iter().filter(|r| r.cell == cell).collect();
+        let base = in_cell.iter().find(|r| r.kind.rung() == Some(0)).copied();
+        let peer = best_uring_peer(rows, cell);
+        let mut rungs: Vec<&Row> = in_cell
+            .iter()
+            .filter(|r| r.kind.rung().is_some())
+            .copied()
+            .collect();
+        rungs.sort_by_key(|r| r.kind.rung());
+        let mut prev: Option<&Row> = None;
+        let others = in_cell.iter().filter(|r| r.kind.rung().is_none());
+        for r in rungs.iter().copied().chain(others.copied()) {
+            let mut adds = match (r.kind.adds(), r.kind.rung()) {
+                (Some(f), _) => f.name.to_string(),
+                (None, Some(_)) => "(all off)".into(),
+                (None, None) if r.kind == ServerKind::URING => "(defaults)".into(),
+                (None, None) => "(reference)".into(),
+            };
+            if r.kind.rung().is_some() && r.kind.runs_as(echo_help) == ServerKind::URING {
+                adds.push_str(" (= defaults)");
+            }
+            // proactor-uring as it comes follows the last rung; the other servers stand alone.
+            let before = prev.filter(|_| r.kind.rung().is_some() || r.kind == ServerKind::URING);
+            let _ = writeln!(
+                t,
+                "| {} | {} | {} | {:.0} | {:.2} | {} | {} | {} | {} | {} |",
+                cell.label(),
+                r.kind.name(),
+                adds,
+                r.req_per_sec,
+                r.cpu_us_per_req,
+                ratio(r.req_per_sec, before.map(|x| x.req_per_sec)),
+                ratio(r.cpu_us_per_req, before.map(|x| x.cpu_us_per_req)),
+                ratio(r.req_per_sec, base.map(|x| x.req_per_sec)),
+                ratio(r.cpu_us_per_req, base.map(|x| x.cpu_us_per_req)),
+                ratio(r.cpu_us_per_req, peer.map(|x| x.cpu_us_per_req)),
+            );
+            prev = Some(r);
+        }
+    }
+    let _ = writeln!(t);
+    let _ = writeln!(
+        t,
+        "variants (`echo-server --driver uring --threads 1` plus):"
+    );
+    for kind in ServerKind::ladder(echo_help) {
+        let _ = writeln!(
+            t,
+            "- {}: {}",
+            kind.name(),
+            kind.launch(echo_help).describe()
+        );
+    }
+    t
+}
+
+/// Every row, one line each (the servers' names as in the tables).
+pub(super) fn render_csv(rows: &[Row]) -> String {
+    let mut csv = String::from(
+        "conns,size,rate,server,req_per_sec,mb_per_sec,p50_us,p99_us,cpu_us_per_req,errors\n",
+    );
+    for r in rows {
+        let _ = writeln!(
+            csv,
+            "{},{},{},{},{:.1},{:.3},{:.2},{:.2},{:.4},{}",
+            r.cell.conns,
+            r.cell.size,
+            r.cell.rate,
+            r.kind.name(),
+            r.req_per_sec,
+            r.mb_per_sec,
+            r.p50_us,
+            r.p99_us,
+            r.cpu_us_per_req,
+            r.errors
+        );
+    }
+    csv
+}
+
+/// `--list`: the cells, the servers each runs, and how each server is started.
+pub(super) fn render_servers(plan: &[(Cell, Vec<ServerKind>)], echo_help: &str) -> String {
+    let mut t = String::new();
+    let mut kinds: Vec<ServerKind> = Vec::new();
+    for (cell, servers) in plan {
+        let names: Vec<&str> = servers.iter().map(|k| k.name()).collect();
+        let _ = writeln!(t, "{:<22} {}", cell.label(), names.join(", "));
+        for k in servers {
+            if !kinds.contains(k) {
+                kinds.push(*k);
+            }
+        }
+    }
+    let _ = writeln!(t);
+    kinds.sort();
+    for kind in kinds {
+        let adds = kind
+            .adds()
+            .map(|f| format!(" (adds {}: {})", f.name, f.what))
+            .unwrap_or_default();
+        let _ = writeln!(
+            t,
+            "{:<20} {:?} {}{adds}",
+            kind.name(),
+            kind.program(),
+            kind.launch(echo_help).describe()
+        );
+    }
+    let skipped: Vec<&str> = FEATURES
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| {
+            !ServerKind::ladder(echo_help)
+                .iter()
+                .any(|k| k.rung() == Some(i + 1))
+        })
+        .map(|(_, f)| f.name)
+        .collect();
+    if !skipped.is_empty() {
+        let _ = writeln!(
+            t,
+            "not in the ladder (this echo-server has no switch for them): {}",
+            skipped.join(", ")
+        );
+    }
+    t
+}
