@@ -37,9 +37,28 @@ struct RawEntry {
 
 const PAGE: usize = 4096;
 
-/// A pool of `count` buffers of `size` bytes for [`TcpStream::recv_multi`]
-/// (crate::net::TcpStream::recv_multi), bound to the runtime it was built on. Cloning gives
+/// A pool of `count` buffers of `size` bytes for
+/// [`TcpStream::recv_multi`](crate::net::TcpStream::recv_multi), bound to the runtime it was
+/// built on. Cloning gives
 /// another handle to the same pool, so many connections can share one.
+///
+/// # Sharing, and its limit
+/// A stream whose consumer stops taking buffers (an echo task blocked writing to a peer
+/// that does not read) holds at most: the buffers its consumer holds, [`max_queued`]
+/// filled ones waiting to be taken, and those the kernel filled before the pause took
+/// effect (with a provided ring, one wake-up's batch: Linux retries a multishot receive
+/// up to 32 times while the socket has data). Then its data waits in the socket. So about
+/// `count / (max_queued + 1)` such stalled streams (an echo loop holds one buffer), and in
+/// the worst case `count / (max_queued + 33)`, can hold the whole pool; the other streams
+/// then wait (they get no error) and receive again as soon as any buffer comes back. Size
+/// the pool for the stalled peers to tolerate, or give untrusted peers their own pool.
+///
+/// With a provided ring a stream waiting for data holds no buffer. Without one (fast paths
+/// off, or a kernel without `PBUF_RING`), on io_uring each waiting receive holds one, so
+/// the pool must have a buffer for every stream that waits at once; on epoll a buffer is
+/// taken only once the socket is readable.
+///
+/// [`max_queued`]: BufRingBuilder::max_queued
 ///
 /// ```no_run
 /// # proactor::block_on(async {
@@ -226,18 +245,28 @@ fn ring_layout(count: usize) -> Layout {
     Layout::from_size_align(count * size_of::<RawEntry>(), PAGE).expect("at most 512 KiB")
 }
 
-/// Allocates zeroed heap memory for `layout` (never zero-sized here).
-fn alloc(layout: Layout) -> io::Result<NonNull<u8>> {
+/// Allocates heap memory for `layout` (never zero-sized here), zeroed if `zeroed`. The
+/// buffers are not zeroed: nothing reads a byte the kernel has not written (a `PoolBuf`
+/// shows only the bytes received), and untouched pages of a large pool then cost no memory
+/// until a receive first uses them.
+fn alloc(layout: Layout, zeroed: bool) -> io::Result<NonNull<u8>> {
     // SAFETY: both layouts of this file have a non-zero size (count and size are >= 1).
-    NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) })
+    let ptr = unsafe {
+        if zeroed {
+            std::alloc::alloc_zeroed(layout)
+        } else {
+            std::alloc::alloc(layout)
+        }
+    };
+    NonNull::new(ptr)
         .ok_or_else(|| io::Error::new(io::ErrorKind::OutOfMemory, "cannot allocate buffers"))
 }
 
 impl Pool {
     fn new(count: usize, size: usize) -> io::Result<Pool> {
-        let bufs = alloc(bufs_layout(count, size)?)?;
+        let bufs = alloc(bufs_layout(count, size)?, false)?;
         let core = context::current();
-        let ring = alloc(ring_layout(count))?.cast::<RawEntry>();
+        let ring = alloc(ring_layout(count), true)?.cast::<RawEntry>();
         // SAFETY: `ring` is a page-aligned zeroed allocation of `count` entries, freed only
         // in `Drop for Pool` after unregistering (or leaked when that fails) (invariant 5).
         let bgid = unsafe {
