@@ -192,9 +192,11 @@ fn pool_exhaustion(driver: Driver, fast: bool) {
     });
 }
 
-/// How many buffers the kernel may fill for a stream between reaching its cap and the
-/// cancel taking effect: one wake-up's batch (Linux retries a multishot receive up to 32
-/// times per wake-up while the socket has data).
+/// How many buffers the kernel may fill for a stream in one go: Linux retries a multishot
+/// receive up to 32 times per wake-up while the socket has data. The cap is seen when such
+/// a batch is reaped and the cancel lands at the next enter, so a stalled stream holds at
+/// most `max_queued` plus one batch with `DEFER_TASKRUN` (task work runs only in the enter);
+/// the tests allow two, for rings where task work also runs between enters.
 const KERNEL_BATCH: usize = 32;
 
 /// A peer sends 4 MiB to a stream whose consumer takes nothing for a while: that stream
@@ -232,7 +234,7 @@ fn stalled_consumer_holds_few_buffers(driver: Driver, fast: bool) {
         proactor::time::sleep(Duration::from_millis(100)).await;
         let held = COUNT - pool.available();
         assert!(
-            held <= pool.max_queued() + KERNEL_BATCH,
+            held <= pool.max_queued() + 2 * KERNEL_BATCH,
             "a stalled stream holds {held} of {COUNT} buffers"
         );
 
@@ -251,7 +253,7 @@ fn stalled_consumer_holds_few_buffers(driver: Driver, fast: bool) {
             got == pattern(2, 1000),
             "the other connection's bytes differ"
         );
-        assert!(COUNT - pool.available() <= pool.max_queued() + KERNEL_BATCH);
+        assert!(COUNT - pool.available() <= pool.max_queued() + 2 * KERNEL_BATCH);
 
         // The stalled consumer drains: every byte, in order.
         let expected = pattern(1, BYTES);

@@ -162,7 +162,8 @@ impl BufRingBuilder {
     /// yet (at least 1; default [`DEFAULT_MAX_QUEUED`](BufRingBuilder::DEFAULT_MAX_QUEUED)).
     ///
     /// A multishot receive keeps filling buffers as data arrives, whether or not the
-    /// stream's consumer takes them. When this many wait, the receive is cancelled: further
+    /// stream's consumer takes them. When this many wait, and still do once the consumer
+    /// has had a turn of the loop to take them, the receive is cancelled: further
     /// data stays in the socket's receive buffer (TCP flow control then slows the peer) and
     /// the receive is armed again once the consumer has taken what was queued. Nothing is
     /// lost or reordered. The kernel may fill a few more buffers (at most one wake-up's

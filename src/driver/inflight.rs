@@ -58,18 +58,32 @@ pub(crate) enum Lifecycle {
         waker: Option<Waker>,
         /// The owner's bound on `queue` ([`MultiPolicy::cap`]).
         cap: Option<usize>,
-        /// Set once the bound was reached and the submission asked to stop.
-        capped: bool,
+        capping: Capping,
     },
+}
+
+/// Where a multishot slot stands with its [`MultiPolicy::cap`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Capping {
+    /// Below the cap (or reached, then taken below it before the driver checked again).
+    Open,
+    /// The queue reached the cap on an arrival ([`Outcome::Capped`]); the driver checks
+    /// again at its next turn ([`InFlight::cancel_if_over_cap`]).
+    Reached,
+    /// Still full at that check: the submission was asked to stop.
+    Cancelled,
 }
 
 /// What a multishot slot does besides queueing, set by the op's owner when it arms the op.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct MultiPolicy {
-    /// Once this many completions wait untaken, the submission is cancelled
-    /// ([`Outcome::Capped`]); the ones queued, and those the kernel still posts before its
-    /// last (`-ECANCELED`, or whatever ended it first), are delivered in order as usual.
-    /// `None`: no bound.
+    /// When this many completions wait untaken, and still do at the driver's next turn
+    /// (after the owner had a chance to run and take them), the submission is cancelled;
+    /// the ones queued, and those the kernel still posts before its last (`-ECANCELED`, or
+    /// whatever ended it first), are delivered in order as usual. `None`: no bound.
+    /// Checking again at the next turn spares a busy owner, which takes a whole batch of
+    /// arrivals each turn, a cancel and re-arm per batch; the cancel is not later for it:
+    /// the next turn's enter is the first to submit anything anyway.
     pub(crate) cap: Option<usize>,
     /// A count of free provided buffers, decremented as each completion that names one
     /// (`IORING_CQE_F_BUFFER`) arrives, whether its owner is live or dropped: so the count
@@ -94,8 +108,8 @@ pub(crate) enum Outcome {
     Released(Box<dyn Any>),
     /// No live slot matches this `user_data`: a stale or unknown completion, ignored.
     Stale,
-    /// Delivered, and the multishot queue reached its [`MultiPolicy::cap`]: the caller
-    /// cancels the submission (once; later arrivals are `Delivered`).
+    /// Delivered, and the multishot queue reached its [`MultiPolicy::cap`]: before its
+    /// next submission the caller calls [`InFlight::cancel_if_over_cap`].
     Capped,
 }
 
@@ -147,7 +161,7 @@ impl InFlight {
             queue: VecDeque::new(),
             waker: Some(waker.clone()),
             cap: policy.cap,
-            capped: false,
+            capping: Capping::Open,
         };
         slot.free_buffers = policy.free_buffers.clone();
         user_data
@@ -226,21 +240,24 @@ impl InFlight {
                 mut queue,
                 waker,
                 cap,
-                capped,
+                mut capping,
             } => {
-                let stop =
-                    !capped && completion.more() && cap.is_some_and(|c| queue.len() + 1 >= c);
+                let full = completion.more() && cap.is_some_and(|c| queue.len() + 1 >= c);
+                let reached = full && capping == Capping::Open;
+                if reached {
+                    capping = Capping::Reached;
+                }
                 queue.push_back(completion);
                 slot.lifecycle = Lifecycle::Multi {
                     queue,
                     waker: None,
                     cap,
-                    capped: capped || stop,
+                    capping,
                 };
                 if let Some(waker) = waker {
                     waker.wake();
                 }
-                if stop {
+                if reached {
                     Outcome::Capped
                 } else {
                     Outcome::Delivered
@@ -301,6 +318,36 @@ impl InFlight {
                 slot_of(self, user_data).lifecycle = Lifecycle::Ignored(resources);
                 None
             }
+        }
+    }
+
+    /// For a multishot slot whose queue reached its cap ([`Outcome::Capped`]): whether it
+    /// is still full now, its owner having had a turn to take from it. If so the slot is
+    /// marked and `true` is returned once: the caller cancels the submission. Otherwise
+    /// (taken below the cap, or the slot is gone) the cap is watched again.
+    pub(crate) fn cancel_if_over_cap(&mut self, user_data: u64) -> bool {
+        let Some(slot) = self.slot_mut(user_data) else {
+            return false;
+        };
+        let Lifecycle::Multi {
+            queue,
+            cap: Some(cap),
+            capping,
+            ..
+        } = &mut slot.lifecycle
+        else {
+            return false;
+        };
+        if *capping != Capping::Reached {
+            return false;
+        }
+        let finished = queue.back().is_some_and(|c| !c.more());
+        if queue.len() >= *cap && !finished {
+            *capping = Capping::Cancelled;
+            true
+        } else {
+            *capping = Capping::Open;
+            false
         }
     }
 
@@ -475,6 +522,8 @@ mod tests {
         }
         assert!(matches!(t.complete(ud, more(2)), Outcome::Delivered));
         assert!(matches!(t.complete(ud, more(3)), Outcome::Capped));
+        assert!(t.cancel_if_over_cap(ud), "still full at the next turn");
+        assert!(!t.cancel_if_over_cap(ud), "one cancel is enough");
         assert!(
             matches!(t.complete(ud, more(4)), Outcome::Delivered),
             "one cancel is enough"
@@ -500,6 +549,29 @@ mod tests {
         }
         assert_eq!(t.len(), 0);
         assert_eq!(free.get(), 8, "no completion named a buffer");
+    }
+
+    #[test]
+    fn a_queue_taken_below_the_cap_before_the_check_is_not_cancelled() {
+        let (_c, waker) = counter();
+        let mut t = InFlight::default();
+        let free = Rc::new(Cell::new(8));
+        let ud = t.insert_multi(&waker, &capped_policy(2, &free));
+        let mut cx = Context::from_waker(&waker);
+        let _ = t.complete(ud, more(1));
+        assert!(matches!(t.complete(ud, more(2)), Outcome::Capped));
+        assert!(t.poll(ud, &mut cx).is_ready(), "the owner takes one");
+        assert!(!t.cancel_if_over_cap(ud), "below the cap again");
+        assert!(
+            matches!(t.complete(ud, more(3)), Outcome::Capped),
+            "watched again"
+        );
+        let _ = t.complete(ud, ok(0));
+        assert!(
+            !t.cancel_if_over_cap(ud),
+            "already finished: nothing to cancel"
+        );
+        assert!(!t.cancel_if_over_cap(ud + (1 << 32)), "another generation");
     }
 
     #[test]

@@ -7,8 +7,8 @@
 //! same op is simply run again for each item. Dropping a `MultiOp` in flight parks the op
 //! (cancelling it on io_uring); completions that still arrive go to its orphan hook.
 //!
-//! A [`MultiPolicy`] may bound the queue: when that many completions wait untaken, the
-//! driver cancels the submission (the drop path's cancel). Nothing is lost: the completions
+//! A [`MultiPolicy`] may bound the queue: when that many completions wait untaken, and
+//! still do at the driver's next turn, it cancels the submission (the drop path's cancel). Nothing is lost: the completions
 //! queued before the cancel took effect, and its last one (`-ECANCELED`, or data that ended
 //! the op first), are delivered in order; taking the last sets the op back to idle, and the
 //! next poll arms it again.

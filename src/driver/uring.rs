@@ -71,8 +71,9 @@ pub(crate) struct Uring {
     /// Ops in flight that end with a notification ([`OpCode::NOTIFIES`]), with their result
     /// (`res`, `flags`) once it arrived: their slot is completed only by the notification.
     notifying: HashMap<u64, Option<(i32, u32)>>,
-    /// Multishot ops whose queue reached its cap in this reap, to cancel once it is done.
-    capped: Vec<u64>,
+    /// Multishot ops whose queue reached its cap in a reap: cancelled at the next turn if
+    /// their owner has not taken the queue below the cap meanwhile.
+    over_cap: Vec<u64>,
     /// The memory of the registered fixed buffers, freed only after the ring (invariant 5).
     fixed_buffers: Vec<Box<dyn Any>>,
     /// The fd `io_uring_enter` is called on: the registered index when `registered_ring_fd`
@@ -119,7 +120,7 @@ impl Uring {
             completions: 0,
             features,
             notifying: HashMap::new(),
-            capped: Vec::new(),
+            over_cap: Vec::new(),
             fixed_buffers: Vec::new(),
             enter_fd,
         })
@@ -387,22 +388,25 @@ impl Uring {
                             super::orphan_completed(&mut res, completion());
                             self.released.push(res);
                         }
-                        Outcome::Capped => self.capped.push(user_data),
+                        Outcome::Capped => self.over_cap.push(user_data),
                         Outcome::Delivered | Outcome::Stale => {}
                     }
                 }
             }
         }
         self.completions += n as u64;
-        // A full queue stops its multishot op the way a dropped op is stopped: data then
-        // waits in the socket until the owner has taken the queue and arms the op again.
-        while let Some(user_data) = self.capped.pop() {
-            self.cancel(user_data);
-        }
         n
     }
 
     pub(crate) fn turn(&mut self, park: Park, garbage: &mut Vec<Box<dyn Any>>) -> io::Result<()> {
+        // A queue still full after its owner had a turn stops its multishot op the way a
+        // dropped op is stopped: data then waits in the socket until the owner has taken
+        // the queue and arms the op again.
+        while let Some(user_data) = self.over_cap.pop() {
+            if self.inflight.cancel_if_over_cap(user_data) {
+                self.cancel(user_data);
+            }
+        }
         if !self.wake_armed {
             self.arm_wake();
         }
