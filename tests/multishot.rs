@@ -368,6 +368,8 @@ fn bufring_bad_input_is_an_error() {
                 "{count} {size}"
             );
         }
+        let err = BufRing::builder().max_queued(0).build().unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{err}");
     });
 }
 

@@ -39,8 +39,8 @@ const PAGE: usize = 4096;
 
 /// A pool of `count` buffers of `size` bytes for
 /// [`TcpStream::recv_multi`](crate::net::TcpStream::recv_multi), bound to the runtime it was
-/// built on. Cloning gives
-/// another handle to the same pool, so many connections can share one.
+/// built on. Cloning gives another handle to the same pool, so many connections can share
+/// one.
 ///
 /// # Sharing, and its limit
 /// A stream whose consumer stops taking buffers (an echo task blocked writing to a peer

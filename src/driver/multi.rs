@@ -8,10 +8,10 @@
 //! (cancelling it on io_uring); completions that still arrive go to its orphan hook.
 //!
 //! A [`MultiPolicy`] may bound the queue: when that many completions wait untaken, and
-//! still do at the driver's next turn, it cancels the submission (the drop path's cancel). Nothing is lost: the completions
-//! queued before the cancel took effect, and its last one (`-ECANCELED`, or data that ended
-//! the op first), are delivered in order; taking the last sets the op back to idle, and the
-//! next poll arms it again.
+//! still do at the driver's next turn, it cancels the submission (the drop path's cancel).
+//! Nothing is lost: the completions queued before the cancel took effect, and its last one
+//! (`-ECANCELED`, or data that ended the op first), are delivered in order; taking the last
+//! sets the op back to idle, and the next poll arms it again.
 
 use std::rc::Rc;
 use std::task::{Context, Poll};

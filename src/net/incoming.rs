@@ -89,7 +89,7 @@ impl RecvStream {
         };
         RecvStream {
             op: MultiOp::with_policy(RecvMulti::new(fd, pool_state), policy),
-            pool: pool.pool().clone(),
+            pool: pool_state.clone(),
             checked: false,
             done: false,
         }
