@@ -69,7 +69,9 @@
 //! Fast paths: [`TcpListener::incoming`](net::TcpListener::incoming) is one multishot accept
 //! and [`TcpStream::recv_multi`](net::TcpStream::recv_multi) one multishot recv from a
 //! provided-buffer ring; `driver/multi.rs` drives such an op (its in-flight slot queues
-//! completions, `Lifecycle::Multi`, until one without `IORING_CQE_F_MORE`, and re-arms it).
+//! completions, `Lifecycle::Multi`, until one without `IORING_CQE_F_MORE`, and re-arms it;
+//! a receive's queue is bounded by [`BufRing::max_queued`](buf::BufRing::max_queued): when
+//! full, the op is cancelled and re-armed once its consumer took the queue).
 //! Where the kernel lacks them, on epoll, or with [`Builder::fast_paths`]`(false)` /
 //! `PROACTOR_FAST_PATHS=off`, the same ops run single-shot behind the same API.
 //!

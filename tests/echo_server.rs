@@ -2,7 +2,7 @@
 //! of descriptors, and exits 0 on SIGTERM/SIGINT after closing its connections; the
 //! `echo_client` example drives it and verifies every byte.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
@@ -244,4 +244,52 @@ fn echoes_with_multishot_recv_from_the_shared_pool() {
     }
     server.signal("-TERM");
     assert_eq!(server.wait().code(), Some(0), "{}", server.stderr());
+}
+
+/// Sends until flow control stops it (no write progress for a second; at most 64 MiB),
+/// never reading the echoes. Returns the connection, still open, and the bytes sent.
+///
+/// It sends 16 KiB at a time with short pauses, so the server keeps up until its echoes
+/// back up: the server's receive is then still armed when the echo task blocks on its
+/// write, which is when an unbounded receive keeps filling the shared pool.
+fn flood_until_blocked(addr: SocketAddr) -> (TcpStream, usize) {
+    const MAX: usize = 64 << 20;
+    let mut c = client(addr);
+    c.set_write_timeout(Some(Duration::from_secs(1))).unwrap();
+    let chunk: Vec<u8> = (0..16 * 1024).map(|i| (i % 249) as u8).collect();
+    let mut sent = 0;
+    while sent < MAX {
+        match c.write(&chunk) {
+            Ok(n) => sent += n,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => break,
+            Err(e) => panic!("flooding client: {e}"),
+        }
+        std::thread::sleep(Duration::from_micros(500));
+    }
+    (c, sent)
+}
+
+/// A client that sends without ever reading its echoes does not starve the others on a
+/// single-thread server that reads from a shared pool: its connection holds a few of the
+/// pool's buffers, then TCP flow control stops it, and other clients are echoed meanwhile.
+/// Run with the default and with `--multishot-recv` asked for (the same path).
+#[test]
+fn a_client_that_never_reads_does_not_starve_the_others() {
+    for extra in [&[][..], &["--multishot-recv"][..]] {
+        let mut args = vec!["--threads", "1", "--pool-bufs", "256"];
+        args.extend_from_slice(extra);
+        let mut server = Server::start(&args);
+        let (flooder, sent) = flood_until_blocked(server.addr);
+        assert!(
+            sent < 64 << 20,
+            "{args:?}: flow control never stopped the client"
+        );
+        for size in [1, 4096, 200_000] {
+            let data: Vec<u8> = (0..size).map(|i| (i % 241) as u8).collect();
+            echo_once(&mut client(server.addr), &data);
+        }
+        drop(flooder);
+        server.signal("-TERM");
+        assert_eq!(server.wait().code(), Some(0), "{}", server.stderr());
+    }
 }

@@ -2,13 +2,25 @@
 //! listener per thread. Prints `listening on <addr>` once every thread's listener is up;
 //! SIGINT or SIGTERM stops accepting, closes the connections and exits 0.
 //!
-//! By default connections come from `incoming()` (a multishot accept on io_uring) and each
-//! reads into its own buffer. `--multishot-recv` reads with `recv_multi` from a buffer pool
-//! shared by the thread's connections instead (a provided-buffer ring on io_uring), so an
-//! idle connection holds no read buffer; it is not the default because a client that sends
-//! without reading its echoes can fill the shared pool and stall the thread's other
-//! connections. `--no-multishot-accept` (or `--no-multishot`, which also keeps recv plain)
-//! accepts one connection per operation.
+//! By default connections come from `incoming()` (a multishot accept on io_uring) and read
+//! with `recv_multi` from a pool of buffers shared by the thread's connections (a
+//! provided-buffer ring on io_uring: the kernel picks a buffer only when data arrives), so
+//! an idle connection holds no read buffer. Where the pool cannot be a provided ring on
+//! io_uring (fast paths off, an old kernel), a waiting receive would hold a pool buffer, so
+//! connections read into their own buffers instead; on epoll a pool buffer is taken only
+//! once the socket is readable, so the pool is used there too.
+//!
+//! A client that sends without reading its echoes cannot take the pool from the others: its
+//! connection holds the buffer being written back, at most `max_queued` (4) filled ones its
+//! echo task has not taken, and what the kernel filled before the pause took effect (up to
+//! one batch, 32 buffers); then its data waits in the socket and TCP flow control stops the
+//! client. So it takes about `--pool-bufs / 5`, and no fewer than `--pool-bufs / 37`, such
+//! clients stalled at once to dry a thread's pool; the thread's other connections then wait
+//! (they are not failed) until buffers come back.
+//!
+//! `--no-multishot-recv` reads into a buffer per connection; `--multishot-recv` (the
+//! default) is still accepted. `--no-multishot-accept` accepts one connection per
+//! operation, and `--no-multishot` turns off both multishot paths.
 
 use std::future::{poll_fn, Future};
 use std::io::{self, Write};
@@ -24,7 +36,7 @@ use clap::{Parser, ValueEnum};
 use proactor::buf::BufRing;
 use proactor::net::{Incoming, ListenOptions, TcpListener, TcpStream};
 use proactor::runtime::ThreadPerCore;
-use proactor::{Builder, Driver, JoinSet};
+use proactor::{Builder, Driver, DriverKind, JoinSet};
 
 /// A TCP echo server: every byte received is sent back.
 #[derive(Parser, Debug)]
@@ -42,24 +54,30 @@ struct Args {
     /// Pin thread i to CPU i.
     #[arg(long)]
     pin: bool,
-    /// Read buffer size per connection, in bytes.
-    #[arg(long, default_value_t = 16 * 1024)]
+    /// Size of each read buffer in bytes: of each pool buffer, or of each connection's own.
+    #[arg(long, default_value_t = 4096)]
     buf_size: usize,
     /// Accept backlog of each listener.
     #[arg(long, default_value_t = 4096)]
     backlog: u32,
     /// Buffers in each thread's receive pool (a power of two), shared by its connections.
-    #[arg(long, default_value_t = 1024)]
+    /// The default (4096 of 4 KiB: 16 MiB per thread, resident only once used) leaves
+    /// room for two buffers each (one being echoed, one arriving) to 2048 busy
+    /// connections per thread, and for hundreds of clients that do not read their echoes.
+    #[arg(long, default_value_t = 4096)]
     pool_bufs: u32,
     /// Accept with a single-shot accept per connection instead of `incoming()`.
     #[arg(long)]
     no_multishot_accept: bool,
-    /// Read with `recv_multi` from the thread's shared pool instead of a buffer per
-    /// connection (an idle connection then holds no buffer; a client that never reads its
-    /// echoes can fill the pool and stall the thread's other connections).
+    /// Read with `recv_multi` from the thread's shared pool: the default, kept so that
+    /// scripts that ask for it still work.
     #[arg(long)]
     multishot_recv: bool,
-    /// No multishot operation at all (overrides `--multishot-recv`).
+    /// Read into a buffer per connection instead of the thread's shared pool (overrides
+    /// `--multishot-recv`).
+    #[arg(long)]
+    no_multishot_recv: bool,
+    /// No multishot operation at all (a buffer per connection, one accept per operation).
     #[arg(long)]
     no_multishot: bool,
     /// At exit, print each runtime's counters (enters, completions, ...) to stderr.
@@ -214,15 +232,7 @@ async fn worker(i: usize, server: &Server) -> io::Result<()> {
         out.flush()?;
     }
     let args = &server.args;
-    let pool = if args.no_multishot || !args.multishot_recv {
-        None
-    } else {
-        let pool = BufRing::builder()
-            .count(args.pool_bufs)
-            .size(args.buf_size)
-            .build();
-        Some(pool.map_err(|e| io::Error::new(e.kind(), format!("receive pool: {e}")))?)
-    };
+    let pool = recv_pool(args)?;
     let mut conns = JoinSet::new();
     let mut accept = if args.no_multishot || args.no_multishot_accept {
         Acceptor::Single(&listener, Box::pin(listener.accept()))
@@ -253,6 +263,22 @@ async fn worker(i: usize, server: &Server) -> io::Result<()> {
         eprintln!("echo-server: thread {i}: {stats:?} {features:?}");
     }
     Ok(())
+}
+
+/// The thread's receive pool, or `None` where connections read into their own buffers: when
+/// asked to, or on io_uring without a provided ring (where each waiting receive would hold
+/// a pool buffer, so idle connections could hold the whole pool).
+fn recv_pool(args: &Args) -> io::Result<Option<BufRing>> {
+    if args.no_multishot || args.no_multishot_recv {
+        return Ok(None);
+    }
+    let pool = BufRing::builder()
+        .count(args.pool_bufs)
+        .size(args.buf_size)
+        .build()
+        .map_err(|e| io::Error::new(e.kind(), format!("receive pool: {e}")))?;
+    let uring = proactor::runtime::stats().driver == DriverKind::Uring;
+    Ok((pool.is_provided() || !uring).then_some(pool))
 }
 
 type Accepted = io::Result<(TcpStream, SocketAddr)>;

@@ -37,9 +37,28 @@ struct RawEntry {
 
 const PAGE: usize = 4096;
 
-/// A pool of `count` buffers of `size` bytes for [`TcpStream::recv_multi`]
-/// (crate::net::TcpStream::recv_multi), bound to the runtime it was built on. Cloning gives
-/// another handle to the same pool, so many connections can share one.
+/// A pool of `count` buffers of `size` bytes for
+/// [`TcpStream::recv_multi`](crate::net::TcpStream::recv_multi), bound to the runtime it was
+/// built on. Cloning gives another handle to the same pool, so many connections can share
+/// one.
+///
+/// # Sharing, and its limit
+/// A stream whose consumer stops taking buffers (an echo task blocked writing to a peer
+/// that does not read) holds at most: the buffers its consumer holds, [`max_queued`]
+/// filled ones waiting to be taken, and those the kernel filled before the pause took
+/// effect (with a provided ring, one wake-up's batch: Linux retries a multishot receive
+/// up to 32 times while the socket has data). Then its data waits in the socket. So about
+/// `count / (max_queued + 1)` such stalled streams (an echo loop holds one buffer), and in
+/// the worst case `count / (max_queued + 33)`, can hold the whole pool; the other streams
+/// then wait (they get no error) and receive again as soon as any buffer comes back. Size
+/// the pool for the stalled peers to tolerate, or give untrusted peers their own pool.
+///
+/// With a provided ring a stream waiting for data holds no buffer. Without one (fast paths
+/// off, or a kernel without `PBUF_RING`), on io_uring each waiting receive holds one, so
+/// the pool must have a buffer for every stream that waits at once; on epoll a buffer is
+/// taken only once the socket is readable.
+///
+/// [`max_queued`]: BufRingBuilder::max_queued
 ///
 /// ```no_run
 /// # proactor::block_on(async {
@@ -53,19 +72,23 @@ pub struct BufRing {
     pool: Rc<Pool>,
 }
 
-/// Configures a [`BufRing`]: 256 buffers of 4096 bytes unless told otherwise.
+/// Configures a [`BufRing`]: 256 buffers of 4096 bytes, at most
+/// [`DEFAULT_MAX_QUEUED`](BufRingBuilder::DEFAULT_MAX_QUEUED) queued per stream, unless told
+/// otherwise.
 #[derive(Clone, Debug)]
 pub struct BufRingBuilder {
     count: u32,
     size: usize,
+    max_queued: usize,
 }
 
 impl BufRing {
-    /// A builder with the defaults (256 buffers of 4 KiB).
+    /// A builder with the defaults (256 buffers of 4 KiB, 4 queued per stream).
     pub fn builder() -> BufRingBuilder {
         BufRingBuilder {
             count: 256,
             size: 4096,
+            max_queued: BufRingBuilder::DEFAULT_MAX_QUEUED,
         }
     }
 
@@ -79,9 +102,19 @@ impl BufRing {
         self.pool.size
     }
 
-    /// How many buffers are free (not held by a [`PoolBuf`]).
+    /// How many buffers are free: neither held by a [`PoolBuf`] nor filled by the kernel
+    /// for a receive stream that has not taken them yet, nor (without a provided ring)
+    /// lent to a receive in flight. With a provided ring, a buffer the kernel has just
+    /// filled counts as free until its completion reaches the runtime (the next loop turn).
     pub fn available(&self) -> usize {
         self.pool.available.get()
+    }
+
+    /// How many filled buffers one [`RecvStream`](crate::net::RecvStream) may have waiting
+    /// for its consumer before its receive is paused (see
+    /// [`BufRingBuilder::max_queued`]).
+    pub fn max_queued(&self) -> usize {
+        self.pool.max_queued
     }
 
     /// Whether the kernel picks the buffers (a registered provided-buffer ring) rather than
@@ -101,12 +134,18 @@ impl fmt::Debug for BufRing {
             .field("count", &self.count())
             .field("buf_size", &self.buf_size())
             .field("available", &self.available())
+            .field("max_queued", &self.max_queued())
             .field("provided", &self.is_provided())
             .finish()
     }
 }
 
 impl BufRingBuilder {
+    /// The default of [`max_queued`](BufRingBuilder::max_queued): enough for the few
+    /// buffers a busy stream fills between two turns of the loop (each turn its consumer
+    /// takes them), few enough that a stalled consumer pins little of a pool of hundreds.
+    pub const DEFAULT_MAX_QUEUED: usize = 4;
+
     /// Number of buffers: a power of two from 1 to 32768.
     pub fn count(&mut self, count: u32) -> &mut Self {
         self.count = count;
@@ -119,10 +158,31 @@ impl BufRingBuilder {
         self
     }
 
+    /// How many filled buffers one receive stream may hold that its consumer has not taken
+    /// yet (at least 1; default [`DEFAULT_MAX_QUEUED`](BufRingBuilder::DEFAULT_MAX_QUEUED)).
+    ///
+    /// A multishot receive keeps filling buffers as data arrives, whether or not the
+    /// stream's consumer takes them. When this many wait, and still do once the consumer
+    /// has had a turn of the loop to take them, the receive is cancelled: further
+    /// data stays in the socket's receive buffer (TCP flow control then slows the peer) and
+    /// the receive is armed again once the consumer has taken what was queued. Nothing is
+    /// lost or reordered. The kernel may fill a few more buffers (at most one wake-up's
+    /// batch) before the cancel takes effect. Buffers the consumer holds (live
+    /// [`PoolBuf`]s) are not limited: an echo loop holds one at a time, but one that keeps
+    /// many holds that many. Single-shot receives (epoll, fast paths off) fill one buffer
+    /// per poll, so nothing queues there.
+    pub fn max_queued(&mut self, max_queued: usize) -> &mut Self {
+        self.max_queued = max_queued;
+        self
+    }
+
     /// Builds the pool on the current runtime (registering a buffer ring with the kernel
-    /// where it can). Errors on a bad count or size, or outside a runtime.
+    /// where it can). Errors on a bad count, size or `max_queued`, or outside a runtime.
     pub fn build(&self) -> io::Result<BufRing> {
         let invalid = |msg: String| io::Error::new(io::ErrorKind::InvalidInput, msg);
+        if self.max_queued == 0 {
+            return Err(invalid("max_queued must be at least 1".to_string()));
+        }
         if !self.count.is_power_of_two() || self.count > 32768 {
             return Err(invalid(format!(
                 "buffer count {} is not a power of two from 1 to 32768",
@@ -140,8 +200,10 @@ impl BufRingBuilder {
                 "BufRing::build needs a proactor runtime on this thread",
             ));
         }
+        let mut pool = Pool::new(self.count as usize, self.size)?;
+        pool.max_queued = self.max_queued;
         Ok(BufRing {
-            pool: Rc::new(Pool::new(self.count as usize, self.size)?),
+            pool: Rc::new(pool),
         })
     }
 }
@@ -165,7 +227,10 @@ pub(crate) struct Pool {
     size: usize,
     count: u32,
     free: Free,
-    available: Cell<usize>,
+    /// Free buffers. Shared with the in-flight slots of multishot receives, which count a
+    /// buffer as taken when the completion naming it arrives.
+    available: Rc<Cell<usize>>,
+    max_queued: usize,
     waiters: RefCell<Vec<Waker>>,
     core: Weak<Core>,
 }
@@ -181,18 +246,28 @@ fn ring_layout(count: usize) -> Layout {
     Layout::from_size_align(count * size_of::<RawEntry>(), PAGE).expect("at most 512 KiB")
 }
 
-/// Allocates zeroed heap memory for `layout` (never zero-sized here).
-fn alloc(layout: Layout) -> io::Result<NonNull<u8>> {
+/// Allocates heap memory for `layout` (never zero-sized here), zeroed if `zeroed`. The
+/// buffers are not zeroed: nothing reads a byte the kernel has not written (a `PoolBuf`
+/// shows only the bytes received), and untouched pages of a large pool then cost no memory
+/// until a receive first uses them.
+fn alloc(layout: Layout, zeroed: bool) -> io::Result<NonNull<u8>> {
     // SAFETY: both layouts of this file have a non-zero size (count and size are >= 1).
-    NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) })
+    let ptr = unsafe {
+        if zeroed {
+            std::alloc::alloc_zeroed(layout)
+        } else {
+            std::alloc::alloc(layout)
+        }
+    };
+    NonNull::new(ptr)
         .ok_or_else(|| io::Error::new(io::ErrorKind::OutOfMemory, "cannot allocate buffers"))
 }
 
 impl Pool {
     fn new(count: usize, size: usize) -> io::Result<Pool> {
-        let bufs = alloc(bufs_layout(count, size)?)?;
+        let bufs = alloc(bufs_layout(count, size)?, false)?;
         let core = context::current();
-        let ring = alloc(ring_layout(count))?.cast::<RawEntry>();
+        let ring = alloc(ring_layout(count), true)?.cast::<RawEntry>();
         // SAFETY: `ring` is a page-aligned zeroed allocation of `count` entries, freed only
         // in `Drop for Pool` after unregistering (or leaked when that fails) (invariant 5).
         let bgid = unsafe {
@@ -216,7 +291,8 @@ impl Pool {
             size,
             count: count as u32,
             free,
-            available: Cell::new(0),
+            available: Rc::new(Cell::new(0)),
+            max_queued: BufRingBuilder::DEFAULT_MAX_QUEUED,
             waiters: RefCell::new(Vec::new()),
             core: Rc::downgrade(&core),
         };
@@ -263,9 +339,15 @@ impl Pool {
         Some(bid)
     }
 
-    /// A completion reported that the kernel took buffer `bid` from the provided ring.
-    pub(crate) fn taken_by_kernel(&self) {
-        self.available.set(self.available.get().saturating_sub(1));
+    /// The free count, for the in-flight slots of multishot receives to decrement as the
+    /// kernel reports taking buffers (a provided ring).
+    pub(crate) fn available_counter(&self) -> &Rc<Cell<usize>> {
+        &self.available
+    }
+
+    /// See [`BufRing::max_queued`].
+    pub(crate) fn max_queued(&self) -> usize {
+        self.max_queued
     }
 
     /// Ready when a buffer is free; otherwise wakes `cx` when one comes back.

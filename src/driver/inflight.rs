@@ -7,8 +7,10 @@
 //! with the top bit set are reserved for the driver's own requests (see [`RESERVED`]).
 
 use std::any::Any;
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::io;
+use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 use slab::Slab;
@@ -51,12 +53,50 @@ pub(crate) enum Lifecycle {
     /// A multishot submission: completions queue up here, in order, until the owner takes
     /// them; the slot lives until the owner takes the one without `IORING_CQE_F_MORE`
     /// (invariant 5). The waker, if any, is woken on each arrival.
-    Multi(VecDeque<Completion>, Option<Waker>),
+    Multi {
+        queue: VecDeque<Completion>,
+        waker: Option<Waker>,
+        /// The owner's bound on `queue` ([`MultiPolicy::cap`]).
+        cap: Option<usize>,
+        capping: Capping,
+    },
+}
+
+/// Where a multishot slot stands with its [`MultiPolicy::cap`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Capping {
+    /// Below the cap (or reached, then taken below it before the driver checked again).
+    Open,
+    /// The queue reached the cap on an arrival ([`Outcome::Capped`]); the driver checks
+    /// again at its next turn ([`InFlight::cancel_if_over_cap`]).
+    Reached,
+    /// Still full at that check: the submission was asked to stop.
+    Cancelled,
+}
+
+/// What a multishot slot does besides queueing, set by the op's owner when it arms the op.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct MultiPolicy {
+    /// When this many completions wait untaken, and still do at the driver's next turn
+    /// (after the owner had a chance to run and take them), the submission is cancelled;
+    /// the ones queued, and those the kernel still posts before its last (`-ECANCELED`, or
+    /// whatever ended it first), are delivered in order as usual. `None`: no bound.
+    /// Checking again at the next turn spares a busy owner, which takes a whole batch of
+    /// arrivals each turn, a cancel and re-arm per batch; the cancel is not later for it:
+    /// the next turn's enter is the first to submit anything anyway.
+    pub(crate) cap: Option<usize>,
+    /// A count of free provided buffers, decremented as each completion that names one
+    /// (`IORING_CQE_F_BUFFER`) arrives, whether its owner is live or dropped: so the count
+    /// does not include buffers sitting in untaken completions.
+    pub(crate) free_buffers: Option<Rc<Cell<usize>>>,
 }
 
 struct Slot {
     generation: u32,
     lifecycle: Lifecycle,
+    /// [`MultiPolicy::free_buffers`]: kept here, not in the lifecycle, so that it counts the
+    /// completions of a dropped op too.
+    free_buffers: Option<Rc<Cell<usize>>>,
 }
 
 /// What [`InFlight::complete`] did with a completion.
@@ -68,6 +108,9 @@ pub(crate) enum Outcome {
     Released(Box<dyn Any>),
     /// No live slot matches this `user_data`: a stale or unknown completion, ignored.
     Stale,
+    /// Delivered, and the multishot queue reached its [`MultiPolicy::cap`]: before its
+    /// next submission the caller calls [`InFlight::cancel_if_over_cap`].
+    Capped,
 }
 
 /// The table of operations the kernel currently owns.
@@ -100,6 +143,7 @@ impl InFlight {
         let key = self.slots.insert(Slot {
             generation,
             lifecycle: Lifecycle::Waiting(waker.clone()),
+            free_buffers: None,
         });
         assert!(
             key < u32::MAX as usize,
@@ -108,13 +152,18 @@ impl InFlight {
         ((generation as u64) << KEY_BITS) | key as u64
     }
 
-    /// Reserves a slot for a multishot submission (many completions) and returns its
-    /// `user_data`.
-    pub(crate) fn insert_multi(&mut self, waker: &Waker) -> u64 {
+    /// Reserves a slot for a multishot submission (many completions) under `policy` and
+    /// returns its `user_data`.
+    pub(crate) fn insert_multi(&mut self, waker: &Waker, policy: &MultiPolicy) -> u64 {
         let user_data = self.insert(waker);
-        if let Some(slot) = self.slot_mut(user_data) {
-            slot.lifecycle = Lifecycle::Multi(VecDeque::new(), Some(waker.clone()));
-        }
+        let slot = slot_of(self, user_data);
+        slot.lifecycle = Lifecycle::Multi {
+            queue: VecDeque::new(),
+            waker: Some(waker.clone()),
+            cap: policy.cap,
+            capping: Capping::Open,
+        };
+        slot.free_buffers = policy.free_buffers.clone();
         user_data
     }
 
@@ -149,7 +198,7 @@ impl InFlight {
                 *lifecycle = Lifecycle::Waiting(cx.waker().clone());
                 Poll::Pending
             }
-            Lifecycle::Multi(queue, waker) => match queue.pop_front() {
+            Lifecycle::Multi { queue, waker, .. } => match queue.pop_front() {
                 Some(c) => {
                     if !c.more() {
                         self.remove(user_data);
@@ -172,6 +221,11 @@ impl InFlight {
         let Some(slot) = self.slot_mut(user_data) else {
             return Outcome::Stale;
         };
+        if let Some(free) = &slot.free_buffers {
+            if io_uring::cqueue::buffer_select(completion.flags).is_some() {
+                free.set(free.get().saturating_sub(1));
+            }
+        }
         match std::mem::replace(&mut slot.lifecycle, Lifecycle::Submitted) {
             Lifecycle::Waiting(waker) => {
                 slot.lifecycle = Lifecycle::Completed(completion);
@@ -182,13 +236,32 @@ impl InFlight {
                 slot.lifecycle = Lifecycle::Completed(completion);
                 Outcome::Delivered
             }
-            Lifecycle::Multi(mut queue, waker) => {
+            Lifecycle::Multi {
+                mut queue,
+                waker,
+                cap,
+                mut capping,
+            } => {
+                let full = completion.more() && cap.is_some_and(|c| queue.len() + 1 >= c);
+                let reached = full && capping == Capping::Open;
+                if reached {
+                    capping = Capping::Reached;
+                }
                 queue.push_back(completion);
-                slot.lifecycle = Lifecycle::Multi(queue, None);
+                slot.lifecycle = Lifecycle::Multi {
+                    queue,
+                    waker: None,
+                    cap,
+                    capping,
+                };
                 if let Some(waker) = waker {
                     waker.wake();
                 }
-                Outcome::Delivered
+                if reached {
+                    Outcome::Capped
+                } else {
+                    Outcome::Delivered
+                }
             }
             Lifecycle::Ignored(mut resources) if completion.more() => {
                 // A dropped multishot op: what this completion created is released now;
@@ -228,7 +301,7 @@ impl InFlight {
                 super::orphan_completed(&mut resources, c);
                 Some(resources)
             }
-            Lifecycle::Multi(queue, _) => {
+            Lifecycle::Multi { queue, .. } => {
                 let mut finished = false;
                 for c in queue {
                     finished |= !c.more();
@@ -248,13 +321,43 @@ impl InFlight {
         }
     }
 
+    /// For a multishot slot whose queue reached its cap ([`Outcome::Capped`]): whether it
+    /// is still full now, its owner having had a turn to take from it. If so the slot is
+    /// marked and `true` is returned once: the caller cancels the submission. Otherwise
+    /// (taken below the cap, or the slot is gone) the cap is watched again.
+    pub(crate) fn cancel_if_over_cap(&mut self, user_data: u64) -> bool {
+        let Some(slot) = self.slot_mut(user_data) else {
+            return false;
+        };
+        let Lifecycle::Multi {
+            queue,
+            cap: Some(cap),
+            capping,
+            ..
+        } = &mut slot.lifecycle
+        else {
+            return false;
+        };
+        if *capping != Capping::Reached {
+            return false;
+        }
+        let finished = queue.back().is_some_and(|c| !c.more());
+        if queue.len() >= *cap && !finished {
+            *capping = Capping::Cancelled;
+            true
+        } else {
+            *capping = Capping::Open;
+            false
+        }
+    }
+
     /// The `user_data` of every operation whose completion has not arrived yet.
     pub(crate) fn pending(&self) -> impl Iterator<Item = u64> + '_ {
         self.slots
             .iter()
             .filter_map(|(key, slot)| match &slot.lifecycle {
                 Lifecycle::Completed(_) => None,
-                Lifecycle::Multi(queue, _) if queue.iter().any(|c| !c.more()) => None,
+                Lifecycle::Multi { queue, .. } if queue.iter().any(|c| !c.more()) => None,
                 _ => Some(((slot.generation as u64) << KEY_BITS) | key as u64),
             })
     }
@@ -366,7 +469,7 @@ mod tests {
     fn multishot_queues_completions_until_the_last() {
         let (count, waker) = counter();
         let mut t = InFlight::default();
-        let ud = t.insert_multi(&waker);
+        let ud = t.insert_multi(&waker, &MultiPolicy::default());
         let mut cx = Context::from_waker(&waker);
         assert!(t.poll(ud, &mut cx).is_pending());
         assert!(matches!(t.complete(ud, more(1)), Outcome::Delivered));
@@ -390,6 +493,106 @@ mod tests {
         }
         assert_eq!(t.len(), 0);
         assert!(matches!(t.complete(ud, ok(4)), Outcome::Stale));
+    }
+
+    fn capped_policy(cap: usize, free: &Rc<Cell<usize>>) -> MultiPolicy {
+        MultiPolicy {
+            cap: Some(cap),
+            free_buffers: Some(free.clone()),
+        }
+    }
+
+    /// A completion that names provided buffer `bid` (`IORING_CQE_F_BUFFER`).
+    fn with_buffer(mut c: Completion, bid: u16) -> Completion {
+        c.flags |= 1 | (u32::from(bid) << 16);
+        c
+    }
+
+    #[test]
+    fn full_queue_asks_once_for_a_cancel_and_loses_nothing() {
+        let (_c, waker) = counter();
+        let mut t = InFlight::default();
+        let free = Rc::new(Cell::new(8));
+        let ud = t.insert_multi(&waker, &capped_policy(2, &free));
+        let mut cx = Context::from_waker(&waker);
+        assert!(matches!(t.complete(ud, more(1)), Outcome::Delivered));
+        match t.poll(ud, &mut cx) {
+            Poll::Ready(c) => assert_eq!(c.result.unwrap(), 1),
+            Poll::Pending => panic!("queued completion lost"),
+        }
+        assert!(matches!(t.complete(ud, more(2)), Outcome::Delivered));
+        assert!(matches!(t.complete(ud, more(3)), Outcome::Capped));
+        assert!(t.cancel_if_over_cap(ud), "still full at the next turn");
+        assert!(!t.cancel_if_over_cap(ud), "one cancel is enough");
+        assert!(
+            matches!(t.complete(ud, more(4)), Outcome::Delivered),
+            "one cancel is enough"
+        );
+        let cancelled = Completion {
+            result: Err(io::Error::from_raw_os_error(libc::ECANCELED)),
+            flags: 0,
+        };
+        assert!(matches!(t.complete(ud, cancelled), Outcome::Delivered));
+        assert!(t.pending().next().is_none(), "the last completion is in");
+        for n in [2, 3, 4] {
+            match t.poll(ud, &mut cx) {
+                Poll::Ready(c) => assert_eq!((c.more(), c.result.unwrap()), (true, n)),
+                Poll::Pending => panic!("completion queued before the cancel lost"),
+            }
+        }
+        match t.poll(ud, &mut cx) {
+            Poll::Ready(c) => {
+                assert!(!c.more());
+                assert_eq!(c.result.unwrap_err().raw_os_error(), Some(libc::ECANCELED));
+            }
+            Poll::Pending => panic!("last completion lost"),
+        }
+        assert_eq!(t.len(), 0);
+        assert_eq!(free.get(), 8, "no completion named a buffer");
+    }
+
+    #[test]
+    fn a_queue_taken_below_the_cap_before_the_check_is_not_cancelled() {
+        let (_c, waker) = counter();
+        let mut t = InFlight::default();
+        let free = Rc::new(Cell::new(8));
+        let ud = t.insert_multi(&waker, &capped_policy(2, &free));
+        let mut cx = Context::from_waker(&waker);
+        let _ = t.complete(ud, more(1));
+        assert!(matches!(t.complete(ud, more(2)), Outcome::Capped));
+        assert!(t.poll(ud, &mut cx).is_ready(), "the owner takes one");
+        assert!(!t.cancel_if_over_cap(ud), "below the cap again");
+        assert!(
+            matches!(t.complete(ud, more(3)), Outcome::Capped),
+            "watched again"
+        );
+        let _ = t.complete(ud, ok(0));
+        assert!(
+            !t.cancel_if_over_cap(ud),
+            "already finished: nothing to cancel"
+        );
+        assert!(!t.cancel_if_over_cap(ud + (1 << 32)), "another generation");
+    }
+
+    #[test]
+    fn arriving_buffers_are_counted_taken_live_or_dropped() {
+        let (_c, waker) = counter();
+        let mut t = InFlight::default();
+        let free = Rc::new(Cell::new(8));
+        let ud = t.insert_multi(&waker, &capped_policy(100, &free));
+        let _ = t.complete(ud, with_buffer(more(10), 3));
+        let _ = t.complete(ud, more(0));
+        assert_eq!(free.get(), 7, "counted on arrival, before it is taken");
+        let seen = Arc::new(AtomicUsize::new(0));
+        assert!(t.ignore(ud, hooked(&seen)).is_none());
+        assert_eq!(free.get(), 7, "queued ones are not counted twice");
+        let _ = t.complete(ud, with_buffer(more(10), 4));
+        assert_eq!(free.get(), 6, "a dropped op's arrivals count too");
+        assert!(matches!(
+            t.complete(ud, with_buffer(ok(10), 5)),
+            Outcome::Released(_)
+        ));
+        assert_eq!(free.get(), 5);
     }
 
     /// Resources whose orphan hook counts the completions handed to it.
@@ -420,7 +623,7 @@ mod tests {
         let (_c, waker) = counter();
         let mut t = InFlight::default();
         let seen = Arc::new(AtomicUsize::new(0));
-        let ud = t.insert_multi(&waker);
+        let ud = t.insert_multi(&waker, &MultiPolicy::default());
         let _ = t.complete(ud, more(1));
         let _ = t.complete(ud, more(2));
         assert!(
@@ -448,7 +651,7 @@ mod tests {
         let (_c, waker) = counter();
         let mut t = InFlight::default();
         let seen = Arc::new(AtomicUsize::new(0));
-        let ud = t.insert_multi(&waker);
+        let ud = t.insert_multi(&waker, &MultiPolicy::default());
         let _ = t.complete(ud, more(1));
         let _ = t.complete(ud, ok(0));
         assert!(t.ignore(ud, hooked(&seen)).is_some());

@@ -281,15 +281,18 @@ impl Backend {
     }
 
     /// Drives a repeating op ([`multi::MultiOp`]) one step: its next completion. The state
-    /// goes back to `Idle` once a completion without `IORING_CQE_F_MORE` is taken.
+    /// goes back to `Idle` once a completion without `IORING_CQE_F_MORE` is taken. `policy`
+    /// applies to a multishot submission's queue (io_uring only: elsewhere one completion
+    /// is made per poll, so nothing queues).
     pub(crate) fn poll_multi<T: OpCode>(
         &mut self,
         state: &mut OpState,
         op: &mut T,
+        policy: &inflight::MultiPolicy,
         cx: &mut Context<'_>,
     ) -> Poll<Completion> {
         match self {
-            Backend::Uring(d) => d.poll_multi(state, op, cx),
+            Backend::Uring(d) => d.poll_multi(state, op, policy, cx),
             Backend::Epoll(d) => d.poll_op(state, op, cx),
         }
     }

@@ -6,10 +6,17 @@
 //! or a single-shot SQE) the op is armed again on the next poll. On the readiness driver the
 //! same op is simply run again for each item. Dropping a `MultiOp` in flight parks the op
 //! (cancelling it on io_uring); completions that still arrive go to its orphan hook.
+//!
+//! A [`MultiPolicy`] may bound the queue: when that many completions wait untaken, and
+//! still do at the driver's next turn, it cancels the submission (the drop path's cancel).
+//! Nothing is lost: the completions queued before the cancel took effect, and its last one
+//! (`-ECANCELED`, or data that ended the op first), are delivered in order; taking the last
+//! sets the op back to idle, and the next poll arms it again.
 
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
+use super::inflight::MultiPolicy;
 use super::{Completion, OpCode, OpState};
 use crate::runtime::context::{self, Core};
 
@@ -18,14 +25,22 @@ pub(crate) struct MultiOp<T: OpCode> {
     data: Option<T>,
     state: OpState,
     core: Option<Rc<Core>>,
+    policy: MultiPolicy,
 }
 
 impl<T: OpCode> MultiOp<T> {
+    /// A repeating op whose completions queue without bound (each holds nothing scarce).
     pub(crate) fn new(data: T) -> Self {
+        Self::with_policy(data, MultiPolicy::default())
+    }
+
+    /// A repeating op whose multishot submissions follow `policy`.
+    pub(crate) fn with_policy(data: T, policy: MultiPolicy) -> Self {
         MultiOp {
             data: Some(data),
             state: OpState::Idle,
             core: None,
+            policy,
         }
     }
 
@@ -43,7 +58,12 @@ impl<T: OpCode> MultiOp<T> {
     pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Completion> {
         let core = self.core.get_or_insert_with(context::current);
         let data = self.data.as_mut().expect("present until dropped");
-        let completion = std::task::ready!(core.driver_mut().poll_multi(&mut self.state, data, cx));
+        let completion = std::task::ready!(core.driver_mut().poll_multi(
+            &mut self.state,
+            data,
+            &self.policy,
+            cx
+        ));
         if !completion.more() {
             self.state = OpState::Idle;
         }

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 
-use super::inflight::{Completion, InFlight, Outcome, RESERVED};
+use super::inflight::{Completion, InFlight, MultiPolicy, Outcome, RESERVED};
 use super::ring_setup::{
     build_ring, check_support, os_msg, register_ring_fd, unregister_ring_fd, GeteventsArg,
     KernelTimespec, ENTER_EXT_ARG, ENTER_GETEVENTS, ENTER_REGISTERED_RING,
@@ -75,6 +75,9 @@ pub(crate) struct Uring {
     /// Ops in flight that end with a notification ([`OpCode::NOTIFIES`]), with their result
     /// (`res`, `flags`) once it arrived: their slot is completed only by the notification.
     notifying: HashMap<u64, Option<(i32, u32)>>,
+    /// Multishot ops whose queue reached its cap in a reap: cancelled at the next turn if
+    /// their owner has not taken the queue below the cap meanwhile.
+    over_cap: Vec<u64>,
     /// The memory of the registered fixed buffers, freed only after the ring (invariant 5).
     fixed_buffers: Vec<Box<dyn Any>>,
     /// The fd `io_uring_enter` is called on: the registered index when `registered_ring_fd`
@@ -123,6 +126,7 @@ impl Uring {
             completions: 0,
             features,
             notifying: HashMap::new(),
+            over_cap: Vec::new(),
             fixed_buffers: Vec::new(),
             enter_fd,
             inline_budget: 0,
@@ -207,16 +211,18 @@ impl Uring {
     }
 
     /// Like [`poll_op`](Uring::poll_op), for an op that may complete many times: its slot
-    /// queues completions until the one without `IORING_CQE_F_MORE` is taken.
+    /// queues completions until the one without `IORING_CQE_F_MORE` is taken; `policy`
+    /// bounds the queue (the submission is cancelled when it is full) and counts buffers.
     pub(crate) fn poll_multi<T: OpCode>(
         &mut self,
         state: &mut OpState,
         op: &mut T,
+        policy: &MultiPolicy,
         cx: &mut Context<'_>,
     ) -> Poll<Completion> {
         match *state {
             OpState::Idle => {
-                let user_data = self.inflight.insert_multi(cx.waker());
+                let user_data = self.inflight.insert_multi(cx.waker(), policy);
                 let sqe = op.sqe().user_data(user_data);
                 // SAFETY: as in `poll_op`: the op owns what the SQE points to and the
                 // `MultiOp` keeps it alive or parks it until its last completion (invariants
@@ -400,11 +406,13 @@ impl Uring {
                         result: sys::cqe_result(res),
                         flags,
                     };
-                    if let Outcome::Released(mut res) =
-                        self.inflight.complete(user_data, completion())
-                    {
-                        super::orphan_completed(&mut res, completion());
-                        self.released.push(res);
+                    match self.inflight.complete(user_data, completion()) {
+                        Outcome::Released(mut res) => {
+                            super::orphan_completed(&mut res, completion());
+                            self.released.push(res);
+                        }
+                        Outcome::Capped => self.over_cap.push(user_data),
+                        Outcome::Delivered | Outcome::Stale => {}
                     }
                 }
             }
@@ -416,6 +424,14 @@ impl Uring {
     pub(crate) fn turn(&mut self, park: Park, garbage: &mut Vec<Box<dyn Any>>) -> io::Result<()> {
         if self.features.inline_file_io {
             self.inline_budget = INLINE_PER_TURN;
+        }
+        // A queue still full after its owner had a turn stops its multishot op the way a
+        // dropped op is stopped: data then waits in the socket until the owner has taken
+        // the queue and arms the op again.
+        while let Some(user_data) = self.over_cap.pop() {
+            if self.inflight.cancel_if_over_cap(user_data) {
+                self.cancel(user_data);
+            }
         }
         if !self.wake_armed {
             self.arm_wake();

@@ -9,6 +9,7 @@ use std::rc::Rc;
 use std::task::{ready, Context, Poll};
 
 use crate::buf::{BufRing, Pool, PoolBuf};
+use crate::driver::inflight::MultiPolicy;
 use crate::driver::multi::MultiOp;
 use crate::fd::SharedFd;
 use crate::net::socket::Socket;
@@ -64,6 +65,12 @@ impl std::fmt::Debug for Incoming {
 }
 
 /// Buffers received on a [`TcpStream`], from [`recv_multi`](TcpStream::recv_multi).
+///
+/// At most [`BufRing::max_queued`] filled buffers (plus the kernel's last batch) wait for a
+/// consumer that does not take them: past that the receive pauses, the data waits in the
+/// socket, and TCP flow control slows the peer; the next [`next`](RecvStream::next) after
+/// the queue is taken resumes it. When the pool is dry the stream waits for a buffer to
+/// come back (any stream's [`PoolBuf`] dropped), then receives again.
 pub struct RecvStream {
     op: MultiOp<RecvMulti>,
     pool: Rc<Pool>,
@@ -73,16 +80,24 @@ pub struct RecvStream {
 
 impl RecvStream {
     pub(crate) fn new(fd: &SharedFd, pool: &BufRing) -> RecvStream {
+        let pool_state = pool.pool();
+        let policy = MultiPolicy {
+            cap: Some(pool_state.max_queued()),
+            free_buffers: pool_state
+                .bgid()
+                .map(|_| pool_state.available_counter().clone()),
+        };
         RecvStream {
-            op: MultiOp::new(RecvMulti::new(fd, pool.pool())),
-            pool: pool.pool().clone(),
+            op: MultiOp::with_policy(RecvMulti::new(fd, pool_state), policy),
+            pool: pool_state.clone(),
             checked: false,
             done: false,
         }
     }
 
     /// The next buffer of received bytes (never empty); `None` once the peer closed its
-    /// side. Errors other than a dry pool (which is waited out) are passed on.
+    /// side. Errors other than a dry pool (which is waited out) or a paused receive (which
+    /// is resumed) are passed on.
     pub async fn next(&mut self) -> Option<io::Result<PoolBuf>> {
         poll_fn(|cx| self.poll_next(cx)).await
     }
@@ -111,7 +126,9 @@ impl RecvStream {
                     self.done = true;
                     return Poll::Ready(None);
                 }
-                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {}
+                // A dry pool, or the receive paused by a full queue (the only cancel of a
+                // live stream's receive): arm it again, once a buffer is free.
+                Err(e) if matches!(e.raw_os_error(), Some(libc::ENOBUFS | libc::ECANCELED)) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Poll::Ready(Some(Err(e))),
             }

@@ -41,9 +41,8 @@ impl RecvMulti {
     /// one taken for the single-shot recv.
     fn buffer_of(&mut self, completion: &Completion) -> Option<u16> {
         if self.pool.bgid().is_some() {
-            let bid = cqueue::buffer_select(completion.flags)?;
-            self.pool.taken_by_kernel();
-            Some(bid)
+            // Counted as taken when the completion arrived (`MultiPolicy::free_buffers`).
+            cqueue::buffer_select(completion.flags)
         } else {
             self.taken.take()
         }
