@@ -163,10 +163,30 @@ fn survives_running_out_of_descriptors_on(driver: &str) {
     let mut cmd = Command::new("prlimit");
     cmd.args(["--nofile=40:40", env!("CARGO_BIN_EXE_echo-server")]);
     let mut server = Server::start_with(cmd, &["--threads", "1", "--driver", driver]);
+    let stderr = server.child.stderr.take().unwrap();
+    let (tx, lines) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
     // More connections than descriptors: the backlog holds the ones not yet accepted.
     let mut clients: Vec<TcpStream> = (0..70).map(|_| client(server.addr)).collect();
     echo_once(&mut clients[0], b"first");
-    // Free descriptors by closing the first 45; the rest must then be served.
+    // Only once the server has hit the limit (a slow server could otherwise accept and
+    // close the dropped clients without ever reaching it) ...
+    let mut err = Vec::new();
+    loop {
+        let line = lines
+            .recv_timeout(LIMIT)
+            .expect("the server never reported hitting the descriptor limit");
+        let hit = line.contains("backing off");
+        err.push(line);
+        if hit {
+            break;
+        }
+    }
+    // ... free descriptors by closing the first 45; the rest must then be served.
     let rest = clients.split_off(45);
     drop(clients);
     for (i, mut c) in rest.into_iter().enumerate() {
@@ -174,7 +194,9 @@ fn survives_running_out_of_descriptors_on(driver: &str) {
     }
     server.signal("-TERM");
     assert_eq!(server.wait().code(), Some(0));
-    let err = server.stderr();
+    reader.join().unwrap();
+    err.extend(lines.try_iter());
+    let err = err.join("\n");
     assert_eq!(err.matches("backing off").count(), 1, "logged once: {err}");
     assert!(err.contains("descriptor limit"), "{err}");
 }
