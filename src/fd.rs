@@ -8,11 +8,32 @@
 //! readiness bits, waiting wakers). It lives with the fd so that closing the fd and
 //! forgetting its registration happen together; the driver's table holds only a [`WeakFd`].
 
+use std::cell::OnceCell;
 use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::rc::{Rc, Weak};
 
 use crate::driver::epoll::FdState;
+use crate::driver::fixed::FixedRef;
+
+/// Builds an SQE on `fd`'s registered slot when it has a filled one, else on its number:
+/// `on_fd!(self.fd, |target| opcode::Send::new(target, ptr, len).build())`. Only for ops
+/// that name the fd through [`OpCode::fixed_fd`](crate::driver::OpCode::fixed_fd).
+macro_rules! on_fd {
+    ($fd:expr, |$t:ident| $body:expr) => {
+        match $fd.fixed_slot() {
+            Some(slot) => {
+                let $t = io_uring::types::Fixed(slot);
+                $body
+            }
+            None => {
+                let $t = io_uring::types::Fd($fd.raw());
+                $body
+            }
+        }
+    };
+}
+pub(crate) use on_fd;
 
 /// A shared handle to an open file descriptor.
 #[derive(Clone)]
@@ -28,6 +49,9 @@ struct Inner {
     /// Readiness registration; untouched on the io_uring driver. Dropped after `fd` is
     /// closed (in `Drop for Inner`), which frees the driver's slot.
     poll: FdState,
+    /// The io_uring driver's registered slot for this fd, once it took one (sockets, at
+    /// their first send or recv); emptied before `fd` is closed (invariant 7).
+    fixed: OnceCell<FixedRef>,
 }
 
 #[allow(dead_code)] // used by the socket and file ops
@@ -38,6 +62,7 @@ impl SharedFd {
             inner: Rc::new(Inner {
                 fd: fd.into_raw_fd(),
                 poll: FdState::default(),
+                fixed: OnceCell::new(),
             }),
         }
     }
@@ -55,6 +80,24 @@ impl SharedFd {
     /// The fd's readiness state on the epoll driver.
     pub(crate) fn poll_state(&self) -> &FdState {
         &self.inner.poll
+    }
+
+    /// The registered slot SQEs may name instead of the fd: set, and its install completed.
+    pub(crate) fn fixed_slot(&self) -> Option<u32> {
+        let f = self.inner.fixed.get()?;
+        f.files.is_ready(f.slot).then_some(f.slot)
+    }
+
+    /// Whether the driver already gave this fd a slot (ready or not).
+    pub(crate) fn has_fixed(&self) -> bool {
+        self.inner.fixed.get().is_some()
+    }
+
+    /// Records the slot the driver took for this fd; released when the last handle drops.
+    pub(crate) fn set_fixed(&self, fixed: FixedRef) {
+        if let Err(fixed) = self.inner.fixed.set(fixed) {
+            fixed.files.release(fixed.slot); // already had one: hand the new one back
+        }
     }
 
     /// A handle that lets the fd close.
@@ -76,11 +119,14 @@ impl SharedFd {
     pub(crate) fn try_unwrap(self) -> Result<OwnedFd, SharedFd> {
         match Rc::try_unwrap(self.inner) {
             Ok(mut inner) => {
-                // Hand the epoll slot back now: the fd leaves this handle's care.
+                // Hand the epoll and ring slots back now: the fd leaves this handle's care.
                 drop(std::mem::take(&mut inner.poll));
+                if let Some(f) = inner.fixed.take() {
+                    f.files.release(f.slot);
+                }
                 let inner = std::mem::ManuallyDrop::new(inner);
                 // SAFETY: `inner` owned the fd and is never dropped (ManuallyDrop; what it
-                // still holds is an empty `FdState`, which owns no memory), so ownership
+                // still holds is an empty `FdState` and `OnceCell`, which own nothing), so ownership
                 // moves to the new `OwnedFd` exactly once.
                 Ok(unsafe { OwnedFd::from_raw_fd(inner.fd) })
             }
@@ -108,12 +154,17 @@ impl fmt::Debug for SharedFd {
         f.debug_struct("SharedFd")
             .field("fd", &self.inner.fd)
             .field("poll", &self.inner.poll)
+            .field("fixed", &self.inner.fixed.get().map(|f| f.slot))
             .finish()
     }
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        // The ring's slot first: a table entry would keep the socket open past close(2).
+        if let Some(f) = self.fixed.take() {
+            f.files.release(f.slot);
+        }
         // SAFETY: `fd` is owned by this `Inner` (taken from an `OwnedFd`), and the last
         // handle is going away: no op holds it any more, so closing cannot race a use.
         let _ = crate::sys::syscall!(close(self.fd));

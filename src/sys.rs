@@ -107,6 +107,17 @@ pub(crate) fn cqe_result(res: i32) -> io::Result<u32> {
     }
 }
 
+/// The soft `RLIMIT_NOFILE`: how many descriptors this process may hold.
+pub(crate) fn nofile_limit() -> Option<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is a live rlimit for getrlimit to fill.
+    syscall!(getrlimit(libc::RLIMIT_NOFILE, &mut lim)).ok()?;
+    Some(lim.rlim_cur)
+}
+
 #[cfg(test)]
 mod tests {
     use std::cell::Cell;

@@ -89,8 +89,9 @@ pub struct Feature {
     pub what: &'static str,
     /// Environment that turns it off (it is on without).
     env_off: Option<(&'static str, &'static str)>,
-    /// The `echo-server` flag that turns it off, where the binary has it.
-    off_flag: Option<&'static str>,
+    /// The `echo-server` arguments that turn it off (a flag, and its value if it takes
+    /// one), where the binary has the flag.
+    off_flag: Option<&'static [&'static str]>,
     /// The flag that turns it on, for a feature that is off by default (used only when the
     /// binary has no `off_flag`).
     on_flag: Option<&'static str>,
@@ -109,21 +110,21 @@ pub const FEATURES: &[Feature] = &[
         name: "accept-multi",
         what: "multishot accept",
         env_off: None,
-        off_flag: Some("--no-multishot-accept"),
+        off_flag: Some(&["--no-multishot-accept"]),
         on_flag: None,
     },
     Feature {
         name: "recv-multi",
         what: "multishot recv from a shared provided-buffer ring",
         env_off: None,
-        off_flag: Some("--no-multishot-recv"),
+        off_flag: Some(&["--no-multishot-recv"]),
         on_flag: Some("--multishot-recv"),
     },
     Feature {
         name: "fixed-fds",
-        what: "registered (fixed) file descriptors",
+        what: "registered (fixed) file slots for connections",
         env_off: None,
-        off_flag: Some("--no-fixed-fds"),
+        off_flag: Some(&["--fixed-files", "0"]),
         on_flag: None,
     },
 ];
@@ -132,7 +133,7 @@ impl Feature {
     /// Whether the built server can switch this feature (`help`: its `--help` text).
     fn switchable(&self, help: &str) -> bool {
         self.env_off.is_some()
-            || [self.off_flag, self.on_flag]
+            || [self.off_flag.map(|args| args[0]), self.on_flag]
                 .into_iter()
                 .flatten()
                 .any(|flag| has_flag(help, flag))
@@ -248,7 +249,7 @@ impl ServerKind {
             return launch;
         };
         for (i, f) in FEATURES.iter().enumerate() {
-            let off_flag = f.off_flag.filter(|flag| has_flag(help, flag));
+            let off_flag = f.off_flag.filter(|args| has_flag(help, args[0]));
             if i < on {
                 if let (None, Some(flag)) = (off_flag, f.on_flag) {
                     if has_flag(help, flag) {
@@ -257,7 +258,7 @@ impl ServerKind {
                 }
             } else {
                 launch.env.extend(f.env_off);
-                launch.args.extend(off_flag);
+                launch.args.extend(off_flag.into_iter().flatten());
             }
         }
         launch

@@ -20,7 +20,9 @@
 //!
 //! `--no-multishot-recv` reads into a buffer per connection; `--multishot-recv` (the
 //! default) is still accepted. `--no-multishot-accept` accepts one connection per
-//! operation, and `--no-multishot` turns off both multishot paths.
+//! operation, and `--no-multishot` turns off both multishot paths. On io_uring each
+//! connection's sends name a registered file slot (`--fixed-files`, 4096 per thread; 0
+//! turns them off).
 
 use std::future::{poll_fn, Future};
 use std::io::{self, Write};
@@ -80,6 +82,10 @@ struct Args {
     /// No multishot operation at all (a buffer per connection, one accept per operation).
     #[arg(long)]
     no_multishot: bool,
+    /// Registered file slots per thread for connections (io_uring; 0: none, every op
+    /// names the connection's fd). Connections past the last slot use their fd.
+    #[arg(long, default_value_t = 4096)]
+    fixed_files: u32,
     /// At exit, print each runtime's counters (enters, completions, ...) to stderr.
     #[arg(long)]
     stats: bool,
@@ -162,7 +168,12 @@ fn main() -> ExitCode {
     let driver = Driver::from(args.driver);
     let pool = ThreadPerCore::new(args.threads.unwrap_or(0))
         .pin(args.pin)
-        .builder(Builder::new().driver(driver).clone());
+        .builder(
+            Builder::new()
+                .driver(driver)
+                .fixed_files(args.fixed_files)
+                .clone(),
+        );
     // Signals first: from here on a SIGINT/SIGTERM is caught, never the default kill.
     let stop = Arc::new(Stop::new(pool.threads()));
     if let Err(e) = watch_signals(stop.clone()) {

@@ -19,8 +19,13 @@
 //!    completion without `IORING_CQE_F_MORE`; a provided buffer goes back to its ring when its
 //!    owner drops it, and the ring's memory outlives every op that may select from it.
 //! 6. Dropping the runtime cancels and drains every in-flight op before the ring is unmapped.
+//! 7. A registered file slot is named in an SQE only while the [`SharedFd`] it was taken for
+//!    lives (the op holds it), only after the update that fills it completed, and it is
+//!    emptied before that fd is closed; a slot is reused only after its emptying completed
+//!    ([`fixed`]).
 
 pub(crate) mod epoll;
+pub(crate) mod fixed;
 pub(crate) mod inflight;
 pub(crate) mod multi;
 mod ring_setup;
@@ -82,6 +87,13 @@ pub(crate) unsafe trait OpCode: 'static {
     /// future was dropped arrives: releases what the completion created (an accepted fd).
     /// The op is dropped right after. Most ops create nothing and keep the default.
     fn complete_orphan(&mut self, _completion: Completion) {}
+
+    /// The socket this op may name through a registered file slot (send, recv, shutdown):
+    /// the io_uring driver gives it a slot before building the SQE, and
+    /// [`sqe`](OpCode::sqe) uses [`SharedFd::fixed_slot`] once that slot is filled.
+    fn fixed_fd(&self) -> Option<&SharedFd> {
+        None
+    }
 }
 
 /// A dropped op parked in the backend, with the hook that lets it release what its
@@ -269,6 +281,15 @@ impl Backend {
         match self {
             Backend::Uring(d) => d.turn(park, garbage),
             Backend::Epoll(d) => d.turn(park, garbage),
+        }
+    }
+
+    /// Marks the start (`true`) and end of a `block_on`; at the end, the io_uring backend
+    /// submits the emptying of registered slots released meanwhile, since no turn may come.
+    pub(crate) fn set_driving(&mut self, on: bool) {
+        match self {
+            Backend::Uring(d) => d.set_driving(on),
+            Backend::Epoll(_) => {}
         }
     }
 

@@ -19,17 +19,20 @@ use std::collections::HashMap;
 use std::io;
 use std::mem::ManuallyDrop;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 
+use super::fixed::{FixedFiles, FixedRef, Request};
 use super::inflight::{Completion, InFlight, MultiPolicy, Outcome, RESERVED};
 use super::ring_setup::{
     build_ring, check_support, os_msg, register_ring_fd, unregister_ring_fd, GeteventsArg,
     KernelTimespec, ENTER_EXT_ARG, ENTER_GETEVENTS, ENTER_REGISTERED_RING,
 };
 use super::{FastPaths, OpCode, OpState, Park};
+use crate::fd::SharedFd;
 use crate::runtime::{RingFeatures, Stats};
 use crate::sys;
 use crate::sys::syscall;
@@ -38,6 +41,12 @@ use crate::sys::syscall;
 const CANCEL: u64 = RESERVED | 1;
 /// `user_data` of the always-armed read on the runtime's eventfd.
 const WAKE: u64 = RESERVED | 2;
+/// `user_data` of the update filling a registered file slot (the slot in the low 32 bits).
+const FIXED_INSTALL: u64 = RESERVED | 1 << 32;
+/// `user_data` of the close emptying a registered file slot (the slot in the low 32 bits).
+const FIXED_CLEAR: u64 = RESERVED | 2 << 32;
+/// The bits of `user_data` that tell a registered-slot request apart.
+const FIXED_KIND: u64 = RESERVED | 3 << 32;
 
 /// How many ops may finish inline ([`OpCode::try_inline`]) per loop turn: past it they go
 /// through the ring, whose completion comes a turn later, so a task looping on cached reads
@@ -85,13 +94,24 @@ pub(crate) struct Uring {
     enter_fd: i32,
     /// Inline completions left this turn (0 when inline ops are off).
     inline_budget: u32,
+    /// The registered file table for sockets, when on; closed before the ring is dropped.
+    fixed_files: Option<Rc<FixedFiles>>,
+    /// Scratch for the slots emptied at a turn.
+    clearing: Vec<u32>,
 }
 
 impl Uring {
     /// Sets up a ring with `entries` submission slots; `wake_fd` is the runtime's eventfd.
     /// Errors name the step that failed (e.g. `io_uring_setup: Operation not permitted`).
     /// With `fast`, asks for the fast paths (see the module docs).
-    pub(crate) fn new(entries: u32, wake_fd: OwnedFd, fast: bool) -> io::Result<Uring> {
+    /// `fixed_files` slots of registered files are set up for sockets (fast paths only;
+    /// capped at `RLIMIT_NOFILE`, which the kernel also applies; 0 for none).
+    pub(crate) fn new(
+        entries: u32,
+        wake_fd: OwnedFd,
+        fast: bool,
+        fixed_files: u32,
+    ) -> io::Result<Uring> {
         let (ring, mut features) = build_ring(entries, fast)
             .map_err(|e| io::Error::new(e.kind(), format!("io_uring_setup: {}", os_msg(&e))))?;
         let probe = check_support(&ring)?;
@@ -110,6 +130,12 @@ impl Uring {
                 features.registered_ring_fd = true;
             }
         }
+        let fixed_files = if fast && fixed_files > 0 {
+            register_fixed_files(&ring, fixed_files)
+        } else {
+            None
+        };
+        features.fixed_files = fixed_files.is_some();
         Ok(Uring {
             ring: ManuallyDrop::new(ring),
             inflight: ManuallyDrop::new(InFlight::default()),
@@ -130,6 +156,8 @@ impl Uring {
             fixed_buffers: Vec::new(),
             enter_fd,
             inline_budget: 0,
+            fixed_files,
+            clearing: Vec::new(),
         })
     }
 
@@ -181,6 +209,12 @@ impl Uring {
         op: &mut T,
         cx: &mut Context<'_>,
     ) -> Poll<Completion> {
+        if let (Some(files), Some(fd)) = (&self.fixed_files, op.fixed_fd()) {
+            if !fd.has_fixed() {
+                let files = files.clone();
+                self.install_fixed(files, fd);
+            }
+        }
         // The SQE first: `sqe()` may run user code (an `IoBuf`'s methods) that panics,
         // and a slot inserted before it would wait forever for a completion.
         let sqe = op.sqe();
@@ -195,6 +229,57 @@ impl Uring {
         }
         *state = OpState::Submitted(user_data);
         Poll::Pending
+    }
+
+    /// Gives `fd` a registered slot, if one is free: queues the update that fills it, ahead
+    /// of the op that asked (which still names the fd; later ops name the slot once the
+    /// update completed).
+    fn install_fixed(&mut self, files: Rc<FixedFiles>, fd: &SharedFd) {
+        let Some(Request::Install { slot, ptr }) = files.alloc(fd.raw()) else {
+            return;
+        };
+        let sqe = opcode::FilesUpdate::new(ptr, 1)
+            .offset(slot as i32)
+            .build()
+            .user_data(FIXED_INSTALL | slot as u64);
+        // SAFETY: `ptr` points into the table's value array, heap memory the driver keeps
+        // until after the ring is gone (invariant 1); the fd it names is held open by the
+        // op being submitted behind this update, which holds the `SharedFd` until its own
+        // completion, after this update was issued (invariants 4 and 7).
+        unsafe { self.push(&sqe) };
+        fd.set_fixed(FixedRef { slot, files });
+    }
+
+    /// Queues the emptying of the registered slots whose owners left.
+    fn clear_fixed(&mut self) {
+        let Some(files) = &self.fixed_files else {
+            return;
+        };
+        let mut slots = std::mem::take(&mut self.clearing);
+        files.take_to_clear(&mut slots);
+        for slot in slots.drain(..) {
+            let sqe = opcode::Close::new(types::Fixed(slot))
+                .build()
+                .user_data(FIXED_CLEAR | slot as u64);
+            // SAFETY: a close of a fixed slot carries no pointers; nothing names the slot
+            // any more (its owner and every op that held it are gone, invariant 7).
+            unsafe { self.push(&sqe) };
+        }
+        self.clearing = slots;
+    }
+
+    /// See [`Backend::set_driving`](super::Backend::set_driving).
+    pub(crate) fn set_driving(&mut self, on: bool) {
+        let Some(files) = &self.fixed_files else {
+            return;
+        };
+        files.set_driving(on);
+        if !on {
+            self.clear_fixed();
+            if !self.ring.submission().is_empty() {
+                self.enter(None);
+            }
+        }
     }
 
     /// Turns the fast paths off (`false`), e.g. to test the fallbacks.
@@ -396,6 +481,18 @@ impl Uring {
             match cqe.user_data() {
                 WAKE => self.wake_armed = false,
                 CANCEL => {}
+                user_data if user_data & FIXED_KIND == FIXED_INSTALL => {
+                    if let Some(files) = &self.fixed_files {
+                        // An owner that left during the install has its slot emptied at
+                        // the next turn.
+                        files.installed(user_data as u32, cqe.result());
+                    }
+                }
+                user_data if user_data & FIXED_KIND == FIXED_CLEAR => {
+                    if let Some(files) = &self.fixed_files {
+                        files.cleared(user_data as u32);
+                    }
+                }
                 user_data => {
                     let Some((res, flags)) =
                         hold_for_notif(&mut self.notifying, user_data, cqe.result(), cqe.flags())
@@ -433,6 +530,7 @@ impl Uring {
                 self.cancel(user_data);
             }
         }
+        self.clear_fixed();
         if !self.wake_armed {
             self.arm_wake();
         }
@@ -494,6 +592,7 @@ impl Uring {
         stats.submissions = self.submissions;
         stats.enters = self.enters;
         stats.completions = self.completions;
+        stats.fixed_files = self.fixed_files.as_ref().map_or(0, |f| f.in_use());
     }
 }
 
@@ -502,6 +601,10 @@ impl Drop for Uring {
         let mut garbage = Vec::new();
         self.shutdown(&mut garbage);
         drop(garbage);
+        if let Some(files) = &self.fixed_files {
+            // Unmapping the ring releases every slot; fds dropped later have nothing to empty.
+            files.close();
+        }
         if self.leak {
             std::mem::forget(std::mem::take(&mut self.fixed_buffers));
             return; // ring, in-flight resources and the wake buffer stay allocated forever
@@ -547,6 +650,18 @@ fn hold_for_notif(
     }
     notifying.remove(&user_data);
     Some((res, flags))
+}
+
+/// Registers a sparse table of `len` file slots (capped at `RLIMIT_NOFILE`); `None` where the
+/// kernel refuses (before Linux 5.19, or over a memory limit).
+fn register_fixed_files(ring: &IoUring, len: u32) -> Option<Rc<FixedFiles>> {
+    let limit = sys::nofile_limit().unwrap_or(1024);
+    let len = len.min(limit.min(u32::MAX as u64) as u32);
+    if len == 0 {
+        return None;
+    }
+    ring.submitter().register_files_sparse(len).ok()?;
+    Some(Rc::new(FixedFiles::new(ring.as_raw_fd(), len)))
 }
 
 /// Which multishot paths the kernel has. Multishot accept came with Linux 5.19, multishot

@@ -2,11 +2,11 @@
 
 use std::io;
 
-use io_uring::{opcode, squeue, types};
+use io_uring::{opcode, squeue};
 
 use crate::buf::{BufResult, IoBufMut};
 use crate::driver::{Completion, Interest, Mode, OpCode};
-use crate::fd::SharedFd;
+use crate::fd::{on_fd, SharedFd};
 use crate::sys::syscall;
 
 pub(crate) struct Recv<B> {
@@ -28,17 +28,22 @@ impl<B: IoBufMut> Recv<B> {
 }
 
 // SAFETY: the SQE points into `self.buf`, whose `IoBufMut` pointer is stable across moves
-// and owned by the op; the fd is held by `self.fd`.
+// and owned by the op; the fd (or its registered slot, invariant 7) is held by `self.fd`.
 unsafe impl<B: IoBufMut> OpCode for Recv<B> {
     type Output = BufResult<usize, B>;
 
     fn sqe(&mut self) -> squeue::Entry {
         let len = self.len();
-        opcode::Recv::new(types::Fd(self.fd.raw()), self.buf.stable_mut_ptr(), len).build()
+        let ptr = self.buf.stable_mut_ptr();
+        on_fd!(self.fd, |fd| opcode::Recv::new(fd, ptr, len).build())
     }
 
     fn mode(&self) -> Mode<'_> {
         Mode::Readiness(&self.fd, Interest::Read)
+    }
+
+    fn fixed_fd(&self) -> Option<&SharedFd> {
+        Some(&self.fd)
     }
 
     fn syscall(&mut self) -> io::Result<u32> {

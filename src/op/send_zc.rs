@@ -8,11 +8,11 @@
 
 use std::io;
 
-use io_uring::{opcode, squeue, types};
+use io_uring::{opcode, squeue};
 
 use crate::buf::{BufResult, IoBuf};
 use crate::driver::{Completion, Interest, Mode, OpCode};
-use crate::fd::SharedFd;
+use crate::fd::{on_fd, SharedFd};
 use crate::sys::syscall;
 
 pub(crate) struct SendZc<B> {
@@ -35,19 +35,24 @@ impl<B: IoBuf> SendZc<B> {
 
 // SAFETY: the SQE points into `self.buf`, whose `IoBuf` pointer is stable across moves and
 // owned by the op until the notification completion (the driver holds the slot until then);
-// the fd is held by `self.fd`.
+// the fd (or its registered slot, invariant 7) is held by `self.fd`.
 unsafe impl<B: IoBuf> OpCode for SendZc<B> {
     type Output = BufResult<usize, B>;
     const NOTIFIES: bool = true;
 
     fn sqe(&mut self) -> squeue::Entry {
-        opcode::SendZc::new(types::Fd(self.fd.raw()), self.buf.stable_ptr(), self.len())
+        let (ptr, len) = (self.buf.stable_ptr(), self.len());
+        on_fd!(self.fd, |fd| opcode::SendZc::new(fd, ptr, len)
             .flags(libc::MSG_NOSIGNAL)
-            .build()
+            .build())
     }
 
     fn mode(&self) -> Mode<'_> {
         Mode::Readiness(&self.fd, Interest::Write)
+    }
+
+    fn fixed_fd(&self) -> Option<&SharedFd> {
+        Some(&self.fd)
     }
 
     fn syscall(&mut self) -> io::Result<u32> {

@@ -3,10 +3,10 @@
 use std::io;
 use std::net::Shutdown as How;
 
-use io_uring::{opcode, squeue, types};
+use io_uring::{opcode, squeue};
 
 use crate::driver::{Completion, Mode, OpCode};
-use crate::fd::SharedFd;
+use crate::fd::{on_fd, SharedFd};
 use crate::sys::syscall;
 
 pub(crate) struct Shutdown {
@@ -28,16 +28,21 @@ impl Shutdown {
     }
 }
 
-// SAFETY: a shutdown SQE carries no pointers; the fd is held by `self.fd`.
+// SAFETY: a shutdown SQE carries no pointers; the fd (or its registered slot, invariant 7)
+// is held by `self.fd`.
 unsafe impl OpCode for Shutdown {
     type Output = io::Result<()>;
 
     fn sqe(&mut self) -> squeue::Entry {
-        opcode::Shutdown::new(types::Fd(self.fd.raw()), self.how).build()
+        on_fd!(self.fd, |fd| opcode::Shutdown::new(fd, self.how).build())
     }
 
     fn mode(&self) -> Mode<'_> {
         Mode::Immediate
+    }
+
+    fn fixed_fd(&self) -> Option<&SharedFd> {
+        Some(&self.fd)
     }
 
     fn syscall(&mut self) -> io::Result<u32> {

@@ -207,6 +207,7 @@ impl Core {
             parks: self.parks.get(),
             remote_wakeups: self.shared.remote_wakeups.load(Ordering::Relaxed),
             timers: self.timers.borrow().len(),
+            fixed_files: 0,
         };
         self.driver.borrow().fill_stats(&mut stats);
         stats
@@ -215,6 +216,7 @@ impl Core {
     /// Runs `fut` to completion on this thread, driving every task and operation meanwhile.
     pub(crate) fn block_on<F: Future>(self: &Rc<Self>, fut: F) -> F::Output {
         let _enter = Enter::new(self);
+        let _driving = Driving::new(self);
         let main = Arc::new(MainWaker {
             woken: AtomicBool::new(true),
             shared: self.shared.clone(),
@@ -340,6 +342,26 @@ impl Core {
             std::mem::take(&mut *queue)
         };
         drop(remote);
+    }
+}
+
+/// Tells the driver a `block_on` drives it for the guard's lifetime (see
+/// [`Backend::set_driving`]).
+struct Driving<'a>(&'a Core);
+
+impl Driving<'_> {
+    fn new(core: &Core) -> Driving<'_> {
+        core.driver.borrow_mut().set_driving(true);
+        Driving(core)
+    }
+}
+
+impl Drop for Driving<'_> {
+    fn drop(&mut self) {
+        // `try_`: a panic unwinding out of the driver's own borrow must not panic again.
+        if let Ok(mut driver) = self.0.driver.try_borrow_mut() {
+            driver.set_driving(false);
+        }
     }
 }
 

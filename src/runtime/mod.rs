@@ -82,6 +82,8 @@ pub struct Stats {
     pub remote_wakeups: u64,
     /// Timers registered and not yet fired or dropped.
     pub timers: usize,
+    /// Registered file slots in use by sockets ([`Builder::fixed_files`]); 0 on epoll.
+    pub fixed_files: usize,
 }
 
 /// The io_uring fast paths a runtime runs with ([`Runtime::ring_features`]). Each is probed
@@ -109,6 +111,8 @@ pub struct RingFeatures {
     /// at once when the page cache can take them without waiting (at most 64 per loop
     /// turn); otherwise, and for `O_DIRECT` files, they go through the ring.
     pub inline_file_io: bool,
+    /// A table of registered file slots for sockets ([`Builder::fixed_files`]).
+    pub fixed_files: bool,
 }
 
 /// Configures and builds a [`Runtime`].
@@ -118,6 +122,7 @@ pub struct Builder {
     event_interval: usize,
     driver: Driver,
     fast_paths: Option<bool>,
+    fixed_files: u32,
 }
 
 impl Default for Builder {
@@ -127,6 +132,7 @@ impl Default for Builder {
             event_interval: 128,
             driver: Driver::Auto,
             fast_paths: None,
+            fixed_files: 4096,
         }
     }
 }
@@ -173,8 +179,7 @@ impl Builder {
     /// and the ring features of [`RingFeatures`]; off, those APIs run their single-shot
     /// fallbacks, as on epoll.
     ///
-    /// Whether the io_uring fast paths ([`RingFeatures`]) are asked for. The default is on,
-    /// unless the environment variable `PROACTOR_FAST_PATHS` is `off` (or `0`, `false`); an
+    /// The default is on, unless the environment variable `PROACTOR_FAST_PATHS` is `off` (or `0`, `false`); an
     /// invalid value makes [`build`](Builder::build) fail. An explicit choice here ignores
     /// the variable. With them off the ring runs as plain as the kernel allows, which is
     /// how the test suite checks the fallbacks.
@@ -188,6 +193,18 @@ impl Builder {
     /// ```
     pub fn fast_paths(&mut self, on: bool) -> &mut Self {
         self.fast_paths = Some(on);
+        self
+    }
+
+    /// How many registered file slots the ring sets up for sockets (default 4096, capped at
+    /// the process's `RLIMIT_NOFILE`; 0 turns them off; fast paths only). A TCP or Unix
+    /// stream takes a slot at its first send or receive and gives it back when closed; its
+    /// sends, receives and shutdown then name the slot, which spares the kernel a file
+    /// lookup per operation. Streams past the last free slot use their fd as usual.
+    /// [`RingFeatures::fixed_files`] tells whether the table was set up, and
+    /// [`Stats::fixed_files`] how many slots are in use.
+    pub fn fixed_files(&mut self, slots: u32) -> &mut Self {
+        self.fixed_files = slots;
         self
     }
 
@@ -223,7 +240,7 @@ impl Builder {
         let uring = || -> io::Result<Backend> {
             let wake = shared.eventfd().try_clone()?;
             Ok(Backend::Uring(
-                Uring::new(self.entries, wake, fast)?.with_fast_paths(fast),
+                Uring::new(self.entries, wake, fast, self.fixed_files)?.with_fast_paths(fast),
             ))
         };
         let epoll = || -> io::Result<Backend> {
