@@ -1,4 +1,6 @@
-//! Micro benchmarks: the cost of one operation round trip, a task, a yield, a timer.
+//! Micro benchmarks: the cost of one operation round trip, a task, a yield, a timer, a
+//! cached file read; and the io_uring-only fast paths fixed buffers (`O_DIRECT` reads) and
+//! zero-copy sends.
 //!
 //! Each benchmark runs on every driver that can be built here (`proactor-uring`,
 //! `proactor-epoll`), next to its tokio (current_thread) counterpart and, for the nop round
@@ -282,5 +284,148 @@ fn read_at_4k(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, nop, spawn_join, yield_now, timers, read_at_4k);
+/// `O_DIRECT` reads of 64 KiB from a 16 MiB file, one at a time, into the same memory: a
+/// buffer of a registered [`FixedBufPool`](proactor::buf::FixedBufPool) read with `read_at`
+/// (`IORING_OP_READ`: the kernel pins and unpins the buffer's pages per read) and with
+/// `read_fixed_at` (`READ_FIXED`: pinned once, at registration). io_uring only (epoll runs
+/// both as `pread`); skipped where the file system refuses `O_DIRECT`.
+fn direct_read_64k(c: &mut Criterion) {
+    const FILE: usize = 16 << 20;
+    const BLOCK: usize = 64 << 10;
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let path = dir.path().join("data");
+    std::fs::write(&path, vec![7u8; FILE]).unwrap();
+    let offset = |i: u64| (i * BLOCK as u64) % FILE as u64;
+    let Ok(rt) = Runtime::builder().driver(Driver::Uring).build() else {
+        eprintln!("skipping direct_read_64k: io_uring unavailable");
+        return;
+    };
+    let setup = rt.block_on(async {
+        let file = proactor::fs::File::options()
+            .read(true)
+            .custom_flags(libc::O_DIRECT)
+            .open(&path)
+            .await?;
+        let pool = proactor::buf::FixedBufPool::new(1, BLOCK)?;
+        Ok::<_, std::io::Error>((file, pool))
+    });
+    let (file, pool) = match setup {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("skipping direct_read_64k: {e}");
+            return;
+        }
+    };
+    if !pool.is_registered() {
+        eprintln!("skipping direct_read_64k: the ring refused the buffers");
+        return;
+    }
+    let mut group = c.benchmark_group("direct_read_64k");
+    for fixed in [false, true] {
+        let name = if fixed { "read_fixed_at" } else { "read_at" };
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let mut buf = pool.get().unwrap();
+                    let start = Instant::now();
+                    for i in 0..iters {
+                        buf.clear();
+                        let (res, back) = if fixed {
+                            file.read_fixed_at(buf, offset(i)).await
+                        } else {
+                            file.read_at(buf, offset(i)).await
+                        };
+                        assert_eq!(res.unwrap(), BLOCK);
+                        buf = back;
+                    }
+                    start.elapsed()
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
+/// Sends of `size` bytes over a loopback TCP connection, drained by a reader task on the
+/// same runtime: `write_all` (`IORING_OP_SEND`, the kernel copies the bytes) against a
+/// `send_zc` loop (`SEND_ZC`: the pages are pinned and the buffer comes back with the
+/// kernel's notification). Where `send_zc` would win is where the copy costs more than the
+/// pinning and the second completion: not on loopback, where the receiver copies the bytes
+/// anyway; this measures what it costs there.
+fn tcp_send(c: &mut Criterion) {
+    use proactor::buf::IoBuf;
+    use proactor::net::{TcpListener, TcpStream};
+    let Ok(rt) = Runtime::builder().driver(Driver::Uring).build() else {
+        eprintln!("skipping tcp_send: io_uring unavailable");
+        return;
+    };
+    if !rt.ring_features().unwrap().send_zc {
+        eprintln!("skipping tcp_send: no SEND_ZC here");
+        return;
+    }
+    let (client, reader) = rt.block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = TcpStream::connect(addr).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let reader = proactor::spawn(async move {
+            let mut buf = Vec::with_capacity(1 << 20);
+            loop {
+                buf.clear();
+                let (res, b) = server.read(buf).await;
+                if res.unwrap() == 0 {
+                    return;
+                }
+                buf = b;
+            }
+        });
+        (client, reader)
+    });
+    let mut group = c.benchmark_group("tcp_send");
+    for size in [4usize << 10, 64 << 10, 1 << 20] {
+        group.throughput(criterion::Throughput::Bytes(size as u64));
+        for zc in [false, true] {
+            let name = if zc { "send_zc" } else { "send" };
+            group.bench_with_input(BenchmarkId::new(name, size), &size, |b, &size| {
+                b.iter_custom(|iters| {
+                    rt.block_on(async {
+                        let mut buf = vec![1u8; size];
+                        let start = Instant::now();
+                        for _ in 0..iters {
+                            if !zc {
+                                let (res, back) = client.write_all(buf).await;
+                                res.unwrap();
+                                buf = back;
+                                continue;
+                            }
+                            let mut sent = 0;
+                            while sent < size {
+                                let (res, back) = client.send_zc(buf.slice(sent..)).await;
+                                sent += res.unwrap();
+                                buf = back.into_inner();
+                            }
+                        }
+                        start.elapsed()
+                    })
+                })
+            });
+        }
+    }
+    group.finish();
+    rt.block_on(async move {
+        drop(client);
+        reader.await.unwrap();
+    });
+}
+
+criterion_group!(
+    benches,
+    nop,
+    spawn_join,
+    yield_now,
+    timers,
+    read_at_4k,
+    direct_read_64k,
+    tcp_send
+);
 criterion_main!(benches);

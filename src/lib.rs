@@ -80,8 +80,12 @@
 //! reported by [`Runtime::ring_features`]: `SINGLE_ISSUER` + `DEFER_TASKRUN` (completions
 //! are posted only when the runtime enters the ring, so a busy loop is not interrupted,
 //! and a parked one wakes once per batch), a registered ring fd for `io_uring_enter`,
-//! registered buffers ([`buf::FixedBufPool`]) and zero-copy sends
-//! ([`net::TcpStream::send_zc`], whose buffer is kept until the kernel's notification).
+//! registered buffers ([`buf::FixedBufPool`]), zero-copy sends
+//! ([`net::TcpStream::send_zc`], whose buffer is kept until the kernel's notification),
+//! registered file slots for sockets ([`Builder::fixed_files`]; `driver/fixed.rs`: a slot is
+//! filled by an update riding ahead of the stream's first send or receive, named only once
+//! filled, and emptied before the fd closes), and file reads and writes answered inline
+//! from the page cache (`RWF_NOWAIT`, bounded per loop turn).
 
 #![warn(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]

@@ -23,7 +23,9 @@ const MAX_SIZE: usize = 1 << 30;
 /// paths off, a second pool on the same runtime, a kernel refusal) the same API runs plain
 /// positional reads and writes on the same memory ([`is_registered`](Self::is_registered)
 /// tells which). A buffer goes back to the pool when dropped. The memory lives until the
-/// pool, every buffer and (for a registered pool) the runtime are gone.
+/// pool, every buffer and (for a registered pool) the runtime are gone. It is page-aligned:
+/// with a `size` that is a multiple of 4096, every buffer suits files opened with
+/// `O_DIRECT`.
 ///
 /// ```
 /// # proactor::block_on(async {
@@ -41,9 +43,9 @@ pub struct FixedBufPool {
 }
 
 struct Inner {
-    /// `count * size` bytes, allocated once and never resized: every buffer's pointer is
+    /// `count * size` bytes, mapped once and never resized: every buffer's pointer is
     /// stable. Only reached through `base`.
-    _mem: Vec<u8>,
+    _mem: Mapping,
     base: *mut u8,
     size: usize,
     count: usize,
@@ -68,8 +70,8 @@ impl FixedBufPool {
         let total = count.checked_mul(size).ok_or_else(|| {
             io::Error::new(io::ErrorKind::InvalidInput, "FixedBufPool size overflows")
         })?;
-        let mut mem = vec![0u8; total];
-        let base = mem.as_mut_ptr();
+        let mem = Mapping::new(total)?;
+        let base = mem.ptr;
         let inner = Rc::new(Inner {
             _mem: mem,
             base,
@@ -118,6 +120,45 @@ impl FixedBufPool {
     /// Number of buffers in the pool.
     pub fn capacity(&self) -> usize {
         self.inner.count
+    }
+}
+
+/// Anonymous memory from `mmap`: zeroed, page-aligned (so buffers whose size is a multiple
+/// of the device's logical block size suit `O_DIRECT`), resident only once touched.
+struct Mapping {
+    ptr: *mut u8,
+    len: usize,
+}
+
+impl Mapping {
+    fn new(len: usize) -> io::Result<Mapping> {
+        // SAFETY: an anonymous private mapping of `len` bytes; no existing memory is touched.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Mapping {
+            ptr: ptr.cast(),
+            len,
+        })
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: `ptr`/`len` are this mapping's, unmapped once, here; the pool's `Inner`
+        // owns it, and a registered pool's `Inner` is kept by the driver until after the
+        // ring is gone (invariant 5), so no buffer or kernel access outlives it.
+        unsafe { libc::munmap(self.ptr.cast(), self.len) };
     }
 }
 
