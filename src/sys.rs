@@ -107,6 +107,25 @@ pub(crate) fn cqe_result(res: i32) -> io::Result<u32> {
     }
 }
 
+/// The running kernel's (major, minor) version, from `uname(2)`.
+pub(crate) fn kernel_version() -> Option<(u32, u32)> {
+    // SAFETY: `utsname` is plain bytes; all-zero is a valid value for uname to overwrite.
+    let mut uts: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: `uts` is a live utsname for uname to fill.
+    syscall!(uname(&mut uts)).ok()?;
+    // SAFETY: uname NUL-terminates `release`, which lives in `uts` for this borrow.
+    let release = unsafe { std::ffi::CStr::from_ptr(uts.release.as_ptr()) };
+    parse_kernel_version(release.to_str().ok()?)
+}
+
+/// `"6.18.44-fc-v657"` → `(6, 18)`.
+fn parse_kernel_version(release: &str) -> Option<(u32, u32)> {
+    let mut parts = release.split(|c: char| !c.is_ascii_digit());
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor))
+}
+
 /// The soft `RLIMIT_NOFILE`: how many descriptors this process may hold.
 pub(crate) fn nofile_limit() -> Option<u64> {
     let mut lim = libc::rlimit {
@@ -121,6 +140,21 @@ pub(crate) fn nofile_limit() -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use std::cell::Cell;
+
+    #[test]
+    fn kernel_versions_parse() {
+        assert_eq!(
+            super::parse_kernel_version("6.18.44-fc-v657"),
+            Some((6, 18))
+        );
+        assert_eq!(
+            super::parse_kernel_version("5.15.0-91-generic"),
+            Some((5, 15))
+        );
+        assert_eq!(super::parse_kernel_version("6.13"), Some((6, 13)));
+        assert_eq!(super::parse_kernel_version("garbage"), None);
+        assert!(super::kernel_version().is_some());
+    }
     use std::os::fd::AsRawFd;
 
     use super::{rw_nowait, Dir};

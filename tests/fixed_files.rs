@@ -146,6 +146,24 @@ fn a_stream_dropped_as_block_on_returns_closes_without_another_turn() {
 }
 
 #[test]
+fn a_stream_dropped_by_a_panicking_block_on_closes() {
+    let Some(rt) = uring(8) else { return };
+    let (stream, mut peer) = connected(&rt);
+    let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        rt.block_on(async {
+            for _ in 0..3 {
+                round_trip(&stream, &mut peer, b"ping").await;
+            }
+            drop(stream);
+            panic!("the future fails after dropping its stream");
+        })
+    }));
+    assert!(res.is_err());
+    assert_eof(&mut peer);
+    assert_eq!(rt.stats().fixed_files, 0);
+}
+
+#[test]
 fn a_stream_outliving_its_runtime_still_closes() {
     let Some(rt) = uring(8) else { return };
     let (stream, mut peer) = connected(&rt);
@@ -156,6 +174,39 @@ fn a_stream_outliving_its_runtime_still_closes() {
     drop(rt); // unmapping the ring releases the slot
     drop(stream); // closes the fd; the table is gone, nothing else to do
     assert_eof(&mut peer);
+}
+
+/// A stream that took a slot on one runtime and is then used on another names its fd
+/// there: the other ring's slot of the same number holds another socket.
+#[test]
+fn a_stream_used_on_another_runtime_never_names_the_first_ones_slot() {
+    let Some(rt_a) = uring(8) else { return };
+    let (stream_a, mut peer_a) = connected(&rt_a);
+    rt_a.block_on(async {
+        for _ in 0..3 {
+            round_trip(&stream_a, &mut peer_a, b"on A").await;
+        }
+    });
+    let rt_b = uring(8).unwrap();
+    let (stream_b, mut peer_b) = connected(&rt_b);
+    rt_b.block_on(async {
+        for _ in 0..3 {
+            round_trip(&stream_b, &mut peer_b, b"on B").await;
+        }
+        // stream_a's slot number is in use on B's ring by stream_b.
+        for _ in 0..3 {
+            round_trip(&stream_a, &mut peer_a, b"A on B").await;
+        }
+    });
+    peer_b.set_nonblocking(true).unwrap();
+    let mut stray = [0u8; 16];
+    assert!(
+        matches!(peer_b.read(&mut stray), Err(e) if e.kind() == ErrorKind::WouldBlock),
+        "B's peer got bytes meant for A's"
+    );
+    drop(rt_a);
+    drop(stream_a);
+    assert_eof(&mut peer_a);
 }
 
 #[test]

@@ -14,9 +14,14 @@
 //! turn is coming) before the fd is closed, so the table never keeps a socket open behind
 //! its owner's back; a slot is handed out again only after its emptying completed.
 //! Invariant 7 (see [`driver`](super)): a slot is named in an SQE only while the
-//! [`SharedFd`](crate::fd::SharedFd) that owns it lives, which the op holds.
+//! [`SharedFd`](crate::fd::SharedFd) that owns it lives, which the op holds, and only by
+//! its own ring: an fd that meets another runtime names its number there.
+//!
+//! Only on Linux 6.13 and later (see `FIXED_FILES_SINCE` in the io_uring backend): earlier
+//! kernels release an emptied slot's file in order behind every older request that named
+//! a slot, so a pending receive could hold closed sockets open.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io;
 use std::os::fd::RawFd;
 
@@ -73,6 +78,9 @@ struct State {
 pub(crate) struct FixedFiles {
     /// The ring's own fd (not the registered index), for synchronous updates.
     ring_fd: RawFd,
+    /// Set while this ring's driver builds an SQE: only then may an op name a slot of this
+    /// table (an fd may meet another runtime's ring, where the slot number means nothing).
+    building: Cell<bool>,
     state: RefCell<State>,
 }
 
@@ -87,6 +95,7 @@ impl FixedFiles {
     pub(crate) fn new(ring_fd: RawFd, len: u32) -> FixedFiles {
         FixedFiles {
             ring_fd,
+            building: Cell::new(false),
             state: RefCell::new(State {
                 slots: vec![Slot::Free; len as usize],
                 free: (0..len).rev().collect(),
@@ -114,9 +123,27 @@ impl FixedFiles {
         Some(Request::Install { slot, ptr })
     }
 
-    /// Whether SQEs may name `slot` (its install completed).
+    /// Whether the SQE being built may name `slot`: this table's ring is building it, the
+    /// ring is not gone, and the slot's install completed.
     pub(crate) fn is_ready(&self, slot: u32) -> bool {
-        self.state.borrow().slots[slot as usize] == Slot::Ready
+        if !self.building.get() {
+            return false;
+        }
+        let st = self.state.borrow();
+        !st.closed && st.slots[slot as usize] == Slot::Ready
+    }
+
+    /// Runs `build` (an op's `sqe()`) with this table as the one its slots may be named from.
+    pub(crate) fn building<R>(&self, build: impl FnOnce() -> R) -> R {
+        struct Reset<'a>(&'a Cell<bool>);
+        impl Drop for Reset<'_> {
+            fn drop(&mut self) {
+                self.0.set(false);
+            }
+        }
+        self.building.set(true);
+        let _reset = Reset(&self.building);
+        build()
     }
 
     /// The install of `slot` completed with `res`. Returns whether the slot must now be
@@ -139,11 +166,33 @@ impl FixedFiles {
         false
     }
 
-    /// The close of `slot` completed: it may be handed out again.
-    pub(crate) fn cleared(&self, slot: u32) {
+    /// The close of `slot` completed with `res`: it may be handed out again. Should the
+    /// close have failed, the slot is emptied synchronously (else it would keep its socket
+    /// open until reused).
+    pub(crate) fn cleared(&self, slot: u32, res: i32) {
+        if res < 0 {
+            let _ = self.clear_now(slot);
+        }
         let mut st = self.state.borrow_mut();
         debug_assert_eq!(st.slots[slot as usize], Slot::Clearing);
         st.put_back(slot);
+    }
+
+    /// Empties the slots queued for the next turn synchronously: for the end of a
+    /// `block_on` that cannot enter the ring (it is unwinding).
+    pub(crate) fn clear_pending_now(&self) {
+        let mut st = self.state.borrow_mut();
+        if st.closed {
+            return;
+        }
+        let pending = std::mem::take(&mut st.to_clear);
+        for slot in pending {
+            if self.clear_now(slot).is_ok() {
+                st.put_back(slot);
+            } else {
+                st.to_clear.push(slot);
+            }
+        }
     }
 
     /// The slots to empty at this turn.
@@ -255,16 +304,20 @@ mod tests {
         let t = table(2);
         t.set_driving(true);
         let s = slot_of(t.alloc(7));
-        assert!(!t.is_ready(s), "not before the install completed");
+        assert!(
+            !t.building(|| t.is_ready(s)),
+            "not before the install completed"
+        );
         assert!(!t.installed(s, 0));
-        assert!(t.is_ready(s));
+        assert!(t.building(|| t.is_ready(s)));
+        assert!(!t.is_ready(s), "only while this table's ring builds an SQE");
         t.release(s);
-        assert!(!t.is_ready(s));
+        assert!(!t.building(|| t.is_ready(s)));
         let mut clear = Vec::new();
         t.take_to_clear(&mut clear);
         assert_eq!(clear, [s]);
         assert_eq!(t.in_use(), 1, "held until the close completes");
-        t.cleared(s);
+        t.cleared(s, 0);
         assert_eq!(t.in_use(), 0);
     }
 
@@ -279,7 +332,7 @@ mod tests {
             "installed after the owner left: empty it"
         );
         assert!(t.alloc(8).is_none());
-        t.cleared(s);
+        t.cleared(s, 0);
         assert!(t.alloc(8).is_some());
     }
 
@@ -288,7 +341,7 @@ mod tests {
         let t = table(1);
         let s = slot_of(t.alloc(7));
         assert!(!t.installed(s, -libc::EBADF));
-        assert!(!t.is_ready(s));
+        assert!(!t.building(|| t.is_ready(s)));
         t.release(s);
         assert_eq!(t.in_use(), 0);
         assert!(t.alloc(8).is_some());
@@ -301,6 +354,7 @@ mod tests {
         assert!(t.alloc(8).is_none());
         t.installed(s, 0);
         t.close();
+        assert!(!t.building(|| t.is_ready(s)), "the ring is gone");
         t.release(s); // the ring is gone: no synchronous update on a stale fd
         assert!(t.alloc(9).is_none());
     }

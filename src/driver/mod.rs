@@ -284,11 +284,19 @@ impl Backend {
         }
     }
 
-    /// Marks the start (`true`) and end of a `block_on`; at the end, the io_uring backend
-    /// submits the emptying of registered slots released meanwhile, since no turn may come.
-    pub(crate) fn set_driving(&mut self, on: bool) {
+    /// The io_uring backend's registered file table, if it has one.
+    pub(crate) fn fixed_files(&self) -> Option<Rc<fixed::FixedFiles>> {
         match self {
-            Backend::Uring(d) => d.set_driving(on),
+            Backend::Uring(d) => d.fixed_files(),
+            Backend::Epoll(_) => None,
+        }
+    }
+
+    /// At the end of a `block_on`: submits the emptying of registered slots released since
+    /// the last turn, since no turn may come.
+    pub(crate) fn flush_fixed(&mut self) {
+        match self {
+            Backend::Uring(d) => d.flush_fixed(),
             Backend::Epoll(_) => {}
         }
     }

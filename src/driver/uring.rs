@@ -209,15 +209,23 @@ impl Uring {
         op: &mut T,
         cx: &mut Context<'_>,
     ) -> Poll<Completion> {
+        // The SQE first: `sqe()` may run user code (an `IoBuf`'s methods) that panics,
+        // and a slot inserted before it would wait forever for a completion. While it is
+        // built, this ring's table is the one whose slots the op may name
+        // ([`SharedFd::fixed_slot`]); a stream whose slot is another ring's names its fd.
+        let sqe = match &self.fixed_files {
+            Some(files) => files.building(|| op.sqe()),
+            None => op.sqe(),
+        };
+        // A stream without a slot gets one now; this op still names the fd (the slot is
+        // named once the update filling it completed). Queued after the op's SQE was built,
+        // so a panic there leaves no update naming an fd that nothing holds open.
         if let (Some(files), Some(fd)) = (&self.fixed_files, op.fixed_fd()) {
             if !fd.has_fixed() {
                 let files = files.clone();
                 self.install_fixed(files, fd);
             }
         }
-        // The SQE first: `sqe()` may run user code (an `IoBuf`'s methods) that panics,
-        // and a slot inserted before it would wait forever for a completion.
-        let sqe = op.sqe();
         let user_data = self.inflight.insert(cx.waker());
         let sqe = sqe.user_data(user_data);
         // SAFETY: `T: OpCode` promises every pointer in the SQE refers to heap memory
@@ -231,8 +239,8 @@ impl Uring {
         Poll::Pending
     }
 
-    /// Gives `fd` a registered slot, if one is free: queues the update that fills it, ahead
-    /// of the op that asked (which still names the fd; later ops name the slot once the
+    /// Gives `fd` a registered slot, if one is free: queues the update that fills it, just
+    /// ahead of the op that asked (which names the fd; later ops name the slot once the
     /// update completed).
     fn install_fixed(&mut self, files: Rc<FixedFiles>, fd: &SharedFd) {
         let Some(Request::Install { slot, ptr }) = files.alloc(fd.raw()) else {
@@ -243,9 +251,10 @@ impl Uring {
             .build()
             .user_data(FIXED_INSTALL | slot as u64);
         // SAFETY: `ptr` points into the table's value array, heap memory the driver keeps
-        // until after the ring is gone (invariant 1); the fd it names is held open by the
-        // op being submitted behind this update, which holds the `SharedFd` until its own
-        // completion, after this update was issued (invariants 4 and 7).
+        // until after the ring is gone, or forever if the ring is leaked (invariant 1); the
+        // fd it names is held open by the op pushed right behind this update, which holds
+        // the `SharedFd` until its own completion, after this update was issued
+        // (invariants 4 and 7).
         unsafe { self.push(&sqe) };
         fd.set_fixed(FixedRef { slot, files });
     }
@@ -268,17 +277,17 @@ impl Uring {
         self.clearing = slots;
     }
 
-    /// See [`Backend::set_driving`](super::Backend::set_driving).
-    pub(crate) fn set_driving(&mut self, on: bool) {
-        let Some(files) = &self.fixed_files else {
-            return;
-        };
-        files.set_driving(on);
-        if !on {
-            self.clear_fixed();
-            if !self.ring.submission().is_empty() {
-                self.enter(None);
-            }
+    /// The registered file table, for the `block_on` guard ([`FixedFiles::set_driving`]).
+    pub(crate) fn fixed_files(&self) -> Option<Rc<FixedFiles>> {
+        self.fixed_files.clone()
+    }
+
+    /// Submits the emptying of the slots released since the last turn: the end of a
+    /// `block_on`, after which no turn may come.
+    pub(crate) fn flush_fixed(&mut self) {
+        self.clear_fixed();
+        if !self.ring.submission().is_empty() {
+            self.enter(None);
         }
     }
 
@@ -490,7 +499,7 @@ impl Uring {
                 }
                 user_data if user_data & FIXED_KIND == FIXED_CLEAR => {
                     if let Some(files) = &self.fixed_files {
-                        files.cleared(user_data as u32);
+                        files.cleared(user_data as u32, cqe.result());
                     }
                 }
                 user_data => {
@@ -601,13 +610,16 @@ impl Drop for Uring {
         let mut garbage = Vec::new();
         self.shutdown(&mut garbage);
         drop(garbage);
+        if self.leak {
+            std::mem::forget(std::mem::take(&mut self.fixed_buffers));
+            // The table's install values stay too; its ring fd stays open (the ring is
+            // leaked), so later releases still empty their slots.
+            std::mem::forget(self.fixed_files.take());
+            return; // ring, in-flight resources and the wake buffer stay allocated forever
+        }
         if let Some(files) = &self.fixed_files {
             // Unmapping the ring releases every slot; fds dropped later have nothing to empty.
             files.close();
-        }
-        if self.leak {
-            std::mem::forget(std::mem::take(&mut self.fixed_buffers));
-            return; // ring, in-flight resources and the wake buffer stay allocated forever
         }
         if self.features.registered_ring_fd {
             unregister_ring_fd(self.ring.as_raw_fd(), self.enter_fd);
@@ -652,9 +664,18 @@ fn hold_for_notif(
     Some((res, flags))
 }
 
-/// Registers a sparse table of `len` file slots (capped at `RLIMIT_NOFILE`); `None` where the
-/// kernel refuses (before Linux 5.19, or over a memory limit).
+/// The first kernel whose registered files are released one by one (Linux 6.13 reworked
+/// resource nodes). Before it, an emptied slot's file is released only after every older
+/// request that named any slot completed, so one idle connection's pending receive could
+/// keep every socket closed after it open: the table stays off there.
+const FIXED_FILES_SINCE: (u32, u32) = (6, 13);
+
+/// Registers a sparse table of `len` file slots (capped at `RLIMIT_NOFILE`); `None` before
+/// [`FIXED_FILES_SINCE`] or where the kernel refuses (e.g. over a memory limit).
 fn register_fixed_files(ring: &IoUring, len: u32) -> Option<Rc<FixedFiles>> {
+    if sys::kernel_version()? < FIXED_FILES_SINCE {
+        return None;
+    }
     let limit = sys::nofile_limit().unwrap_or(1024);
     let len = len.min(limit.min(u32::MAX as u64) as u32);
     if len == 0 {

@@ -345,22 +345,36 @@ impl Core {
     }
 }
 
-/// Tells the driver a `block_on` drives it for the guard's lifetime (see
-/// [`Backend::set_driving`]).
-struct Driving<'a>(&'a Core);
+/// Tells the registered file table a `block_on` drives its ring for the guard's lifetime
+/// (see [`FixedFiles::set_driving`](crate::driver::fixed::FixedFiles::set_driving)), and at
+/// the end submits the slots released meanwhile.
+struct Driving<'a> {
+    core: &'a Core,
+    files: Option<Rc<crate::driver::fixed::FixedFiles>>,
+}
 
 impl Driving<'_> {
     fn new(core: &Core) -> Driving<'_> {
-        core.driver.borrow_mut().set_driving(true);
-        Driving(core)
+        let files = core.driver.borrow().fixed_files();
+        if let Some(files) = &files {
+            files.set_driving(true);
+        }
+        Driving { core, files }
     }
 }
 
 impl Drop for Driving<'_> {
     fn drop(&mut self) {
-        // `try_`: a panic unwinding out of the driver's own borrow must not panic again.
-        if let Ok(mut driver) = self.0.driver.try_borrow_mut() {
-            driver.set_driving(false);
+        let Some(files) = &self.files else { return };
+        files.set_driving(false);
+        if std::thread::panicking() {
+            // Unwinding: no `io_uring_enter` (it may be what panicked); empty the slots
+            // synchronously instead.
+            files.clear_pending_now();
+        } else if let Ok(mut driver) = self.core.driver.try_borrow_mut() {
+            driver.flush_fixed();
+        } else {
+            files.clear_pending_now();
         }
     }
 }

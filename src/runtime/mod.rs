@@ -201,6 +201,9 @@ impl Builder {
     /// stream takes a slot at its first send or receive and gives it back when closed; its
     /// sends, receives and shutdown then name the slot, which spares the kernel a file
     /// lookup per operation. Streams past the last free slot use their fd as usual.
+    /// The table is set up on Linux 6.13 and later only: before, an emptied slot's socket
+    /// is released only once every older request that named any slot completed, so an
+    /// idle connection's pending receive could keep closed sockets open.
     /// [`RingFeatures::fixed_files`] tells whether the table was set up, and
     /// [`Stats::fixed_files`] how many slots are in use.
     pub fn fixed_files(&mut self, slots: u32) -> &mut Self {
