@@ -96,7 +96,7 @@ impl SharedFd {
     /// Records the slot the driver took for this fd; released when the last handle drops.
     pub(crate) fn set_fixed(&self, fixed: FixedRef) {
         if let Err(fixed) = self.inner.fixed.set(fixed) {
-            fixed.files.release(fixed.slot); // already had one: hand the new one back
+            fixed.release(); // already had one: hand the new one back
         }
     }
 
@@ -122,12 +122,12 @@ impl SharedFd {
                 // Hand the epoll and ring slots back now: the fd leaves this handle's care.
                 drop(std::mem::take(&mut inner.poll));
                 if let Some(f) = inner.fixed.take() {
-                    f.files.release(f.slot);
+                    f.release();
                 }
                 let inner = std::mem::ManuallyDrop::new(inner);
                 // SAFETY: `inner` owned the fd and is never dropped (ManuallyDrop; what it
-                // still holds is an empty `FdState` and `OnceCell`, which own nothing), so ownership
-                // moves to the new `OwnedFd` exactly once.
+                // still holds is an empty `FdState` and `OnceCell`, which own nothing), so
+                // ownership moves to the new `OwnedFd` exactly once.
                 Ok(unsafe { OwnedFd::from_raw_fd(inner.fd) })
             }
             Err(inner) => Err(SharedFd { inner }),
@@ -163,7 +163,7 @@ impl Drop for Inner {
     fn drop(&mut self) {
         // The ring's slot first: a table entry would keep the socket open past close(2).
         if let Some(f) = self.fixed.take() {
-            f.files.release(f.slot);
+            f.release();
         }
         // SAFETY: `fd` is owned by this `Inner` (taken from an `OwnedFd`), and the last
         // handle is going away: no op holds it any more, so closing cannot race a use.

@@ -56,6 +56,13 @@ async fn round_trip(stream: &TcpStream, peer: &mut std::net::TcpStream, msg: &[u
     assert_eq!(back, msg);
 }
 
+/// Three round trips: the first takes the stream's slot, the later ones name it.
+async fn round_trips(stream: &TcpStream, peer: &mut std::net::TcpStream, msg: &[u8]) {
+    for _ in 0..3 {
+        round_trip(stream, peer, msg).await;
+    }
+}
+
 /// The peer reads EOF (not a timeout: the table must not keep the socket open).
 fn assert_eof(peer: &mut std::net::TcpStream) {
     let mut buf = [0u8; 16];
@@ -112,11 +119,7 @@ fn streams_take_a_slot_and_give_it_back_on_close() {
 fn a_stream_dropped_between_block_ons_closes_at_once() {
     let Some(rt) = uring(8) else { return };
     let (stream, mut peer) = connected(&rt);
-    rt.block_on(async {
-        for _ in 0..3 {
-            round_trip(&stream, &mut peer, b"ping").await;
-        }
-    });
+    rt.block_on(round_trips(&stream, &mut peer, b"ping"));
     assert_eq!(rt.stats().fixed_files, 1);
     // No turn is coming: the slot is emptied synchronously, so the peer sees the close now.
     drop(stream);
@@ -124,11 +127,7 @@ fn a_stream_dropped_between_block_ons_closes_at_once() {
     assert_eq!(rt.stats().fixed_files, 0);
     // The slot is free again for the next stream.
     let (stream, mut peer) = connected(&rt);
-    rt.block_on(async {
-        for _ in 0..3 {
-            round_trip(&stream, &mut peer, b"pong").await;
-        }
-    });
+    rt.block_on(round_trips(&stream, &mut peer, b"pong"));
     assert_eq!(rt.stats().fixed_files, 1);
 }
 
@@ -137,9 +136,7 @@ fn a_stream_dropped_as_block_on_returns_closes_without_another_turn() {
     let Some(rt) = uring(8) else { return };
     let (stream, mut peer) = connected(&rt);
     rt.block_on(async {
-        for _ in 0..3 {
-            round_trip(&stream, &mut peer, b"ping").await;
-        }
+        round_trips(&stream, &mut peer, b"ping").await;
         drop(stream); // queued for a turn that the end of block_on replaces
     });
     assert_eof(&mut peer);
@@ -151,9 +148,7 @@ fn a_stream_dropped_by_a_panicking_block_on_closes() {
     let (stream, mut peer) = connected(&rt);
     let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         rt.block_on(async {
-            for _ in 0..3 {
-                round_trip(&stream, &mut peer, b"ping").await;
-            }
+            round_trips(&stream, &mut peer, b"ping").await;
             drop(stream);
             panic!("the future fails after dropping its stream");
         })
@@ -167,10 +162,7 @@ fn a_stream_dropped_by_a_panicking_block_on_closes() {
 fn a_stream_outliving_its_runtime_still_closes() {
     let Some(rt) = uring(8) else { return };
     let (stream, mut peer) = connected(&rt);
-    rt.block_on(async {
-        round_trip(&stream, &mut peer, b"ping").await;
-        round_trip(&stream, &mut peer, b"ping").await;
-    });
+    rt.block_on(round_trips(&stream, &mut peer, b"ping"));
     drop(rt); // unmapping the ring releases the slot
     drop(stream); // closes the fd; the table is gone, nothing else to do
     assert_eof(&mut peer);
@@ -182,21 +174,13 @@ fn a_stream_outliving_its_runtime_still_closes() {
 fn a_stream_used_on_another_runtime_never_names_the_first_ones_slot() {
     let Some(rt_a) = uring(8) else { return };
     let (stream_a, mut peer_a) = connected(&rt_a);
-    rt_a.block_on(async {
-        for _ in 0..3 {
-            round_trip(&stream_a, &mut peer_a, b"on A").await;
-        }
-    });
+    rt_a.block_on(round_trips(&stream_a, &mut peer_a, b"on A"));
     let rt_b = uring(8).unwrap();
     let (stream_b, mut peer_b) = connected(&rt_b);
     rt_b.block_on(async {
-        for _ in 0..3 {
-            round_trip(&stream_b, &mut peer_b, b"on B").await;
-        }
+        round_trips(&stream_b, &mut peer_b, b"on B").await;
         // stream_a's slot number is in use on B's ring by stream_b.
-        for _ in 0..3 {
-            round_trip(&stream_a, &mut peer_a, b"A on B").await;
-        }
+        round_trips(&stream_a, &mut peer_a, b"A on B").await;
     });
     peer_b.set_nonblocking(true).unwrap();
     let mut stray = [0u8; 16];
@@ -214,9 +198,7 @@ fn shutdown_through_the_slot_sends_eof_and_reading_goes_on() {
     let Some(rt) = uring(8) else { return };
     let (stream, mut peer) = connected(&rt);
     rt.block_on(async {
-        for _ in 0..3 {
-            round_trip(&stream, &mut peer, b"abc").await;
-        }
+        round_trips(&stream, &mut peer, b"abc").await;
         stream.shutdown(Shutdown::Write).await.unwrap();
         assert_eof(&mut peer);
         peer.write_all(b"after").unwrap();

@@ -71,7 +71,6 @@ struct State {
     driving: bool,
     /// Set when the ring is gone: releases then have nothing to do.
     closed: bool,
-    in_use: usize,
 }
 
 /// A ring's table of fixed files, shared by the driver and the fds holding a slot.
@@ -82,12 +81,6 @@ pub(crate) struct FixedFiles {
     /// table (an fd may meet another runtime's ring, where the slot number means nothing).
     building: Cell<bool>,
     state: RefCell<State>,
-}
-
-/// What the driver queues for a slot.
-pub(crate) enum Request {
-    /// Fill `slot` with the fd at `ptr`.
-    Install { slot: u32, ptr: *const RawFd },
 }
 
 impl FixedFiles {
@@ -103,14 +96,13 @@ impl FixedFiles {
                 to_clear: Vec::new(),
                 driving: false,
                 closed: false,
-                in_use: 0,
             }),
         }
     }
 
-    /// Takes a free slot for `fd`: the install to queue, or `None` when the table is full
-    /// (the fd then keeps using its number).
-    pub(crate) fn alloc(&self, fd: RawFd) -> Option<Request> {
+    /// Takes a free slot for `fd`: the slot and where its install SQE reads the fd from, or
+    /// `None` when the table is full (the fd then keeps using its number).
+    pub(crate) fn alloc(&self, fd: RawFd) -> Option<(u32, *const RawFd)> {
         let mut st = self.state.borrow_mut();
         if st.closed {
             return None;
@@ -118,9 +110,7 @@ impl FixedFiles {
         let slot = st.free.pop()?;
         st.slots[slot as usize] = Slot::Installing;
         st.values[slot as usize] = fd;
-        st.in_use += 1;
-        let ptr: *const RawFd = &st.values[slot as usize];
-        Some(Request::Install { slot, ptr })
+        Some((slot, &st.values[slot as usize]))
     }
 
     /// Whether the SQE being built may name `slot`: this table's ring is building it, the
@@ -146,10 +136,9 @@ impl FixedFiles {
         build()
     }
 
-    /// The install of `slot` completed with `res`. Returns whether the slot must now be
-    /// emptied (its owner left meanwhile and the install succeeded): it is then queued for
-    /// the next turn.
-    pub(crate) fn installed(&self, slot: u32, res: i32) -> bool {
+    /// The install of `slot` completed with `res`. A slot whose owner left meanwhile is
+    /// queued to be emptied at the next turn (if the install succeeded) or freed.
+    pub(crate) fn installed(&self, slot: u32, res: i32) {
         let mut st = self.state.borrow_mut();
         let s = &mut st.slots[slot as usize];
         match (*s, res >= 0) {
@@ -158,12 +147,10 @@ impl FixedFiles {
             (Slot::Orphaned, true) => {
                 *s = Slot::Clearing;
                 st.to_clear.push(slot);
-                return true;
             }
             (Slot::Orphaned, false) => st.put_back(slot),
             (other, _) => debug_assert!(false, "install completed on a {other:?} slot"),
         }
-        false
     }
 
     /// The close of `slot` completed with `res`: it may be handed out again. Should the
@@ -195,9 +182,9 @@ impl FixedFiles {
         }
     }
 
-    /// The slots to empty at this turn.
-    pub(crate) fn take_to_clear(&self, into: &mut Vec<u32>) {
-        into.append(&mut self.state.borrow_mut().to_clear);
+    /// The next slot to empty at this turn.
+    pub(crate) fn pop_to_clear(&self) -> Option<u32> {
+        self.state.borrow_mut().to_clear.pop()
     }
 
     /// Marks whether a `block_on` is driving the ring.
@@ -212,7 +199,8 @@ impl FixedFiles {
 
     /// Slots holding (or about to hold) a file.
     pub(crate) fn in_use(&self) -> usize {
-        self.state.borrow().in_use
+        let st = self.state.borrow();
+        st.slots.len() - st.free.len()
     }
 
     /// The owner of `slot` is gone (its fd is about to be closed): empties the slot, at the
@@ -275,7 +263,6 @@ impl State {
         self.slots[slot as usize] = Slot::Free;
         self.values[slot as usize] = -1;
         self.free.push(slot);
-        self.in_use -= 1;
     }
 }
 
@@ -283,6 +270,13 @@ impl State {
 pub(crate) struct FixedRef {
     pub(crate) slot: u32,
     pub(crate) files: std::rc::Rc<FixedFiles>,
+}
+
+impl FixedRef {
+    /// Its owner is gone: see [`FixedFiles::release`].
+    pub(crate) fn release(self) {
+        self.files.release(self.slot);
+    }
 }
 
 #[cfg(test)]
@@ -293,10 +287,12 @@ mod tests {
         FixedFiles::new(-1, len)
     }
 
-    fn slot_of(r: Option<Request>) -> u32 {
-        match r.expect("a free slot") {
-            Request::Install { slot, .. } => slot,
-        }
+    fn slot_of(r: Option<(u32, *const RawFd)>) -> u32 {
+        r.expect("a free slot").0
+    }
+
+    fn to_clear(t: &FixedFiles) -> Vec<u32> {
+        std::iter::from_fn(|| t.pop_to_clear()).collect()
     }
 
     #[test]
@@ -308,14 +304,13 @@ mod tests {
             !t.building(|| t.is_ready(s)),
             "not before the install completed"
         );
-        assert!(!t.installed(s, 0));
+        t.installed(s, 0);
+        assert!(to_clear(&t).is_empty());
         assert!(t.building(|| t.is_ready(s)));
         assert!(!t.is_ready(s), "only while this table's ring builds an SQE");
         t.release(s);
         assert!(!t.building(|| t.is_ready(s)));
-        let mut clear = Vec::new();
-        t.take_to_clear(&mut clear);
-        assert_eq!(clear, [s]);
+        assert_eq!(to_clear(&t), [s]);
         assert_eq!(t.in_use(), 1, "held until the close completes");
         t.cleared(s, 0);
         assert_eq!(t.in_use(), 0);
@@ -327,8 +322,10 @@ mod tests {
         let s = slot_of(t.alloc(7));
         t.release(s);
         assert!(t.alloc(8).is_none(), "not reused before it is emptied");
-        assert!(
-            t.installed(s, 0),
+        t.installed(s, 0);
+        assert_eq!(
+            to_clear(&t),
+            [s],
             "installed after the owner left: empty it"
         );
         assert!(t.alloc(8).is_none());
@@ -340,7 +337,8 @@ mod tests {
     fn a_refused_install_is_never_named_and_freed_with_its_owner() {
         let t = table(1);
         let s = slot_of(t.alloc(7));
-        assert!(!t.installed(s, -libc::EBADF));
+        t.installed(s, -libc::EBADF);
+        assert!(to_clear(&t).is_empty());
         assert!(!t.building(|| t.is_ready(s)));
         t.release(s);
         assert_eq!(t.in_use(), 0);

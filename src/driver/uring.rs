@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 
-use super::fixed::{FixedFiles, FixedRef, Request};
+use super::fixed::{FixedFiles, FixedRef};
 use super::inflight::{Completion, InFlight, MultiPolicy, Outcome, RESERVED};
 use super::ring_setup::{
     build_ring, check_support, os_msg, register_ring_fd, unregister_ring_fd, GeteventsArg,
@@ -96,8 +96,6 @@ pub(crate) struct Uring {
     inline_budget: u32,
     /// The registered file table for sockets, when on; closed before the ring is dropped.
     fixed_files: Option<Rc<FixedFiles>>,
-    /// Scratch for the slots emptied at a turn.
-    clearing: Vec<u32>,
 }
 
 impl Uring {
@@ -157,7 +155,6 @@ impl Uring {
             enter_fd,
             inline_budget: 0,
             fixed_files,
-            clearing: Vec::new(),
         })
     }
 
@@ -243,7 +240,7 @@ impl Uring {
     /// ahead of the op that asked (which names the fd; later ops name the slot once the
     /// update completed).
     fn install_fixed(&mut self, files: Rc<FixedFiles>, fd: &SharedFd) {
-        let Some(Request::Install { slot, ptr }) = files.alloc(fd.raw()) else {
+        let Some((slot, ptr)) = files.alloc(fd.raw()) else {
             return;
         };
         let sqe = opcode::FilesUpdate::new(ptr, 1)
@@ -261,12 +258,7 @@ impl Uring {
 
     /// Queues the emptying of the registered slots whose owners left.
     fn clear_fixed(&mut self) {
-        let Some(files) = &self.fixed_files else {
-            return;
-        };
-        let mut slots = std::mem::take(&mut self.clearing);
-        files.take_to_clear(&mut slots);
-        for slot in slots.drain(..) {
+        while let Some(slot) = self.fixed_files.as_ref().and_then(|f| f.pop_to_clear()) {
             let sqe = opcode::Close::new(types::Fixed(slot))
                 .build()
                 .user_data(FIXED_CLEAR | slot as u64);
@@ -274,7 +266,6 @@ impl Uring {
             // any more (its owner and every op that held it are gone, invariant 7).
             unsafe { self.push(&sqe) };
         }
-        self.clearing = slots;
     }
 
     /// The registered file table, for the `block_on` guard ([`FixedFiles::set_driving`]).
@@ -492,8 +483,6 @@ impl Uring {
                 CANCEL => {}
                 user_data if user_data & FIXED_KIND == FIXED_INSTALL => {
                     if let Some(files) = &self.fixed_files {
-                        // An owner that left during the install has its slot emptied at
-                        // the next turn.
                         files.installed(user_data as u32, cqe.result());
                     }
                 }
