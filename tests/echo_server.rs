@@ -130,6 +130,43 @@ fn echoes_then_exits_zero_on_sigterm() {
     }
 }
 
+/// Clients that connect, send a few bytes and reset (SO_LINGER 0) before the server picks
+/// their connection up, on every accept path and driver: the server keeps serving.
+#[test]
+fn clients_that_reset_before_accept_do_not_stop_the_server() {
+    for extra in [
+        &["--driver", "uring"][..],
+        &["--driver", "uring", "--no-multishot-accept"][..],
+        &["--driver", "epoll"][..],
+    ] {
+        let mut args = vec!["--threads", "1"];
+        args.extend_from_slice(extra);
+        let mut server = Server::start(&args);
+        for round in 0..20 {
+            for _ in 0..10 {
+                let hostile = socket2::Socket::from(TcpStream::connect(server.addr).unwrap());
+                let _ = (&hostile).write_all(b"boom");
+                hostile.set_linger(Some(Duration::ZERO)).unwrap();
+            }
+            echo_once(
+                &mut client(server.addr),
+                format!("round {round}").as_bytes(),
+            );
+        }
+        assert!(
+            server.child.try_wait().unwrap().is_none(),
+            "{args:?}: the server died"
+        );
+        server.signal("-TERM");
+        assert_eq!(
+            server.wait().code(),
+            Some(0),
+            "{args:?}: {}",
+            server.stderr()
+        );
+    }
+}
+
 #[test]
 fn sigint_exits_zero() {
     let mut server = Server::start(&["--threads", "1"]);

@@ -128,6 +128,37 @@ fn drop_incoming_mid_stream(driver: Driver, fast: bool) {
     assert_eq!(open_fds(), before, "descriptors leaked");
 }
 
+/// A client that connects, sends and resets (SO_LINGER 0) before the server picks its
+/// connection up is skipped by `incoming()`: the next item is the next live connection,
+/// never an error of the listener, and no descriptor leaks.
+fn reset_before_accept_is_skipped(driver: Driver, fast: bool) {
+    let _serial = serial();
+    let before = open_fds();
+    runtime(driver, fast).block_on(async {
+        let (listener, addr) = listener();
+        for _ in 0..3 {
+            let hostile = socket2::Socket::from(std::net::TcpStream::connect(addr).unwrap());
+            (&hostile).write_all(b"hello").unwrap();
+            hostile.set_linger(Some(Duration::ZERO)).unwrap();
+            drop(hostile); // RST: the queued connection dies before it is accepted
+        }
+        let good = std::net::TcpStream::connect(addr).unwrap();
+        let mut incoming = listener.incoming();
+        let next = proactor::time::timeout(Duration::from_secs(5), incoming.next()).await;
+        let (stream, peer) = next.expect("no connection").unwrap().unwrap();
+        assert_eq!(peer, good.local_addr().unwrap());
+        let (res, _) = stream.write_all(b"ok".as_slice()).await;
+        res.unwrap();
+        let mut got = [0u8; 2];
+        (&good).read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"ok");
+        drop((stream, incoming));
+        settle().await;
+        drop((listener, good));
+    });
+    assert_eq!(open_fds(), before, "descriptors leaked");
+}
+
 /// Echo server task: every buffer received from the pool is written back.
 async fn echo_with_pool(stream: TcpStream, pool: BufRing) {
     let mut recv = stream.recv_multi(&pool);
@@ -429,6 +460,7 @@ macro_rules! fast_and_fallback {
 
 fast_and_fallback!(
     incoming_burst,
+    reset_before_accept_is_skipped,
     drop_incoming_mid_stream,
     pool_exhaustion,
     stalled_consumer_holds_few_buffers,
@@ -439,6 +471,7 @@ mod on_fast {
     use super::fast::*;
     crate::on_each_driver!(
         incoming_burst,
+        reset_before_accept_is_skipped,
         drop_incoming_mid_stream,
         pool_exhaustion,
         stalled_consumer_holds_few_buffers,
@@ -450,6 +483,7 @@ mod on_fallback {
     use super::fallback::*;
     crate::on_each_driver!(
         incoming_burst,
+        reset_before_accept_is_skipped,
         drop_incoming_mid_stream,
         pool_exhaustion,
         stalled_consumer_holds_few_buffers,

@@ -161,6 +161,8 @@ struct Server {
     stop: Arc<Stop>,
     /// Times accept hit the descriptor limit (logged the first time only).
     fd_limit_hits: AtomicU64,
+    /// Connections that failed on their own before they were accepted (logged once).
+    conn_errors: AtomicU64,
 }
 
 fn main() -> ExitCode {
@@ -193,6 +195,7 @@ fn main() -> ExitCode {
         listening: AtomicUsize::new(0),
         stop,
         fd_limit_hits: AtomicU64::new(0),
+        conn_errors: AtomicU64::new(0),
         args,
     });
     let res = pool.run(|i| {
@@ -208,6 +211,10 @@ fn main() -> ExitCode {
     let hits = server.fd_limit_hits.load(Ordering::Relaxed);
     if hits > 0 {
         eprintln!("echo-server: accept hit the descriptor limit {hits} times in all");
+    }
+    let failed = server.conn_errors.load(Ordering::Relaxed);
+    if failed > 0 {
+        eprintln!("echo-server: {failed} connections failed before they were accepted");
     }
     match res {
         Ok(_) => ExitCode::SUCCESS,
@@ -344,11 +351,38 @@ fn bind(server: &Server) -> io::Result<TcpListener> {
     Ok(listener)
 }
 
-/// Running out of descriptors (or memory) is survived: log once, back off, go on. A
-/// connection that died in the backlog is skipped. Anything else stops the server.
-async fn on_accept_error(e: io::Error, server: &Server) -> io::Result<()> {
+/// What an accept error means for the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AcceptError {
+    /// Out of descriptors or memory: back off, then accept again.
+    Resources,
+    /// One connection failed (its peer reset or aborted, a network error pending on it, a
+    /// firewall refused it): skip it.
+    Connection,
+    /// The listener itself is broken: stop.
+    Listener,
+}
+
+/// Classifies an error of `accept`. Linux reports a connection's own pending network error
+/// from `accept` (ENETDOWN, EPROTO, ENOPROTOOPT, EHOSTDOWN, ENONET, EHOSTUNREACH, EOPNOTSUPP,
+/// ENETUNREACH; see accept(2)), and ECONNABORTED, EPERM (a firewall rule), ECONNRESET,
+/// ETIMEDOUT or ENOTCONN for a connection that died on the way: none of those concerns the
+/// listener. Only errors that say the listener is unusable stop the server.
+fn classify(e: &io::Error) -> AcceptError {
     match e.raw_os_error() {
-        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => {
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => AcceptError::Resources,
+        Some(libc::EBADF | libc::EINVAL | libc::ENOTSOCK | libc::EFAULT) => AcceptError::Listener,
+        Some(_) => AcceptError::Connection,
+        None => AcceptError::Listener,
+    }
+}
+
+/// Running out of descriptors (or memory) is survived: log once, back off, go on. A
+/// connection that failed on its own is skipped (the first such error is logged). Only an
+/// error of the listener stops the server.
+async fn on_accept_error(e: io::Error, server: &Server) -> io::Result<()> {
+    match classify(&e) {
+        AcceptError::Resources => {
             if server.fd_limit_hits.fetch_add(1, Ordering::Relaxed) == 0 {
                 eprintln!(
                     "echo-server: accept failed ({e}); backing off and retrying (logged once)"
@@ -357,8 +391,13 @@ async fn on_accept_error(e: io::Error, server: &Server) -> io::Result<()> {
             proactor::time::sleep(Duration::from_millis(10)).await;
             Ok(())
         }
-        Some(libc::ECONNABORTED | libc::EPROTO | libc::EINTR) => Ok(()),
-        _ => Err(io::Error::new(e.kind(), format!("accept: {e}"))),
+        AcceptError::Connection => {
+            if server.conn_errors.fetch_add(1, Ordering::Relaxed) == 0 {
+                eprintln!("echo-server: a connection failed before it was accepted ({e}); skipped (logged once)");
+            }
+            Ok(())
+        }
+        AcceptError::Listener => Err(io::Error::new(e.kind(), format!("accept: {e}"))),
     }
 }
 
@@ -395,4 +434,40 @@ async fn echo(stream: TcpStream, buf_size: usize) {
         buf = b;
     }
     let _ = stream.shutdown(Shutdown::Write).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{classify, AcceptError};
+    use std::io;
+
+    #[test]
+    fn only_errors_of_the_listener_stop_the_server() {
+        let of = |errno| classify(&io::Error::from_raw_os_error(errno));
+        for errno in [libc::EMFILE, libc::ENFILE, libc::ENOBUFS, libc::ENOMEM] {
+            assert_eq!(of(errno), AcceptError::Resources, "errno {errno}");
+        }
+        for errno in [
+            libc::ECONNABORTED,
+            libc::ENOTCONN,
+            libc::EPROTO,
+            libc::EPERM,
+            libc::ENETDOWN,
+            libc::ENOPROTOOPT,
+            libc::EHOSTDOWN,
+            libc::ENONET,
+            libc::EHOSTUNREACH,
+            libc::EOPNOTSUPP,
+            libc::ENETUNREACH,
+            libc::ECONNRESET,
+            libc::ETIMEDOUT,
+            libc::EINTR,
+            libc::EAGAIN,
+        ] {
+            assert_eq!(of(errno), AcceptError::Connection, "errno {errno}");
+        }
+        for errno in [libc::EBADF, libc::EINVAL, libc::ENOTSOCK, libc::EFAULT] {
+            assert_eq!(of(errno), AcceptError::Listener, "errno {errno}");
+        }
+    }
 }

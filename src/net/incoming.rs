@@ -39,6 +39,9 @@ impl Incoming {
 
     /// The next connection and its peer's address. Never `None`: a listener keeps
     /// accepting; an error (e.g. out of descriptors) is given once and accepting goes on.
+    /// A connection whose peer reset before it was picked up is closed and skipped.
+    /// Errors that concern one connection only (`ECONNABORTED`, `EPROTO`, `EPERM`, ...) are
+    /// given too: the next call goes on with the next connection.
     pub async fn next(&mut self) -> Option<io::Result<(TcpStream, SocketAddr)>> {
         poll_fn(|cx| self.poll_next(cx)).await
     }
@@ -48,13 +51,22 @@ impl Incoming {
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<Option<io::Result<(TcpStream, SocketAddr)>>> {
-        let completion = ready!(self.op.poll_next(cx));
-        let conn = accepted(completion).and_then(|fd| {
-            let socket = Socket::from_owned(fd);
-            let peer = Socket::ip_addr(socket.sock_ref().peer_addr()?)?;
-            Ok((TcpStream::from_socket(socket), peer))
-        });
-        Poll::Ready(Some(conn))
+        loop {
+            let completion = ready!(self.op.poll_next(cx));
+            let socket = match accepted(completion) {
+                Ok(fd) => Socket::from_owned(fd),
+                Err(e) => return Poll::Ready(Some(Err(e))),
+            };
+            // A peer that reset before the connection was picked up leaves a socket with no
+            // peer (`getpeername`: ENOTCONN). The connection is gone, not the listener:
+            // close it and take the next one.
+            let Ok(peer) = socket.sock_ref().peer_addr() else {
+                continue;
+            };
+            if let Ok(peer) = Socket::ip_addr(peer) {
+                return Poll::Ready(Some(Ok((TcpStream::from_socket(socket), peer))));
+            }
+        }
     }
 }
 
