@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The project's test command: formatting, lints, the whole test suite, and a smoke run of
-# the benchmarks (they are built, and the echo comparison runs once, briefly; no timing is
-# asserted anywhere).
+# The project's test command: formatting, lints, the layering and dependency checks, the
+# whole test suite, and a smoke run of the benchmarks (they are built, and the echo
+# comparison runs once, briefly; no timing is asserted anywhere).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,11 +9,19 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
 echo "== cargo clippy --all-targets -- -D warnings"
-cargo clippy --all-targets -- -D warnings
+cargo clippy --workspace --all-targets -- -D warnings
+
+echo "== the library's normal dependencies: no CLI crate"
+deps=$(cargo tree -p proactor -e normal --prefix none)
+if grep -E '^(clap|signal-hook) ' <<<"$deps"; then
+    echo "the library depends on a CLI crate (above); it belongs to the echo-server member" >&2
+    exit 1
+fi
+echo "$(sort -u <<<"$deps" | wc -l) crates: $(sort -u <<<"$deps" | cut -d' ' -f1 | tr '\n' ' ')"
 
 echo "== cargo test"
-cargo test --all-targets
-cargo test --doc
+cargo test --workspace --all-targets
+cargo test --workspace --doc
 
 echo "== benchmarks build"
 cargo bench --no-run
@@ -22,6 +30,7 @@ echo "== echo benchmark smoke run (--quick)"
 cargo bench --bench echo -- --quick --conns 1,256
 
 echo "== io_uring fast paths forced off (PROACTOR_FAST_PATHS=off): the fallbacks"
-PROACTOR_FAST_PATHS=off cargo test --test ring_features --test fixed_buf --test net_tcp \
-    --test runtime --test time --test drop --test fs --test multishot --test net_drop \
-    --test echo_server --test fixed_files
+PROACTOR_FAST_PATHS=off cargo test -p proactor --test ring_features --test fixed_buf \
+    --test net_tcp --test runtime --test time --test drop --test fs --test multishot \
+    --test net_drop --test fixed_files
+PROACTOR_FAST_PATHS=off cargo test -p echo-server --test echo_server

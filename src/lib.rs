@@ -31,7 +31,8 @@
 //! - `op/`: one operation per file (nop; socket ops: accept, connect, recv, send,
 //!   recvmsg, sendmsg, shutdown, close; file ops: open, read_at, write_at, fsync,
 //!   ftruncate, statx, mkdir, rename, unlink).
-//! - `src/bin/echo-server.rs`: a thread-per-core TCP echo server on the public API;
+//! - `echo-server/` (a member crate, with its CLI dependencies): a thread-per-core TCP echo
+//!   server on the public API;
 //!   `examples/echo_client.rs` is its load generator.
 //! - [`fs`]: [`File`](fs::File), [`OpenOptions`](fs::OpenOptions) and directory calls,
 //!   each a ring operation.

@@ -251,7 +251,7 @@ fn example(name: &str) -> PathBuf {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let release = path.components().any(|c| c.as_os_str() == "release");
         let status = Command::new(cargo)
-            .args(["build", "--example", name])
+            .args(["build", "-p", "proactor", "--example", name])
             .args(release.then_some("--release"))
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .status()
