@@ -11,6 +11,13 @@ cargo fmt --all -- --check
 echo "== cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
+echo "== layering: the driver and the ops never name the runtime"
+if grep -rn 'crate::runtime' src/driver src/op; then
+    echo "the lines above reach from the driver or an op up into the runtime" >&2
+    exit 1
+fi
+echo "ok"
+
 echo "== the library's normal dependencies: no CLI crate"
 deps=$(cargo tree -p proactor -e normal --prefix none)
 if grep -E '^(clap|signal-hook) ' <<<"$deps"; then

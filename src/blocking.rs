@@ -1,125 +1,16 @@
-//! [`spawn_blocking`]: runs blocking code on a bounded pool of threads (asyncio's
-//! `run_in_executor`), so the runtime's thread keeps running tasks and I/O meanwhile.
-//!
-//! The pool is process-wide and lazy: a thread is started when a job arrives and no thread
-//! is idle (up to [`MAX_THREADS`]; beyond that jobs queue), and a thread idle for
-//! [`IDLE_TIMEOUT`] exits. A job's result is handed to the awaiting task through a shared
-//! slot and the task's waker, which reaches the runtime through its cross-thread queue.
+//! [`spawn_blocking`]: runs blocking code on the bounded thread pool ([`pool`](crate::pool);
+//! asyncio's `run_in_executor`), so the runtime's thread keeps running tasks and I/O
+//! meanwhile. A job's result is handed to the awaiting task through a shared slot and the
+//! task's waker, which reaches the runtime through its cross-thread queue.
 
-use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::thread;
-use std::time::Duration;
 
 use crate::runtime::JoinHandle;
-
-/// Most threads the pool runs at once.
-const MAX_THREADS: usize = 64;
-/// How long an idle pool thread waits for a job before exiting.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
-
-type Job = Box<dyn FnOnce() + Send>;
-
-#[derive(Default)]
-struct State {
-    queue: VecDeque<Job>,
-    threads: usize,
-    /// Threads waiting for a job and not yet claimed by a notification.
-    idle: usize,
-    /// Notifications sent and not yet taken by a waiting thread: each was taken off `idle`
-    /// when sent, so a second job arriving meanwhile starts a thread instead of waiting
-    /// behind one that is already claimed.
-    notified: usize,
-}
-
-struct Pool {
-    state: Mutex<State>,
-    job_ready: Condvar,
-}
-
-fn pool() -> &'static Pool {
-    static POOL: OnceLock<Pool> = OnceLock::new();
-    POOL.get_or_init(|| Pool {
-        state: Mutex::new(State::default()),
-        job_ready: Condvar::new(),
-    })
-}
-
-impl Pool {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        // Jobs run outside the lock and their panics are caught: poisoning cannot leave
-        // the state inconsistent.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn submit(&'static self, job: Job) {
-        let mut state = self.lock();
-        state.queue.push_back(job);
-        if state.idle > 0 {
-            state.idle -= 1;
-            state.notified += 1;
-            drop(state);
-            self.job_ready.notify_one();
-            return;
-        }
-        if state.threads >= MAX_THREADS {
-            return; // a busy thread takes it when done
-        }
-        state.threads += 1;
-        drop(state);
-        let spawned = thread::Builder::new()
-            .name("proactor-block".into()) // within the 15 characters of comm
-            .spawn(move || self.work());
-        if spawned.is_err() {
-            let mut state = self.lock();
-            state.threads -= 1;
-            if state.threads == 0 {
-                // No thread can take the queue: run it here rather than never.
-                let jobs = std::mem::take(&mut state.queue);
-                drop(state);
-                jobs.into_iter().for_each(|job| job());
-            }
-        }
-    }
-
-    /// A pool thread: runs jobs until none arrives for `IDLE_TIMEOUT`.
-    fn work(&self) {
-        let mut state = self.lock();
-        loop {
-            if let Some(job) = state.queue.pop_front() {
-                drop(state);
-                job(); // never unwinds: `spawn_blocking` catches the panic inside the job
-                state = self.lock();
-                continue;
-            }
-            state.idle += 1;
-            loop {
-                let (guard, timeout) = self
-                    .job_ready
-                    .wait_timeout(state, IDLE_TIMEOUT)
-                    .unwrap_or_else(|e| e.into_inner());
-                state = guard;
-                if state.notified > 0 {
-                    state.notified -= 1; // claimed: `submit` already took it off `idle`
-                    break;
-                }
-                if timeout.timed_out() {
-                    state.idle -= 1;
-                    if state.queue.is_empty() {
-                        state.threads -= 1;
-                        return;
-                    }
-                    break;
-                }
-                // A spurious wake-up: keep waiting.
-            }
-        }
-    }
-}
 
 /// Where a pool thread leaves a job's outcome for the task awaiting it.
 struct Slot<R> {
@@ -182,7 +73,7 @@ where
             Err(payload) => panic::resume_unwind(payload),
         }
     });
-    pool().submit(Box::new(move || {
+    crate::pool::submit(Box::new(move || {
         let result = panic::catch_unwind(AssertUnwindSafe(f));
         let waker = {
             let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());

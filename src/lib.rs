@@ -22,27 +22,60 @@
 //! [`time::timeout`].
 //!
 //! # Layout
-//! - `runtime/`: [`Runtime`], [`Builder`], the loop and its thread-local context, tasks
-//!   ([`JoinHandle`], [`JoinSet`]), and thread-per-core
-//!   ([`runtime::ThreadPerCore`]: one runtime per thread, optionally pinned).
-//! - `driver/`: the driver contract (`OpCode`, the `Op<T>` future, the `Backend` enum that
-//!   dispatches between backends in one place), the in-flight table and its `Lifecycle`,
-//!   the io_uring backend, and the epoll backend (`driver/epoll.rs`).
-//! - `op/`: one operation per file (nop; socket ops: accept, connect, recv, send,
-//!   recvmsg, sendmsg, shutdown, close; file ops: open, read_at, write_at, fsync,
-//!   ftruncate, statx, mkdir, rename, unlink).
-//! - `echo-server/` (a member crate, with its CLI dependencies): a thread-per-core TCP echo
-//!   server on the public API;
-//!   `examples/echo_client.rs` is its load generator.
-//! - [`fs`]: [`File`](fs::File), [`OpenOptions`](fs::OpenOptions) and directory calls,
-//!   each a ring operation.
-//! - [`net`]: TCP, UDP and Unix sockets (`TcpListener`, `TcpStream`, `UdpSocket`, ...).
-//! - [`buf`]: [`IoBuf`](buf::IoBuf) / [`IoBufMut`](buf::IoBufMut), the owned-buffer contract,
-//!   and [`BufRing`](buf::BufRing) (`buf/ring.rs`), a receive pool that is a provided-buffer
-//!   ring on io_uring.
-//! - `blocking.rs`: [`spawn_blocking`], a bounded pool of threads for blocking calls.
-//! - [`time`]: sleep, timeout, interval, over one timer store per runtime.
-//! - `sys.rs`: the `syscall!` helper through which every raw libc call goes.
+//! From the bottom up: each layer imports only those listed before it (`ci/test.sh` checks
+//! that the driver and the ops never name the runtime).
+//! - `sys.rs`: the `syscall!` helper through which every raw libc call goes (a leaf).
+//! - [`buf`]: [`IoBuf`](buf::IoBuf) / [`IoBufMut`](buf::IoBufMut), the owned-buffer
+//!   contract, and [`Slice`](buf::Slice) (a leaf); `buf/pool.rs`, the memory of a receive
+//!   pool, sits on the driver, which registers its ring.
+//! - `pool.rs`: the blocking thread pool (a leaf), for `spawn_blocking` and the epoll
+//!   backend's file I/O.
+//! - `driver/`: the backend contract, written once (`mod.rs`: the `Backend` trait, the
+//!   `Engine` enum that is the one place the backends are told apart, the `Handle` the
+//!   runtime and its op futures share, the memory-safety invariants); the op traits
+//!   (`op.rs`: `OpCode`, `UringOp`, `ReadyOp`, `Completion`); the in-flight table and its
+//!   `Lifecycle` (`inflight.rs`); the generation-carrying key of every table (`token.rs`);
+//!   the fd handle (`fd.rs`); backend selection (`select.rs`); stats and ring features
+//!   (`stats.rs`).
+//!   - `driver/uring/`: the io_uring backend: ring setup (`setup.rs`), submission
+//!     (`mod.rs`), enter, reap and drain (`enter.rs`), what an SQE may name on this ring
+//!     (`sqe.rs`), registered file slots (`fixed.rs`), registered buffers (`bufs.rs`).
+//!   - `driver/epoll/`: the epoll backend: readiness retry (`mod.rs`), per-fd readiness
+//!     state (`fd_state.rs`), waiting (`wait.rs`), file I/O on the thread pool
+//!     (`offload.rs`).
+//! - `op/`: one operation per file, each with its io_uring half and its readiness half:
+//!   accept, accept_multi, connect, recv, recv_multi, recv_from, send, send_zc, send_to,
+//!   shutdown, close, nop; open, read_at (and `READ_FIXED`), write_at (and `WRITE_FIXED`),
+//!   fsync, ftruncate, statx, mkdir, rename, unlink.
+//! - `io.rs`: the one copy of `read_exact` / `write_all`, for streams and positional I/O.
+//! - `runtime/`: [`Runtime`], [`Builder`], the loop and its thread-local context
+//!   (`context.rs`), the op futures (`op.rs`), the timer store (`timers.rs`), tasks
+//!   ([`JoinHandle`], [`JoinSet`]) and thread-per-core ([`runtime::ThreadPerCore`]).
+//! - [`time`], [`net`], [`fs`], [`BufRing`](buf::BufRing) and
+//!   [`FixedBufPool`](buf::FixedBufPool) (`buf/ring.rs`, `buf/fixed.rs`),
+//!   `blocking.rs` ([`spawn_blocking`]): the public API on top.
+//! - Outside the library: `echo-server/` (a member crate, with its CLI dependencies), a
+//!   thread-per-core TCP echo server on the public API; `examples/` (`echo_client` is its
+//!   load generator, `download` a concurrent downloader); `benches/` (`echo`, `ops`).
+//!
+//! # An operation's life on both backends
+//! ```text
+//!  stream.read(buf).await ─ Op future (runtime/op.rs), first poll: Handle::poll_op
+//!        │
+//!        ├─ io_uring ── sqe(&Ring) ─ in-flight slot, user_data = key+generation ─ SQ
+//!        │                 └ one io_uring_enter per turn submits it and reaps the CQE
+//!        │              CQE ─ InFlight::complete ─ wake ─ poll again ─ complete(cqe)
+//!        │
+//!        └─ epoll ───── syscall() ─ done ──────────────────────────── complete(result)
+//!                          ├ EAGAIN on a socket: waker on the fd's FdState; epoll_wait
+//!                          │   event ─ wake ─ poll again ─ syscall() again
+//!                          └ EAGAIN on a file (Offload): blocking() on the thread pool;
+//!                              its result ─ in-flight slot ─ eventfd ─ wake ─ complete
+//!
+//!  future dropped while the backend holds the op ─ Handle::drop_op: parked in the slot
+//!  (io_uring: plus one AsyncCancel) until the final completion frees it; a drop while the
+//!  driver is busy waits in the handle for the next turn
+//! ```
 //!
 //! # Implementation
 //! One runtime per thread. A loop turn runs ready tasks (at most `event_interval`), then
@@ -53,40 +86,40 @@
 //! Memory safety rests on ownership: an operation owns its buffers and fd handle; if its
 //! future is dropped while the kernel still owns the operation, those resources move into
 //! the in-flight table and are freed only when the completion arrives. Dropping the runtime
-//! cancels every operation and waits for every completion before unmapping the ring.
+//! cancels every operation once and waits for every completion before unmapping the ring.
 //! An operation whose completion creates something (an accepted socket) releases it in
 //! `OpCode::complete_orphan` when its future was dropped, so a cancelled accept leaks no fd.
 //! `user_data` carries a generation, so a stale completion cannot complete a newer
-//! operation that reused its slot. The invariants are listed in `driver/mod.rs`, and every
-//! `unsafe` block names the one it relies on.
+//! operation that reused its slot. The invariants are named in `driver/mod.rs`
+//! (`[heap-owned]`, `[parked-on-drop]`, `[generation]`, `[fd-outlives-op]`,
+//! `[multishot-slot]`, `[drain-before-unmap]`, `[slot-lifetime]`, `[driver-owned]`), and
+//! every `unsafe` block names the one it relies on.
 //!
-//! The epoll variant runs the same ops: each tries its non-blocking system call and, on
-//! `EAGAIN`, waits for its fd's readiness (one edge-triggered registration per fd) and
-//! retries. [`Driver::Auto`] picks io_uring when the ring can be set up and supports every
-//! opcode the runtime uses, else epoll (`Runtime::driver_reason` says why);
-//! `PROACTOR_DRIVER=uring|epoll` overrides `Auto`, and `PROACTOR_LOG=debug` prints the
-//! choice.
-//!
-//! Fast paths: [`TcpListener::incoming`](net::TcpListener::incoming) is one multishot accept
-//! and [`TcpStream::recv_multi`](net::TcpStream::recv_multi) one multishot recv from a
-//! provided-buffer ring; `driver/multi.rs` drives such an op (its in-flight slot queues
-//! completions, `Lifecycle::Multi`, until one without `IORING_CQE_F_MORE`, and re-arms it;
-//! a receive's queue is bounded by [`BufRing::max_queued`](buf::BufRing::max_queued): when
-//! full, the op is cancelled and re-armed once its consumer took the queue).
-//! Where the kernel lacks them, on epoll, or with [`Builder::fast_paths`]`(false)` /
-//! `PROACTOR_FAST_PATHS=off`, the same ops run single-shot behind the same API.
+//! The epoll variant runs the same ops: a socket op tries its non-blocking system call and,
+//! on `EAGAIN`, waits for its fd's readiness (one edge-triggered registration per fd) and
+//! retries; a file op tries a read or write of the page cache that never waits
+//! (`RWF_NOWAIT`) and otherwise runs its blocking call on the thread pool, so the loop's
+//! thread never waits on a disk. [`Driver::Auto`] picks io_uring when the ring can be set
+//! up and supports every opcode the runtime uses, else epoll (`Runtime::driver_reason` says
+//! why); `PROACTOR_DRIVER=uring|epoll` overrides `Auto`, and `PROACTOR_LOG=debug` prints
+//! the choice.
 //!
 //! Fast paths, each probed and left off where the kernel refuses it, all off with
 //! [`Builder::fast_paths(false)`](Builder::fast_paths) or `PROACTOR_FAST_PATHS=off`, and
 //! reported by [`Runtime::ring_features`]: `SINGLE_ISSUER` + `DEFER_TASKRUN` (completions
 //! are posted only when the runtime enters the ring, so a busy loop is not interrupted,
 //! and a parked one wakes once per batch), a registered ring fd for `io_uring_enter`,
-//! registered buffers ([`buf::FixedBufPool`]), zero-copy sends
-//! ([`net::TcpStream::send_zc`], whose buffer is kept until the kernel's notification),
-//! registered file slots for sockets ([`Builder::fixed_files`]; `driver/fixed.rs`: a slot is
-//! filled by an update riding ahead of the stream's first send or receive, named only once
-//! filled, and emptied before the fd closes), and file reads and writes answered inline
-//! from the page cache (`RWF_NOWAIT`, bounded per loop turn).
+//! multishot accept ([`TcpListener::incoming`](net::TcpListener::incoming)) and multishot
+//! recv from a provided-buffer ring ([`TcpStream::recv_multi`](net::TcpStream::recv_multi);
+//! the in-flight slot queues completions until one without `IORING_CQE_F_MORE`, bounded by
+//! [`BufRing::max_queued`](buf::BufRing::max_queued)), registered buffers
+//! ([`buf::FixedBufPool`]), zero-copy sends ([`net::TcpStream::send_zc`], whose buffer is
+//! kept until the kernel's notification), registered file slots for sockets
+//! ([`Builder::fixed_files`]; `driver/uring/fixed.rs`: a slot is filled by an update riding
+//! ahead of the stream's first send or receive, named only once filled, and emptied before
+//! the fd closes), and file reads and writes answered inline from the page cache
+//! (`RWF_NOWAIT`, bounded per loop turn). Where the kernel lacks them, on epoll, or with
+//! the fast paths off, the same APIs run single-shot behind the same calls.
 
 #![warn(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
@@ -94,16 +127,17 @@
 mod blocking;
 pub mod buf;
 mod driver;
-mod fd;
 pub mod fs;
+mod io;
 pub mod net;
 mod op;
+mod pool;
 pub mod runtime;
 mod sys;
 pub mod time;
 
 pub use blocking::spawn_blocking;
-pub use op::nop::nop;
+pub use runtime::op::nop;
 pub use runtime::{
     block_on, spawn, Builder, Driver, DriverKind, JoinError, JoinHandle, JoinSet, RingFeatures,
     Runtime, Stats,

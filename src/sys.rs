@@ -54,7 +54,8 @@ pub(crate) enum Dir {
 }
 
 /// One positional `preadv2`/`pwritev2` with `RWF_NOWAIT`, for an op's
-/// [`try_inline`](crate::driver::OpCode::try_inline): the count, or `None` where the kernel
+/// [`try_inline`](crate::driver::UringOp::try_inline) (and its first try on the epoll
+/// backend): the count, or `None` where the kernel
 /// would have to wait (pages not cached, dirty-page throttling) or refuses (a file that
 /// cannot seek; no NOWAIT support, e.g. buffered writes on ext4). The op then goes through
 /// the ring, which reports its own result. `enabled` is the file's switch for this
@@ -94,6 +95,28 @@ pub(crate) unsafe fn rw_nowait(
             None
         }
     }
+}
+
+/// One positional `pread` (`Dir::Read`) or `pwrite` (`Dir::Write`): the blocking call of a
+/// file op on the epoll backend's thread pool.
+///
+/// # Safety
+/// `ptr` points to `len` bytes that stay valid for the call: writable for `Dir::Read`,
+/// initialised for `Dir::Write`.
+pub(crate) unsafe fn rw_at(
+    fd: RawFd,
+    dir: Dir,
+    ptr: *mut u8,
+    len: usize,
+    offset: u64,
+) -> io::Result<u32> {
+    let offset = offset as libc::off64_t;
+    // SAFETY: the caller's contract: `ptr` is valid for `len` bytes for the call.
+    let n = match dir {
+        Dir::Read => syscall!(pread64(fd, ptr.cast(), len, offset))?,
+        Dir::Write => syscall!(pwrite64(fd, ptr.cast(), len, offset))?,
+    };
+    Ok(n as u32)
 }
 
 /// Converts a raw io_uring completion result (`-errno` on failure) into an `io::Result`.
@@ -138,60 +161,4 @@ pub(crate) fn nofile_limit() -> Option<u64> {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::cell::Cell;
-
-    #[test]
-    fn kernel_versions_parse() {
-        assert_eq!(
-            super::parse_kernel_version("6.18.44-fc-v657"),
-            Some((6, 18))
-        );
-        assert_eq!(
-            super::parse_kernel_version("5.15.0-91-generic"),
-            Some((5, 15))
-        );
-        assert_eq!(super::parse_kernel_version("6.13"), Some((6, 13)));
-        assert_eq!(super::parse_kernel_version("garbage"), None);
-        assert!(super::kernel_version().is_some());
-    }
-    use std::os::fd::AsRawFd;
-
-    use super::{rw_nowait, Dir};
-
-    fn read(file: &std::fs::File, enabled: &Cell<bool>) -> Option<u32> {
-        let mut buf = [0u8; 64];
-        // SAFETY: `buf` is 64 writable bytes on this frame for the call.
-        unsafe {
-            rw_nowait(
-                file.as_raw_fd(),
-                enabled,
-                Dir::Read,
-                buf.as_mut_ptr(),
-                64,
-                0,
-            )
-        }
-    }
-
-    #[test]
-    fn nowait_read_of_a_cached_file_succeeds_and_stays_on() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("f");
-        std::fs::write(&path, [1u8; 64]).unwrap();
-        let file = std::fs::File::open(&path).unwrap();
-        let enabled = Cell::new(true);
-        assert_eq!(read(&file, &enabled), Some(64));
-        assert!(enabled.get());
-    }
-
-    #[test]
-    fn nowait_refused_by_the_file_turns_itself_off() {
-        // procfs files have no RWF_NOWAIT support: EOPNOTSUPP.
-        let file = std::fs::File::open("/proc/self/stat").unwrap();
-        let enabled = Cell::new(true);
-        assert_eq!(read(&file, &enabled), None);
-        assert!(!enabled.get(), "EOPNOTSUPP must switch the try off");
-        assert_eq!(read(&file, &enabled), None, "off: nothing is tried");
-    }
-}
+mod tests;

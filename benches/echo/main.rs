@@ -4,7 +4,12 @@
 //! time (see `servers.rs`).
 //!
 //! `cargo bench --bench echo [-- --quick] [-- --duration SECS --reps N --conns 1,256
-//! --servers uring,monoio,tokio --ladder --no-ladder --list]`
+//! --servers uring,monoio,tokio --ladder --no-ladder --list --baseline PATH]`
+//!
+//! `--baseline PATH` adds another build of `echo-server` (`baseline-uring`,
+//! `baseline-epoll`; e.g. the last commit's, built in a worktree) to the servers, and a
+//! before/after table of paired ratios: each repetition's current server against the
+//! baseline run next to it, the median of those ratios and their spread.
 //!
 //! Each server runs as its own process pinned to CPU 0, the load client (`echo_client`
 //! example) pinned to CPU 1. Per cell (connections × message size) and repetition the servers
@@ -32,7 +37,7 @@ use servers::ServerKind;
 
 /// One measured run of one server in one cell.
 #[derive(Clone, Debug)]
-struct Sample {
+pub(crate) struct Sample {
     req_per_sec: f64,
     mb_per_sec: f64,
     p50_us: f64,
@@ -43,7 +48,7 @@ struct Sample {
 
 /// A cell of the benchmark: the load offered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct Cell {
+pub(crate) struct Cell {
     conns: usize,
     size: usize,
     /// Paced total rate (requests/s), or 0 for closed-loop saturation.
@@ -69,7 +74,7 @@ enum Ladder {
     Only,
 }
 
-struct Options {
+pub(crate) struct Options {
     quick: bool,
     duration: Duration,
     warmup: Duration,
@@ -79,6 +84,7 @@ struct Options {
     ladder: Ladder,
     list: bool,
     out: PathBuf,
+    baseline: Option<PathBuf>,
 }
 
 /// The cells the ladder runs at: where the CPU/request targets are set.
@@ -119,6 +125,7 @@ fn parse_args() -> Options {
         ladder: Ladder::With,
         list: false,
         out: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/echo-bench"),
+        baseline: None,
     };
     let mut args = std::env::args().skip(1);
     let mut only_conns: Option<Vec<usize>> = None;
@@ -143,9 +150,23 @@ fn parse_args() -> Options {
             "--ladder" | "--features" => ladder = Some(Ladder::Only),
             "--no-ladder" => ladder = Some(Ladder::Off),
             "--list" => opts.list = true,
+            "--baseline" => opts.baseline = Some(PathBuf::from(value())),
             "--bench" => {} // passed by `cargo bench`
             other if other.starts_with('-') => die(&format!("unknown flag {other}")),
             _ => {} // a criterion-style filter: ignored
+        }
+    }
+    if opts.baseline.is_some() {
+        // Each current proactor server is paired with the same driver of the baseline.
+        let pairs: Vec<ServerKind> = [ServerKind::BASE_URING, ServerKind::BASE_EPOLL]
+            .into_iter()
+            .filter(|b| b.baseline_of().is_some_and(|k| opts.servers.contains(&k)))
+            .collect();
+        for b in pairs {
+            if !opts.servers.contains(&b) {
+                let at = opts.servers.iter().position(|k| Some(*k) == b.baseline_of());
+                opts.servers.insert(at.map_or(opts.servers.len(), |i| i + 1), b);
+            }
         }
     }
     if opts.quick {
@@ -246,7 +267,8 @@ fn main() {
         return;
     }
     let opts = parse_args();
-    let bins = build_binaries();
+    let mut bins = build_binaries();
+    bins.baseline = opts.baseline.clone();
     let plan = plan(&opts, &bins);
     if opts.list {
         print!("{}", report::render_servers(&plan, &bins.echo_help));
@@ -274,6 +296,10 @@ fn main() {
         table.push_str(&ladder);
         write(&opts, "ladder.md", &ladder);
     }
+    if opts.baseline.is_some() {
+        table.push('\n');
+        table.push_str(&report::render_pairs(&opts, &plan, &samples));
+    }
     println!("{table}");
     write(&opts, "table.md", &table);
     write(&opts, "results.csv", &report::render_csv(&rows));
@@ -289,7 +315,7 @@ fn write(opts: &Options, name: &str, text: &str) {
     std::fs::write(&path, text).unwrap_or_else(|e| die(&format!("write {}: {e}", path.display())));
 }
 
-type Samples = BTreeMap<(Cell, ServerKind), Vec<Sample>>;
+pub(crate) type Samples = BTreeMap<(Cell, ServerKind), Vec<Sample>>;
 
 /// Runs the plan: per cell and repetition, each server in turn.
 fn measure(opts: &Options, bins: &Binaries, plan: &[(Cell, Vec<ServerKind>)]) -> Samples {
@@ -297,7 +323,13 @@ fn measure(opts: &Options, bins: &Binaries, plan: &[(Cell, Vec<ServerKind>)]) ->
     let mut port = 7400;
     for (cell, servers) in plan {
         for rep in 0..opts.reps {
-            for &kind in servers {
+            // Odd repetitions take the servers in reverse (A B, B A, ...), so a drift of the
+            // host's speed within a repetition favours none of them.
+            let order: Vec<ServerKind> = match rep % 2 {
+                0 => servers.clone(),
+                _ => servers.iter().rev().copied().collect(),
+            };
+            for &kind in &order {
                 let runs_as = kind.runs_as(&bins.echo_help);
                 if runs_as != kind && servers.contains(&runs_as) {
                     continue; // measured as `runs_as`

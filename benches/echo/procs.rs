@@ -16,6 +16,8 @@ pub struct Binaries {
     tokio_server: PathBuf,
     monoio_server: PathBuf,
     client: PathBuf,
+    /// Another build of `echo-server` (`--baseline PATH`), for before/after rows.
+    pub baseline: Option<PathBuf>,
     /// `echo-server --help`: which switches this build has (see `servers`).
     pub echo_help: String,
 }
@@ -55,6 +57,7 @@ pub fn build_binaries() -> Binaries {
         tokio_server: target.join("examples/tokio_echo_server"),
         monoio_server: target.join("examples/monoio_echo_server"),
         client: target.join("examples/echo_client"),
+        baseline: None,
         echo_help: String::from_utf8_lossy(&help.stdout).into_owned(),
     }
 }
@@ -72,15 +75,16 @@ impl Server {
         let mut cmd = Command::new("taskset");
         cmd.args(["-c", "0"]);
         match kind.program() {
-            Program::Proactor(driver) => {
-                cmd.arg(&bins.echo_server).args([
-                    "--driver",
-                    driver,
-                    "--threads",
-                    "1",
-                    "--addr",
-                    &addr,
-                ]);
+            Program::Proactor(driver) | Program::Baseline(driver) => {
+                let program = match kind.program() {
+                    Program::Baseline(_) => bins
+                        .baseline
+                        .as_ref()
+                        .unwrap_or_else(|| super::die("a baseline server needs --baseline PATH")),
+                    _ => &bins.echo_server,
+                };
+                cmd.arg(program)
+                    .args(["--driver", driver, "--threads", "1", "--addr", &addr]);
             }
             Program::Tokio => {
                 cmd.arg(&bins.tokio_server).args(["--addr", &addr]);

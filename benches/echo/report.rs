@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::servers::{ServerKind, FEATURES};
-use super::{Cell, Options, Row};
+use super::{median, Cell, Options, Row, Samples};
 
 fn find(rows: &[Row], cell: Cell, kind: ServerKind) -> Option<&Row> {
     rows.iter().find(|r| r.cell == cell && r.kind == kind)
@@ -216,6 +216,60 @@ pub(super) fn render_servers(plan: &[(Cell, Vec<ServerKind>)], echo_help: &str) 
             "not in the ladder (this echo-server has no switch for them): {}",
             skipped.join(", ")
         );
+    }
+    t
+}
+
+/// Before/after: per cell, each current proactor server against its baseline build, as the
+/// median of the per-repetition ratios (the two ran one after the other in each repetition)
+/// with their range.
+pub(super) fn render_pairs(
+    opts: &Options,
+    plan: &[(Cell, Vec<ServerKind>)],
+    samples: &Samples,
+) -> String {
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "before/after: this build against --baseline {} ({} repetition(s); ratio of each \
+         repetition's pair, median [min-max]; CPU/req below 1.00x and req/s above favour this build)",
+        opts.baseline.as_ref().map_or(String::new(), |p| p.display().to_string()),
+        opts.reps
+    );
+    let _ = writeln!(t);
+    let _ = writeln!(
+        t,
+        "| cell | server | CPU us/req (this) | CPU us/req (baseline) | CPU/req ratio | req/s ratio |"
+    );
+    let _ = writeln!(t, "|---|---|---:|---:|---:|---:|");
+    for (cell, servers) in plan {
+        for &base in servers {
+            let Some(kind) = base.baseline_of() else {
+                continue;
+            };
+            let (Some(a), Some(b)) = (samples.get(&(*cell, kind)), samples.get(&(*cell, base)))
+            else {
+                continue;
+            };
+            let ratios = |f: fn(&super::Sample) -> f64| -> Vec<f64> {
+                a.iter().zip(b).map(|(x, y)| f(x) / f(y)).collect()
+            };
+            let spread = |v: Vec<f64>| {
+                let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+                let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                format!("{:.2}x [{lo:.2}-{hi:.2}]", median(v.clone()))
+            };
+            let _ = writeln!(
+                t,
+                "| {} | {} | {:.2} | {:.2} | {} | {} |",
+                cell.label(),
+                kind.name(),
+                median(a.iter().map(|s| s.cpu_us_per_req).collect()),
+                median(b.iter().map(|s| s.cpu_us_per_req).collect()),
+                spread(ratios(|s| s.cpu_us_per_req)),
+                spread(ratios(|s| s.req_per_sec)),
+            );
+        }
     }
     t
 }

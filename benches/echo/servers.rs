@@ -21,6 +21,9 @@ pub enum Program {
     Tokio,
     /// `examples/monoio_echo_server`.
     Monoio,
+    /// Another build of `echo-server` (`--baseline PATH`) with `--driver <driver>`: the
+    /// "before" of a before/after comparison.
+    Baseline(&'static str),
 }
 
 struct Def {
@@ -76,6 +79,18 @@ const DEFS: &[Def] = &[
     ),
     def("tokio", "tokio", Program::Tokio, "#2ca02c"),
     def("monoio", "monoio", Program::Monoio, "#9467bd"),
+    def(
+        "baseline-uring",
+        "base-uring",
+        Program::Baseline("uring"),
+        "#ff9896",
+    ),
+    def(
+        "baseline-epoll",
+        "base-epoll",
+        Program::Baseline("epoll"),
+        "#aec7e8",
+    ),
     rung("uring-base", 0, "#7f7f7f"),
     rung("uring+ring-flags", 1, "#8c564b"),
     rung("uring+accept-multi", 2, "#e377c2"),
@@ -176,6 +191,8 @@ impl ServerKind {
     pub const EPOLL: ServerKind = ServerKind(1);
     pub const TOKIO: ServerKind = ServerKind(2);
     pub const MONOIO: ServerKind = ServerKind(3);
+    pub const BASE_URING: ServerKind = ServerKind(4);
+    pub const BASE_EPOLL: ServerKind = ServerKind(5);
 
     fn def(self) -> &'static Def {
         &DEFS[self.0 as usize]
@@ -191,6 +208,15 @@ impl ServerKind {
 
     pub fn color(self) -> &'static str {
         self.def().color
+    }
+
+    /// For a baseline server, the current build's server it is compared with.
+    pub fn baseline_of(self) -> Option<ServerKind> {
+        match self {
+            ServerKind::BASE_URING => Some(ServerKind::URING),
+            ServerKind::BASE_EPOLL => Some(ServerKind::EPOLL),
+            _ => None,
+        }
     }
 
     pub fn is_uring_peer(self) -> bool {

@@ -87,11 +87,14 @@ impl FixedBufPool {
                 iov_len: size,
             })
             .collect();
-        let registered = context::try_with_current(|core| {
-            core.driver_mut()
-                .register_buffers(&iovecs, Box::new(inner.clone()))
-        })
-        .ok_or_else(|| io::Error::other("FixedBufPool::new must run inside a proactor runtime"))?;
+        let driver = context::try_current_driver().ok_or_else(|| {
+            io::Error::other("FixedBufPool::new must run inside a proactor runtime")
+        })?;
+        let id = Rc::as_ptr(&inner) as usize;
+        let keep = Box::new(inner.clone());
+        let registered = driver
+            .with_uring(|u| u.register_buffers(id, &iovecs, keep))
+            .unwrap_or(false);
         inner.registered.set(registered);
         Ok(FixedBufPool { inner })
     }
@@ -157,7 +160,7 @@ impl Drop for Mapping {
     fn drop(&mut self) {
         // SAFETY: `ptr`/`len` are this mapping's, unmapped once, here; the pool's `Inner`
         // owns it, and a registered pool's `Inner` is kept by the driver until after the
-        // ring is gone (invariant 5), so no buffer or kernel access outlives it.
+        // ring is gone (`[driver-owned]`), so no buffer or kernel access outlives it.
         unsafe { libc::munmap(self.ptr.cast(), self.len) };
     }
 }
@@ -182,14 +185,10 @@ pub struct FixedBuf {
 }
 
 impl FixedBuf {
-    /// Index of the buffer in the ring's registered table.
-    pub(crate) fn buf_index(&self) -> u16 {
-        self.index
-    }
-
-    /// Whether its pool is registered with the ring.
-    pub(crate) fn registered(&self) -> bool {
-        self.pool.registered.get()
+    /// Its pool's id and its index in the pool: a ring that registered this pool names the
+    /// buffer by index (`READ_FIXED`, `WRITE_FIXED`); any other runs plain I/O on it.
+    pub(crate) fn fixed_id(&self) -> (usize, u16) {
+        (Rc::as_ptr(&self.pool) as usize, self.index)
     }
 
     fn ptr(&self) -> *mut u8 {

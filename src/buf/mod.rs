@@ -4,14 +4,19 @@
 //! ([`BufResult`]), because the kernel may write into it after the future that started the
 //! operation is dropped. [`IoBuf`] and [`IoBufMut`] promise a pointer that stays valid and
 //! unmoved while the buffer value itself is moved around.
+//!
+//! The traits and [`Slice`] are a leaf of the crate. `pool.rs` (the memory of a receive
+//! pool) sits above the driver, which registers its ring; [`BufRing`] and [`FixedBufPool`]
+//! are built on the current runtime, at the top with `net` and `fs`.
 
 mod fixed;
+pub(crate) mod pool;
 mod ring;
 mod slice;
 
 pub use fixed::{FixedBuf, FixedBufPool};
-pub(crate) use ring::Pool;
-pub use ring::{BufRing, BufRingBuilder, PoolBuf};
+pub use pool::PoolBuf;
+pub use ring::{BufRing, BufRingBuilder};
 pub use slice::Slice;
 
 use std::ops::RangeBounds;

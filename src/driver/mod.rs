@@ -1,168 +1,86 @@
-//! The driver contract, written once.
+//! The driver: the backend contract, written once, and the handle the runtime and its op
+//! futures share.
 //!
-//! An operation is a struct implementing [`OpCode`]: it owns its fd handle and every buffer
-//! the kernel touches, builds its io_uring SQE, knows its non-blocking syscall for the
-//! readiness driver, and turns the raw result into the user-facing output (handing buffers
-//! back). [`Op<T>`] is the one future that drives any `OpCode` on whichever backend the
-//! runtime runs; [`Backend`] is the one place where the choice of backend is dispatched:
-//! each of its methods holds a single `match`.
+//! # The backend contract
+//! A backend is one of the two folders, `uring/` (completion-based) and `epoll/`
+//! (readiness-based), each implementing [`Backend`]:
+//! - `poll_op(state, op, cx)`: drives one [`Operation`] a step; `Ready` with its completion,
+//!   the state back to [`OpState::Idle`].
+//! - `poll_multi(state, op, policy, cx)`: the same for an op that completes many times
+//!   (multishot accept and recv on io_uring; one completion per poll on epoll); the state
+//!   goes back to idle with the completion that ends it.
+//! - `drop_op(state, op)`: the op's future is gone; the backend keeps what the kernel (or
+//!   its thread pool) may still touch, and hands back what may be freed now.
+//! - `turn(park, released)`: submits what is queued, waits as [`Park`] allows, dispatches
+//!   what completed; resources of dropped ops whose completion arrived go to `released`.
+//! - `shutdown(released)`: cancels every operation once and waits for all completions.
+//! - `fill_stats(stats)`: its counters.
 //!
-//! Memory-safety invariants (cited by the `// SAFETY:` comments of the crate):
-//! 1. Anything the kernel reads or writes after submission is heap memory owned by the op;
-//!    moving the op never moves that memory.
-//! 2. Dropping an in-flight op moves its owned resources into the in-flight slot
-//!    (`Lifecycle::Ignored`); they are freed only when the completion arrives.
-//! 3. `user_data` is the slot key plus a generation; reserved values have the top bit set.
-//! 4. A file descriptor is closed only after every op using it has completed (ops hold a
-//!    [`SharedFd`](crate::fd::SharedFd) clone, which is parked with them).
-//! 5. Multishot ops (accept, recv with provided buffers) keep their in-flight slot until a
-//!    completion without `IORING_CQE_F_MORE`; a provided buffer goes back to its ring when its
-//!    owner drops it, and the ring's memory outlives every op that may select from it.
-//! 6. Dropping the runtime cancels and drains every in-flight op before the ring is unmapped.
-//! 7. A registered file slot is named in an SQE only while the [`SharedFd`] it was taken for
-//!    lives (the op holds it), only after the update that fills it completed, and it is
-//!    emptied before that fd is closed; a slot is reused only after its emptying completed
-//!    ([`fixed`]).
+//! Dispatch between the two happens in one place, [`Engine`], whose methods each hold one
+//! `match`. What only io_uring has (ring features, fixed buffers, buffer rings, registered
+//! file slots) is reached through one accessor, [`Handle::with_uring`], not through stub
+//! methods of the contract. Each backend keeps its private per-fd state in its own folder
+//! ([`epoll::FdState`], [`uring::FdSlot`]), stored in the [`SharedFd`].
+//!
+//! # Memory-safety invariants
+//! Cited by name on the fields they protect and in the `// SAFETY:` comments of the crate.
+//! - `[heap-owned]`: anything the kernel reads or writes after submission (buffers,
+//!   sockaddr storage, msghdr, iovecs, timespecs, paths, statx buffers) is heap memory owned
+//!   by the op; moving the op never moves that memory.
+//! - `[parked-on-drop]`: dropping an in-flight op moves its owned resources into its
+//!   in-flight slot ([`Parked`]), freed only when the final completion arrives; a cancel may
+//!   be submitted, the resources still wait. A drop that happens while the driver is busy
+//!   (inside a turn: a waker's `wake`, an `IoBuf` method) is deferred to the next turn,
+//!   never lost.
+//! - `[generation]`: a token (`user_data`, an epoll registration) is the slot key plus a
+//!   generation; reserved values are named constants; a stale completion can never complete
+//!   a newer op ([`token`]).
+//! - `[fd-outlives-op]`: a file descriptor is closed only after every op that uses it
+//!   completed: each op holds a [`SharedFd`] clone, parked with it.
+//! - `[multishot-slot]`: a multishot op keeps its slot until a completion without
+//!   `IORING_CQE_F_MORE`; its queue is bounded by its policy; a provided buffer goes back to
+//!   its ring when its owner drops it, and the ring's memory outlives every op that may
+//!   select from it.
+//! - `[drain-before-unmap]`: dropping the runtime cancels each op once and waits for every
+//!   completion before the ring is unmapped; if it cannot, it leaks rather than frees.
+//! - `[slot-lifetime]`: a registered file slot is named only while its fd lives, only after
+//!   it was filled, only by its own ring, and emptied before the fd closes.
+//! - `[driver-owned]`: memory the driver itself hands the kernel (the wake buffer,
+//!   registered buffers, buffer rings, the fixed-file table) lives as long as the ring.
 
 pub(crate) mod epoll;
-pub(crate) mod fixed;
+pub(crate) mod fd;
 pub(crate) mod inflight;
-pub(crate) mod multi;
-mod ring_setup;
+mod op;
+mod select;
+mod stats;
+#[cfg(test)]
+pub(crate) mod testing;
+#[cfg(test)]
+mod tests;
+pub(crate) mod token;
 pub(crate) mod uring;
 
-use std::any::Any;
-use std::future::Future;
+use std::cell::{Cell, RefCell, RefMut};
 use std::io;
-use std::pin::Pin;
-use std::rc::Rc;
-use std::task::{ready, Context, Poll};
+use std::rc::{Rc, Weak};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-pub(crate) use inflight::Completion;
+pub(crate) use fd::SharedFd;
+pub(crate) use inflight::MultiPolicy;
+pub(crate) use op::{
+    Blocking, Completion, Interest, Mode, OpCode, OpState, Operation, Parked, ReadyOp, UringOp,
+};
+pub use select::Driver;
+pub(crate) use select::{build, Config};
+pub use stats::{DriverKind, RingFeatures, Stats};
+pub(crate) use uring::{on_target, Ring, Target};
 
-use crate::fd::SharedFd;
-use crate::runtime::context::{self, Core};
-use crate::runtime::{DriverKind, RingFeatures, Stats};
+use epoll::Epoll;
+use uring::{FixedFiles, Uring};
 
-/// One asynchronous operation.
-///
-/// # Safety
-/// Implementors guarantee invariant 1: every pointer placed in the SQE returned by
-/// [`sqe`](OpCode::sqe) points into heap memory owned by `self` (a `Box`, `Vec`, or an
-/// [`IoBuf`](crate::buf::IoBuf) whose pointer is stable across moves), valid until `self`
-/// is dropped; and any fd in the SQE is held open by a [`SharedFd`] owned by `self`.
-pub(crate) unsafe trait OpCode: 'static {
-    /// What awaiting the operation gives the user.
-    type Output;
-
-    /// Whether the kernel follows the result with a notification completion
-    /// (`IORING_CQE_F_NOTIF`, zero-copy sends): the io_uring driver then keeps the op's slot
-    /// and resources until the notification, and delivers the result with it.
-    const NOTIFIES: bool = false;
-
-    /// The io_uring submission entry (without `user_data`, which the driver sets).
-    fn sqe(&mut self) -> io_uring::squeue::Entry;
-
-    /// How the readiness driver runs this operation.
-    fn mode(&self) -> Mode<'_>;
-
-    /// The non-blocking system call the readiness driver runs, with the completion's
-    /// convention: a count or fd on success, the errno as an error.
-    fn syscall(&mut self) -> io::Result<u32>;
-
-    /// Turns the completion into the output, giving back the buffers the op owned.
-    fn complete(self, completion: Completion) -> Self::Output;
-
-    /// A non-blocking attempt the io_uring driver may make instead of submitting, where the
-    /// kernel can answer at once without waiting on a device (a read of cached pages):
-    /// `Some` is the result a completion would carry; `None` (the default) submits the SQE.
-    /// The driver bounds how many ops finish this way per loop turn, so a task looping on
-    /// such ops still yields.
-    fn try_inline(&mut self) -> Option<io::Result<u32>> {
-        None
-    }
-
-    /// Called instead of [`complete`](OpCode::complete) when the completion of an op whose
-    /// future was dropped arrives: releases what the completion created (an accepted fd).
-    /// The op is dropped right after. Most ops create nothing and keep the default.
-    fn complete_orphan(&mut self, _completion: Completion) {}
-
-    /// The socket this op may name through a registered file slot (send, recv, shutdown):
-    /// the io_uring driver gives it a slot before building the SQE, and
-    /// [`sqe`](OpCode::sqe) uses [`SharedFd::fixed_slot`] once that slot is filled.
-    fn fixed_fd(&self) -> Option<&SharedFd> {
-        None
-    }
-}
-
-/// A dropped op parked in the backend, with the hook that lets it release what its
-/// completion created ([`OpCode::complete_orphan`]).
-struct Orphan {
-    op: Box<dyn Any>,
-    hook: fn(&mut dyn Any, Completion),
-}
-
-impl Orphan {
-    fn boxed<T: OpCode>(op: T) -> Box<dyn Any> {
-        fn hook<T: OpCode>(op: &mut dyn Any, completion: Completion) {
-            if let Some(op) = op.downcast_mut::<T>() {
-                op.complete_orphan(completion);
-            }
-        }
-        Box::new(Orphan {
-            op: Box::new(op),
-            hook: hook::<T>,
-        })
-    }
-}
-
-/// Hands the completion of a dropped op to its [`OpCode::complete_orphan`]; backends call
-/// it on the resources of a dropped op when that op's completion arrives.
-pub(crate) fn orphan_completed(parked: &mut Box<dyn Any>, completion: Completion) {
-    if let Some(orphan) = parked.downcast_mut::<Orphan>() {
-        (orphan.hook)(&mut *orphan.op, completion);
-    }
-}
-
-/// The io_uring fast paths a backend offers; all off on epoll or when disabled.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct FastPaths {
-    /// `IORING_OP_ACCEPT` with `IORING_ACCEPT_MULTISHOT` (Linux 5.19).
-    pub(crate) accept_multi: bool,
-    /// Multishot `IORING_OP_RECV` from a provided-buffer ring (Linux 6.0).
-    pub(crate) recv_multi: bool,
-}
-
-/// How the readiness driver runs an operation.
-pub(crate) enum Mode<'a> {
-    /// Retry the syscall whenever the fd is ready in this direction.
-    Readiness(&'a SharedFd, Interest),
-    /// The syscall never blocks for long (nop, close, page-cache file I/O): run it inline.
-    Immediate,
-}
-
-/// A direction of readiness.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Interest {
-    /// Readable (or acceptable, or peer closed).
-    Read,
-    /// Writable (or connected).
-    Write,
-}
-
-/// Where an [`Op`] stands with its backend.
-#[derive(Debug)]
-pub(crate) enum OpState {
-    /// Not yet started.
-    Idle,
-    /// Submitted to the ring under this `user_data`.
-    Submitted(u64),
-    /// Readiness driver: the syscall would block; waiting for the fd to become ready.
-    Waiting(epoll::Waiter),
-}
-
-/// When the backend may block in a turn.
+/// When a backend may block in a turn.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Park {
     /// Do not block: submit what is queued, collect what is ready.
@@ -171,224 +89,311 @@ pub(crate) enum Park {
     Until(Option<Duration>),
 }
 
-/// The future that drives one [`OpCode`] to completion on the current runtime's backend.
-///
-/// Lazy: nothing is submitted until the first poll. Dropping it while in flight parks the
-/// op's resources in the backend until the kernel is done with them (invariant 2).
-pub(crate) struct Op<T: OpCode> {
-    data: Option<T>,
-    state: OpState,
-    core: Option<Rc<Core>>,
+/// The contract both backends implement (see the module docs).
+pub(crate) trait Backend {
+    /// Drives `op` one step; `Ready` once its completion is in (the state then idle).
+    fn poll_op<T: Operation>(
+        &mut self,
+        state: &mut OpState,
+        op: &mut T,
+        cx: &mut Context<'_>,
+    ) -> Poll<Completion>;
+
+    /// Drives a repeating op one step: its next completion. The state goes back to idle
+    /// with the completion that ends the op (no `IORING_CQE_F_MORE`); `policy` bounds a
+    /// multishot submission's queue.
+    fn poll_multi<T: Operation>(
+        &mut self,
+        state: &mut OpState,
+        op: &mut T,
+        policy: &MultiPolicy,
+        cx: &mut Context<'_>,
+    ) -> Poll<Completion>;
+
+    /// The op's future was dropped in `state`; returns the op if it may be freed now,
+    /// else keeps it until its completion (`[parked-on-drop]`).
+    fn drop_op(&mut self, state: OpState, op: Box<dyn Parked>) -> Option<Box<dyn Parked>>;
+
+    /// One turn: submit what is queued, wait as `park` allows, dispatch what completed.
+    /// Resources released by completions of dropped ops go to `released`, dropped by the
+    /// caller once it no longer borrows the backend (dropping may run user code).
+    fn turn(&mut self, park: Park, released: &mut Vec<Box<dyn Parked>>) -> io::Result<()>;
+
+    /// Cancels every operation in flight, once, and waits for all their completions
+    /// (`[drain-before-unmap]`).
+    fn shutdown(&mut self, released: &mut Vec<Box<dyn Parked>>);
+
+    /// Adds the backend's counters to `stats`.
+    fn fill_stats(&self, stats: &mut Stats);
 }
 
-// Moving an `Op` moves only handles: the memory the kernel uses is on the heap (invariant 1).
-impl<T: OpCode> Unpin for Op<T> {}
-
-impl<T: OpCode> Op<T> {
-    pub(crate) fn new(data: T) -> Self {
-        Op {
-            data: Some(data),
-            state: OpState::Idle,
-            core: None,
-        }
-    }
-}
-
-impl<T: OpCode> Future for Op<T> {
-    type Output = T::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T::Output> {
-        let this = self.get_mut();
-        let core = this.core.get_or_insert_with(context::current);
-        let data = this.data.as_mut().expect("Op polled after completion");
-        let completion = ready!(core.driver_mut().poll_op(&mut this.state, data, cx));
-        this.state = OpState::Idle;
-        let data = this.data.take().expect("checked above");
-        Poll::Ready(data.complete(completion))
-    }
-}
-
-impl<T: OpCode> Drop for Op<T> {
-    fn drop(&mut self) {
-        park_dropped(self.core.as_ref(), &mut self.state, &mut self.data);
-    }
-}
-
-/// The drop path of an op future (single-shot or repeating): an op the kernel may still
-/// own is handed to the backend, which parks its resources until the final completion
-/// (invariant 2).
-pub(crate) fn park_dropped<T: OpCode>(
-    core: Option<&Rc<Core>>,
-    state: &mut OpState,
-    data: &mut Option<T>,
-) {
-    if let OpState::Idle = state {
-        return;
-    }
-    let (Some(core), Some(data)) = (core, data.take()) else {
-        return;
-    };
-    let state = std::mem::replace(state, OpState::Idle);
-    let Ok(mut driver) = core.try_driver_mut() else {
-        // The driver is busy further up this stack: keeping the resources forever is
-        // the only choice that cannot let the kernel write into freed memory.
-        std::mem::forget(data);
-        return;
-    };
-    let release = driver.drop_op(state, Orphan::boxed(data));
-    drop(driver);
-    drop(release);
-}
-
-/// The backend a runtime runs on. Every method is a single `match`: this is the only place
-/// where the backends are told apart.
+/// The backend a runtime runs on: the one place where the two are told apart.
 // One per runtime: the size difference costs nothing, while boxing the larger variant would
 // add a pointer chase to every operation.
 #[allow(clippy::large_enum_variant)]
-pub(crate) enum Backend {
-    /// io_uring: completion-based.
-    Uring(uring::Uring),
-    /// epoll: readiness-based, the same ops through their non-blocking syscalls.
-    Epoll(epoll::Epoll),
+pub(crate) enum Engine {
+    Uring(Uring),
+    Epoll(Epoll),
 }
 
-impl Backend {
-    /// Drives `op` one step; `Ready` once its completion is in.
-    pub(crate) fn poll_op<T: OpCode>(
+impl Backend for Engine {
+    fn poll_op<T: Operation>(
         &mut self,
         state: &mut OpState,
         op: &mut T,
         cx: &mut Context<'_>,
     ) -> Poll<Completion> {
         match self {
-            Backend::Uring(d) => d.poll_op(state, op, cx),
-            Backend::Epoll(d) => d.poll_op(state, op, cx),
+            Engine::Uring(d) => d.poll_op(state, op, cx),
+            Engine::Epoll(d) => d.poll_op(state, op, cx),
         }
     }
 
-    /// The op's future was dropped in `state`; returns resources that may be freed now.
-    pub(crate) fn drop_op(&mut self, state: OpState, op: Box<dyn Any>) -> Option<Box<dyn Any>> {
-        match self {
-            Backend::Uring(d) => d.drop_op(state, op),
-            Backend::Epoll(d) => d.drop_op(state, op),
-        }
-    }
-
-    /// One turn: submit what is queued, wait as `park` allows, dispatch what completed.
-    /// Resources released by completions of dropped ops are pushed to `garbage`, to be
-    /// dropped by the caller once it no longer borrows the backend.
-    pub(crate) fn turn(&mut self, park: Park, garbage: &mut Vec<Box<dyn Any>>) -> io::Result<()> {
-        match self {
-            Backend::Uring(d) => d.turn(park, garbage),
-            Backend::Epoll(d) => d.turn(park, garbage),
-        }
-    }
-
-    /// The io_uring backend's registered file table, if it has one.
-    pub(crate) fn fixed_files(&self) -> Option<Rc<fixed::FixedFiles>> {
-        match self {
-            Backend::Uring(d) => d.fixed_files(),
-            Backend::Epoll(_) => None,
-        }
-    }
-
-    /// At the end of a `block_on`: submits the emptying of registered slots released since
-    /// the last turn, since no turn may come.
-    pub(crate) fn flush_fixed(&mut self) {
-        match self {
-            Backend::Uring(d) => d.flush_fixed(),
-            Backend::Epoll(_) => {}
-        }
-    }
-
-    /// Cancels every operation in flight and waits for all their completions.
-    pub(crate) fn shutdown(&mut self, garbage: &mut Vec<Box<dyn Any>>) {
-        match self {
-            Backend::Uring(d) => d.shutdown(garbage),
-            Backend::Epoll(d) => d.shutdown(garbage),
-        }
-    }
-
-    /// Drives a repeating op ([`multi::MultiOp`]) one step: its next completion. The state
-    /// goes back to `Idle` once a completion without `IORING_CQE_F_MORE` is taken. `policy`
-    /// applies to a multishot submission's queue (io_uring only: elsewhere one completion
-    /// is made per poll, so nothing queues).
-    pub(crate) fn poll_multi<T: OpCode>(
+    fn poll_multi<T: Operation>(
         &mut self,
         state: &mut OpState,
         op: &mut T,
-        policy: &inflight::MultiPolicy,
+        policy: &MultiPolicy,
         cx: &mut Context<'_>,
     ) -> Poll<Completion> {
         match self {
-            Backend::Uring(d) => d.poll_multi(state, op, policy, cx),
-            Backend::Epoll(d) => d.poll_op(state, op, cx),
+            Engine::Uring(d) => d.poll_multi(state, op, policy, cx),
+            Engine::Epoll(d) => d.poll_multi(state, op, policy, cx),
         }
     }
 
-    /// Which io_uring fast paths ops may use on this backend (none on epoll).
-    pub(crate) fn fast_paths(&self) -> FastPaths {
+    fn drop_op(&mut self, state: OpState, op: Box<dyn Parked>) -> Option<Box<dyn Parked>> {
         match self {
-            Backend::Uring(d) => d.fast_paths(),
-            Backend::Epoll(_) => FastPaths::default(),
+            Engine::Uring(d) => d.drop_op(state, op),
+            Engine::Epoll(d) => d.drop_op(state, op),
         }
     }
 
-    /// Registers a provided-buffer ring of `entries` entries at `ring_addr`; returns its
-    /// buffer group id, or `None` when the backend has no buffer rings (epoll, fast paths
-    /// off, or a kernel without `IORING_REGISTER_PBUF_RING`).
-    ///
-    /// # Safety
-    /// `ring_addr` is a page-aligned, zeroed allocation of `entries` `io_uring_buf`s that
-    /// stays allocated until [`unregister_buf_ring`](Backend::unregister_buf_ring) or the
-    /// backend's drop (invariant 5).
-    pub(crate) unsafe fn register_buf_ring(&mut self, ring_addr: u64, entries: u16) -> Option<u16> {
+    fn turn(&mut self, park: Park, released: &mut Vec<Box<dyn Parked>>) -> io::Result<()> {
         match self {
-            // SAFETY: forwarded from the caller.
-            Backend::Uring(d) => unsafe { d.register_buf_ring(ring_addr, entries) },
-            Backend::Epoll(_) => None,
+            Engine::Uring(d) => d.turn(park, released),
+            Engine::Epoll(d) => d.turn(park, released),
         }
     }
 
-    /// Unregisters the buffer ring of group `bgid`; afterwards its memory may be freed.
-    pub(crate) fn unregister_buf_ring(&mut self, bgid: u16) -> io::Result<()> {
+    fn shutdown(&mut self, released: &mut Vec<Box<dyn Parked>>) {
         match self {
-            Backend::Uring(d) => d.unregister_buf_ring(bgid),
-            Backend::Epoll(_) => Ok(()),
+            Engine::Uring(d) => d.shutdown(released),
+            Engine::Epoll(d) => d.shutdown(released),
+        }
+    }
+
+    fn fill_stats(&self, stats: &mut Stats) {
+        match self {
+            Engine::Uring(d) => d.fill_stats(stats),
+            Engine::Epoll(d) => d.fill_stats(stats),
+        }
+    }
+}
+
+impl Engine {
+    fn kind(&self) -> DriverKind {
+        match self {
+            Engine::Uring(_) => DriverKind::Uring,
+            Engine::Epoll(_) => DriverKind::Epoll,
+        }
+    }
+
+    /// The one accessor of what only io_uring has.
+    fn as_uring_mut(&mut self) -> Option<&mut Uring> {
+        match self {
+            Engine::Uring(d) => Some(d),
+            Engine::Epoll(_) => None,
+        }
+    }
+}
+
+/// A dropped op whose backend was busy when it was dropped, waiting for the next turn.
+type Deferred = (OpState, Box<dyn Parked>);
+
+/// A runtime's driver, shared by the runtime (which turns it) and the op futures it runs
+/// (which submit to it). It holds the backend, never the executor.
+#[derive(Clone)]
+pub(crate) struct Handle {
+    inner: Rc<Inner>,
+}
+
+/// A handle that does not keep the driver alive.
+#[derive(Clone)]
+pub(crate) struct WeakHandle(Weak<Inner>);
+
+struct Inner {
+    engine: RefCell<Engine>,
+    /// Ops dropped while the engine was borrowed (`[parked-on-drop]`): a `Cell`, so that
+    /// pushing never fails, whatever is borrowed.
+    deferred: Cell<Vec<Deferred>>,
+    kind: DriverKind,
+}
+
+impl Handle {
+    fn new(engine: Engine) -> Handle {
+        let kind = engine.kind();
+        Handle {
+            inner: Rc::new(Inner {
+                engine: RefCell::new(engine),
+                deferred: Cell::new(Vec::new()),
+                kind,
+            }),
         }
     }
 
     /// Which backend this is.
     pub(crate) fn kind(&self) -> DriverKind {
-        match self {
-            Backend::Uring(_) => DriverKind::Uring,
-            Backend::Epoll(_) => DriverKind::Epoll,
+        self.inner.kind
+    }
+
+    fn engine(&self) -> RefMut<'_, Engine> {
+        self.inner.engine.try_borrow_mut().unwrap_or_else(|_| {
+            panic!(
+                "proactor: an operation was polled from inside the driver (from an IoBuf \
+                 method or a waker's wake or drop); poll it from a task instead"
+            )
+        })
+    }
+
+    /// See [`Backend::poll_op`].
+    pub(crate) fn poll_op<T: Operation>(
+        &self,
+        state: &mut OpState,
+        op: &mut T,
+        cx: &mut Context<'_>,
+    ) -> Poll<Completion> {
+        self.engine().poll_op(state, op, cx)
+    }
+
+    /// See [`Backend::poll_multi`].
+    pub(crate) fn poll_multi<T: Operation>(
+        &self,
+        state: &mut OpState,
+        op: &mut T,
+        policy: &MultiPolicy,
+        cx: &mut Context<'_>,
+    ) -> Poll<Completion> {
+        self.engine().poll_multi(state, op, policy, cx)
+    }
+
+    /// The future of `op` is gone in `state`: the backend parks what the kernel may still
+    /// touch. Never lost: when the backend is busy further up this stack, the drop waits
+    /// for the next turn (`[parked-on-drop]`).
+    pub(crate) fn drop_op<T: Operation>(&self, state: OpState, op: T) {
+        if state == OpState::Idle {
+            return; // nothing handed off: the op is freed here, as it goes out of scope
+        }
+        let op: Box<dyn Parked> = Box::new(op);
+        let Ok(mut engine) = self.inner.engine.try_borrow_mut() else {
+            let mut deferred = self.inner.deferred.take();
+            deferred.push((state, op));
+            self.inner.deferred.set(deferred);
+            return;
+        };
+        let release = engine.drop_op(state, op);
+        drop(engine);
+        drop(release); // outside the borrow: dropping may run user code
+    }
+
+    /// Hands the deferred drops to the engine.
+    fn run_deferred(&self, engine: &mut Engine, released: &mut Vec<Box<dyn Parked>>) {
+        loop {
+            let deferred = self.inner.deferred.take();
+            if deferred.is_empty() {
+                return;
+            }
+            for (state, op) in deferred {
+                released.extend(engine.drop_op(state, op));
+            }
         }
     }
 
-    /// The io_uring fast paths in use; `None` on epoll.
-    pub(crate) fn ring_features(&self) -> Option<RingFeatures> {
-        match self {
-            Backend::Uring(d) => Some(d.features()),
-            Backend::Epoll(_) => None,
-        }
+    /// One turn of the backend ([`Backend::turn`]), with the drops deferred since the last.
+    pub(crate) fn turn(&self, park: Park) -> io::Result<()> {
+        let mut released = Vec::new();
+        let mut engine = self.engine();
+        self.run_deferred(&mut engine, &mut released);
+        let res = engine.turn(park, &mut released);
+        // Drops deferred during the turn (by a waker woken in it) are parked now: their
+        // cancels go out with the next enter.
+        self.run_deferred(&mut engine, &mut released);
+        drop(engine);
+        drop(released); // outside the borrow: dropping released resources may run user code
+        res
     }
 
-    /// Registers `bufs` as the ring's fixed buffers, keeping `keep` (their memory) until the
-    /// backend is dropped; `false` where they are not registered (epoll, fast paths off, a
-    /// set already registered, or the kernel refused).
-    pub(crate) fn register_buffers(&mut self, bufs: &[libc::iovec], keep: Box<dyn Any>) -> bool {
-        match self {
-            Backend::Uring(d) => d.register_buffers(bufs, keep),
-            Backend::Epoll(_) => false,
-        }
+    /// Cancels every op and waits for every completion ([`Backend::shutdown`]).
+    pub(crate) fn shutdown(&self) {
+        let mut released = Vec::new();
+        let mut engine = self.engine();
+        self.run_deferred(&mut engine, &mut released);
+        engine.shutdown(&mut released);
+        drop(engine);
+        drop(released);
     }
 
-    /// Adds the backend's counters to `stats`.
+    /// The backend's counters, added to `stats`.
     pub(crate) fn fill_stats(&self, stats: &mut Stats) {
-        match self {
-            Backend::Uring(d) => d.fill_stats(stats),
-            Backend::Epoll(d) => d.fill_stats(stats),
+        self.inner.engine.borrow().fill_stats(stats);
+    }
+
+    /// Runs `f` on the io_uring backend: the one accessor of what only io_uring has. `None`
+    /// on epoll, or when the backend is busy further up this stack.
+    pub(crate) fn with_uring<R>(&self, f: impl FnOnce(&mut Uring) -> R) -> Option<R> {
+        let mut engine = self.inner.engine.try_borrow_mut().ok()?;
+        engine.as_uring_mut().map(f)
+    }
+
+    /// Marks the backend as driven by a `block_on` until the guard drops (see
+    /// [`DriveGuard`]).
+    pub(crate) fn drive(&self) -> DriveGuard<'_> {
+        let files = self.with_uring(|u| u.fixed_files()).flatten();
+        if let Some(files) = &files {
+            files.set_driving(true);
+        }
+        DriveGuard {
+            handle: self,
+            files,
+        }
+    }
+
+    /// A handle that does not keep the driver alive.
+    pub(crate) fn downgrade(&self) -> WeakHandle {
+        WeakHandle(Rc::downgrade(&self.inner))
+    }
+
+    /// Whether `weak` is a handle of this very driver.
+    pub(crate) fn is(&self, weak: &WeakHandle) -> bool {
+        std::ptr::eq(Rc::as_ptr(&self.inner), weak.0.as_ptr())
+    }
+}
+
+impl WeakHandle {
+    /// The driver, if it is still alive.
+    pub(crate) fn upgrade(&self) -> Option<Handle> {
+        self.0.upgrade().map(|inner| Handle { inner })
+    }
+}
+
+/// While a `block_on` drives the backend, a turn is coming, so a released registered slot
+/// can be emptied at the next turn ([`FixedFiles::set_driving`]); at the end the slots
+/// released meanwhile are emptied at once, since no turn may come (`[slot-lifetime]`).
+pub(crate) struct DriveGuard<'a> {
+    handle: &'a Handle,
+    files: Option<Rc<FixedFiles>>,
+}
+
+impl Drop for DriveGuard<'_> {
+    fn drop(&mut self) {
+        let Some(files) = &self.files else { return };
+        files.set_driving(false);
+        if std::thread::panicking() {
+            // Unwinding: no `io_uring_enter` (it may be what panicked); empty the slots
+            // synchronously instead.
+            files.clear_pending_now();
+        } else if self.handle.with_uring(|u| u.flush_fixed()).is_none() {
+            files.clear_pending_now();
         }
     }
 }

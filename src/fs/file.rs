@@ -9,16 +9,14 @@ use std::rc::Rc;
 
 use super::{Metadata, OpenOptions};
 use crate::buf::{BufResult, FixedBuf, IoBuf, IoBufMut};
-use crate::driver::Op;
-use crate::fd::SharedFd;
+use crate::driver::SharedFd;
 use crate::op::close::Close;
 use crate::op::fsync::Fsync;
 use crate::op::ftruncate::Ftruncate;
 use crate::op::read_at::ReadAt;
-use crate::op::read_fixed_at::ReadFixedAt;
 use crate::op::statx::Statx;
 use crate::op::write_at::WriteAt;
-use crate::op::write_fixed_at::WriteFixedAt;
+use crate::runtime::op::Op;
 use crate::sys::syscall;
 
 /// An open file. Positional I/O only (`read_at`, `write_at`): there is no cursor, so
@@ -86,88 +84,54 @@ impl File {
     /// Reads into `buf` (up to its capacity, from its start) at offset `pos`; returns how
     /// many bytes were read (0 at end of file) and the buffer.
     pub async fn read_at<B: IoBufMut>(&self, buf: B, pos: u64) -> BufResult<usize, B> {
-        ReadAt::new(&self.fd, buf, pos, &self.inline_read).await
+        Op::new(ReadAt::new(&self.fd, buf, pos, &self.inline_read, None)).await
     }
 
     /// Writes `buf`'s initialised bytes at offset `pos`; returns how many were written.
     pub async fn write_at<B: IoBuf>(&self, buf: B, pos: u64) -> BufResult<usize, B> {
-        WriteAt::new(&self.fd, buf, pos, &self.inline_write).await
+        Op::new(WriteAt::new(&self.fd, buf, pos, &self.inline_write, None)).await
     }
 
     /// Like [`read_at`](File::read_at), into a buffer of a
     /// [`FixedBufPool`](crate::buf::FixedBufPool): a registered pool saves the kernel
     /// pinning the buffer's pages on every read.
     pub async fn read_fixed_at(&self, buf: FixedBuf, pos: u64) -> BufResult<usize, FixedBuf> {
-        ReadFixedAt::new(&self.fd, buf, pos).await
+        let fixed = Some(buf.fixed_id());
+        Op::new(ReadAt::new(&self.fd, buf, pos, &self.inline_read, fixed)).await
     }
 
     /// Like [`write_at`](File::write_at), from a buffer of a
     /// [`FixedBufPool`](crate::buf::FixedBufPool).
     pub async fn write_fixed_at(&self, buf: FixedBuf, pos: u64) -> BufResult<usize, FixedBuf> {
-        WriteFixedAt::new(&self.fd, buf, pos).await
+        let fixed = Some(buf.fixed_id());
+        Op::new(WriteAt::new(&self.fd, buf, pos, &self.inline_write, fixed)).await
     }
 
     /// Fills `buf` to its capacity from offset `pos`; `UnexpectedEof` if the file ends
     /// first (the bytes read so far are in the buffer).
     pub async fn read_exact_at<B: IoBufMut>(&self, buf: B, pos: u64) -> BufResult<(), B> {
-        let total = buf.bytes_total();
-        let mut done = 0;
-        let mut buf = buf;
-        while done < total {
-            let (res, slice) = self
-                .read_at(buf.slice(done..total), pos + done as u64)
-                .await;
-            buf = slice.into_inner();
-            match res {
-                Ok(0) => {
-                    let msg = "file ended before the buffer was filled";
-                    return (Err(io::Error::new(io::ErrorKind::UnexpectedEof, msg)), buf);
-                }
-                Ok(n) => done += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return (Err(e), buf),
-            }
-        }
-        (Ok(()), buf)
+        crate::io::read_exact(buf, |rest, done| self.read_at(rest, pos + done)).await
     }
 
     /// Writes all of `buf`'s initialised bytes at offset `pos`, however many writes it
     /// takes.
     pub async fn write_all_at<B: IoBuf>(&self, buf: B, pos: u64) -> BufResult<(), B> {
-        let total = buf.bytes_init();
-        let mut done = 0;
-        let mut buf = buf;
-        while done < total {
-            let (res, slice) = self
-                .write_at(buf.slice(done..total), pos + done as u64)
-                .await;
-            buf = slice.into_inner();
-            match res {
-                Ok(0) => {
-                    let msg = "the file accepted no more bytes";
-                    return (Err(io::Error::new(io::ErrorKind::WriteZero, msg)), buf);
-                }
-                Ok(n) => done += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return (Err(e), buf),
-            }
-        }
-        (Ok(()), buf)
+        crate::io::write_all(buf, |rest, done| self.write_at(rest, pos + done)).await
     }
 
     /// Flushes data and metadata to the device (`fsync`).
     pub async fn sync_all(&self) -> io::Result<()> {
-        Fsync::new(&self.fd, false).await
+        Op::new(Fsync::new(&self.fd, false)).await
     }
 
     /// Flushes data, and only the metadata needed to read it back (`fdatasync`).
     pub async fn sync_data(&self) -> io::Result<()> {
-        Fsync::new(&self.fd, true).await
+        Op::new(Fsync::new(&self.fd, true)).await
     }
 
     /// The file's metadata (`statx` on the open fd).
     pub async fn metadata(&self) -> io::Result<Metadata> {
-        Statx::fd(&self.fd).await.map(Metadata::from_statx)
+        Op::new(Statx::fd(&self.fd)).await.map(Metadata::from_statx)
     }
 
     /// Truncates or extends the file to `size` bytes (extension reads as zeros).
@@ -176,7 +140,7 @@ impl File {
             let msg = "file length exceeds i64::MAX";
             return Err(io::Error::new(io::ErrorKind::InvalidInput, msg));
         }
-        Ftruncate::new(&self.fd, size).await
+        Op::new(Ftruncate::new(&self.fd, size)).await
     }
 
     /// Closes the file, reporting the error `close(2)` gives (e.g. a delayed write error

@@ -38,7 +38,8 @@ impl Metadata {
         self.kind() == libc::S_IFDIR
     }
 
-    /// Whether this is a symbolic link (only from [`symlink_metadata`](super::symlink_metadata)).
+    /// Whether this is a symbolic link (only from
+    /// [`symlink_metadata`](super::symlink_metadata)).
     pub fn is_symlink(&self) -> bool {
         self.kind() == libc::S_IFLNK
     }

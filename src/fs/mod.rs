@@ -39,6 +39,7 @@ use crate::op::mkdir::Mkdir;
 use crate::op::rename::Rename;
 use crate::op::statx::Statx;
 use crate::op::unlink::Unlink;
+use crate::runtime::op::Op;
 
 /// The path as the NUL-terminated string the kernel reads; an interior NUL is an error.
 pub(crate) fn cstring(path: &Path) -> io::Result<CString> {
@@ -83,7 +84,7 @@ pub async fn write(path: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> io::Re
 
 /// Creates a directory (mode `0o777` before the umask); its parent must exist.
 pub async fn create_dir(path: impl AsRef<Path>) -> io::Result<()> {
-    Mkdir::new(cstring(path.as_ref())?, 0o777).await
+    Op::new(Mkdir::new(cstring(path.as_ref())?, 0o777)).await
 }
 
 /// Creates a directory and every missing parent; succeeds if it already is a directory.
@@ -126,27 +127,27 @@ pub async fn create_dir_all(path: impl AsRef<Path>) -> io::Result<()> {
 
 /// Removes a file (or symlink).
 pub async fn remove_file(path: impl AsRef<Path>) -> io::Result<()> {
-    Unlink::new(cstring(path.as_ref())?, false).await
+    Op::new(Unlink::new(cstring(path.as_ref())?, false)).await
 }
 
 /// Removes an empty directory.
 pub async fn remove_dir(path: impl AsRef<Path>) -> io::Result<()> {
-    Unlink::new(cstring(path.as_ref())?, true).await
+    Op::new(Unlink::new(cstring(path.as_ref())?, true)).await
 }
 
 /// Renames `from` to `to`, replacing `to` if it exists (atomically, on one file system).
 pub async fn rename(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<()> {
-    Rename::new(cstring(from.as_ref())?, cstring(to.as_ref())?).await
+    Op::new(Rename::new(cstring(from.as_ref())?, cstring(to.as_ref())?)).await
 }
 
 /// Metadata of `path`, following symlinks.
 pub async fn metadata(path: impl AsRef<Path>) -> io::Result<Metadata> {
-    let stx = Statx::path(cstring(path.as_ref())?, true).await?;
+    let stx = Op::new(Statx::path(cstring(path.as_ref())?, true)).await?;
     Ok(Metadata::from_statx(stx))
 }
 
 /// Metadata of `path` itself, not following a final symlink.
 pub async fn symlink_metadata(path: impl AsRef<Path>) -> io::Result<Metadata> {
-    let stx = Statx::path(cstring(path.as_ref())?, false).await?;
+    let stx = Op::new(Statx::path(cstring(path.as_ref())?, false)).await?;
     Ok(Metadata::from_statx(stx))
 }

@@ -4,8 +4,9 @@ use std::io;
 use std::path::Path;
 
 use super::{cstring, File};
-use crate::fd::SharedFd;
+use crate::driver::SharedFd;
 use crate::op::open::Open;
+use crate::runtime::op::Op;
 
 /// Options and flags to open a [`File`], mirroring [`std::fs::OpenOptions`].
 ///
@@ -114,7 +115,7 @@ impl OpenOptions {
     pub async fn open(&self, path: impl AsRef<Path>) -> io::Result<File> {
         let flags = self.access_mode()? | self.creation_mode()? | self.flags_extra();
         let path = cstring(path.as_ref())?;
-        let fd = Open::new(path, flags, self.mode as libc::mode_t).await?;
+        let fd = Op::new(Open::new(path, flags, self.mode as libc::mode_t)).await?;
         Ok(File::from_shared(SharedFd::new(fd)))
     }
 

@@ -8,15 +8,15 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::task::{ready, Context, Poll};
 
-use crate::buf::{BufRing, Pool, PoolBuf};
-use crate::driver::inflight::MultiPolicy;
-use crate::driver::multi::MultiOp;
-use crate::fd::SharedFd;
+use crate::buf::pool::Pool;
+use crate::buf::{BufRing, PoolBuf};
+use crate::driver::{MultiPolicy, SharedFd};
 use crate::net::socket::Socket;
 use crate::net::TcpStream;
 use crate::op::accept_multi::{accepted, AcceptMulti};
 use crate::op::recv_multi::RecvMulti;
 use crate::runtime::context;
+use crate::runtime::op::MultiOp;
 
 /// Connections accepted by a [`TcpListener`](crate::net::TcpListener), from
 /// [`incoming`](crate::net::TcpListener::incoming).
@@ -26,12 +26,7 @@ pub struct Incoming {
 
 impl Incoming {
     pub(crate) fn new(fd: &SharedFd) -> Incoming {
-        let multishot = context::try_with_current(|core| {
-            core.try_driver_mut()
-                .map(|d| d.fast_paths().accept_multi)
-                .unwrap_or(false)
-        })
-        .unwrap_or(false);
+        let multishot = context::with_uring(|u| u.fast_paths().accept_multi).unwrap_or(false);
         Incoming {
             op: MultiOp::new(AcceptMulti::new(fd, multishot)),
         }
@@ -118,7 +113,8 @@ impl RecvStream {
     pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<PoolBuf>>> {
         if !self.checked {
             self.checked = true;
-            if !self.pool.is_current() {
+            let current = context::try_current_driver();
+            if !current.is_some_and(|d| d.is(self.pool.driver())) {
                 self.done = true;
                 let msg = "the BufRing belongs to another runtime than the one polling recv_multi";
                 return Poll::Ready(Some(Err(io::Error::other(msg))));

@@ -10,13 +10,13 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use socket2::{Domain, SockAddr, SockRef, Type};
 
 use crate::buf::{BufResult, IoBuf, IoBufMut};
-use crate::driver::Op;
-use crate::fd::SharedFd;
+use crate::driver::SharedFd;
 use crate::op::{
     accept::Accept, close::Close, connect::Connect, recv::Recv, recv_from::RecvFrom, send::Send,
     send_to::SendTo, send_zc::SendZc, shutdown::Shutdown as ShutdownOp,
 };
 use crate::runtime::context;
+use crate::runtime::op::Op;
 
 /// A socket descriptor shared by the handles and in-flight operations that use it.
 #[derive(Clone, Debug)]
@@ -74,10 +74,7 @@ impl Socket {
     ///
     /// [`RingFeatures::send_zc`]: crate::RingFeatures::send_zc
     pub(crate) async fn send_zc<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        let zc = context::try_with_current(|core| {
-            core.driver_mut().ring_features().is_some_and(|f| f.send_zc)
-        });
-        if zc == Some(true) {
+        if context::with_uring(|u| u.features().send_zc) == Some(true) {
             Op::new(SendZc::new(&self.fd, buf)).await
         } else {
             self.write(buf).await
@@ -87,44 +84,12 @@ impl Socket {
     /// Reads until the buffer's whole capacity is filled; `UnexpectedEof` if the peer
     /// closes first.
     pub(crate) async fn read_exact<B: IoBufMut>(&self, buf: B) -> BufResult<(), B> {
-        let total = buf.bytes_total();
-        let mut filled = 0;
-        let mut buf = buf;
-        while filled < total {
-            let (res, slice) = self.read(buf.slice(filled..)).await;
-            buf = slice.into_inner();
-            match res {
-                Ok(0) => {
-                    let msg = format!("connection closed after {filled} of {total} bytes");
-                    return (Err(io::Error::new(io::ErrorKind::UnexpectedEof, msg)), buf);
-                }
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return (Err(e), buf),
-            }
-        }
-        (Ok(()), buf)
+        crate::io::read_exact(buf, |rest, _| self.read(rest)).await
     }
 
     /// Writes every initialised byte of `buf`, however many writes it takes.
     pub(crate) async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
-        let total = buf.bytes_init();
-        let mut written = 0;
-        let mut buf = buf;
-        while written < total {
-            let (res, slice) = self.write(buf.slice(written..total)).await;
-            buf = slice.into_inner();
-            match res {
-                Ok(0) => {
-                    let msg = format!("wrote 0 bytes after {written} of {total}");
-                    return (Err(io::Error::new(io::ErrorKind::WriteZero, msg)), buf);
-                }
-                Ok(n) => written += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return (Err(e), buf),
-            }
-        }
-        (Ok(()), buf)
+        crate::io::write_all(buf, |rest, _| self.write(rest)).await
     }
 
     pub(crate) async fn recv_from<B: IoBufMut>(&self, buf: B) -> BufResult<(usize, SockAddr), B> {

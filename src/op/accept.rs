@@ -10,20 +10,21 @@ use std::os::fd::{FromRawFd, OwnedFd};
 use io_uring::{opcode, squeue, types};
 use socket2::{SockAddr, SockAddrStorage};
 
-use crate::driver::{Completion, Interest, Mode, OpCode};
-use crate::fd::SharedFd;
+use crate::driver::{Completion, Interest, Mode, OpCode, ReadyOp, Ring, SharedFd, UringOp};
 use crate::sys::syscall;
 
 const FLAGS: i32 = libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK;
 
-/// The peer address the kernel fills in, on the heap (invariant 1).
+/// The peer address the kernel fills in.
 struct Peer {
     storage: SockAddrStorage,
     len: libc::socklen_t,
 }
 
 pub(crate) struct Accept {
+    /// The listener, held until the completion (`[fd-outlives-op]`).
     fd: SharedFd,
+    /// Written by the kernel: on the heap, owned by the op (`[heap-owned]`).
     peer: Box<Peer>,
 }
 
@@ -45,27 +46,8 @@ impl Accept {
     }
 }
 
-// SAFETY: the address storage and its length are in `self.peer`, a Box owned by the op;
-// the listening fd is held by `self.fd`.
-unsafe impl OpCode for Accept {
+impl OpCode for Accept {
     type Output = io::Result<(OwnedFd, SockAddr)>;
-
-    fn sqe(&mut self) -> squeue::Entry {
-        let (addr, len) = self.addr_ptrs();
-        opcode::Accept::new(types::Fd(self.fd.raw()), addr, len)
-            .flags(FLAGS)
-            .build()
-    }
-
-    fn mode(&self) -> Mode<'_> {
-        Mode::Readiness(&self.fd, Interest::Read)
-    }
-
-    fn syscall(&mut self) -> io::Result<u32> {
-        let (addr, len) = self.addr_ptrs();
-        // SAFETY: `addr` and `len` point into `self.peer`, live and writable for the call.
-        syscall!(accept4(self.fd.raw(), addr, len, FLAGS)).map(|fd| fd as u32)
-    }
 
     fn complete(self, completion: Completion) -> Self::Output {
         let fd = completion.result?;
@@ -82,5 +64,28 @@ unsafe impl OpCode for Accept {
             // SAFETY: the accepted descriptor is owned by nobody else; dropping closes it.
             drop(unsafe { OwnedFd::from_raw_fd(fd as i32) });
         }
+    }
+}
+
+// SAFETY: the address storage and its length are in `self.peer`, a Box owned by the op
+// (`[heap-owned]`); the listening fd is held by `self.fd` (`[fd-outlives-op]`).
+unsafe impl UringOp for Accept {
+    fn sqe(&mut self, _ring: &Ring<'_>) -> squeue::Entry {
+        let (addr, len) = self.addr_ptrs();
+        opcode::Accept::new(types::Fd(self.fd.raw()), addr, len)
+            .flags(FLAGS)
+            .build()
+    }
+}
+
+impl ReadyOp for Accept {
+    fn mode(&self) -> Mode<'_> {
+        Mode::Readiness(&self.fd, Interest::Read)
+    }
+
+    fn syscall(&mut self) -> io::Result<u32> {
+        let (addr, len) = self.addr_ptrs();
+        // SAFETY: `addr` and `len` point into `self.peer`, live and writable for the call.
+        syscall!(accept4(self.fd.raw(), addr, len, FLAGS)).map(|fd| fd as u32)
     }
 }

@@ -12,13 +12,13 @@ use std::ptr;
 
 use io_uring::{opcode, squeue, types};
 
-use crate::driver::{Completion, Interest, Mode, OpCode};
-use crate::fd::SharedFd;
+use crate::driver::{Completion, Interest, Mode, OpCode, ReadyOp, Ring, SharedFd, UringOp};
 use crate::sys::syscall;
 
 const FLAGS: i32 = libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK;
 
 pub(crate) struct AcceptMulti {
+    /// The listener, held until the last completion (`[fd-outlives-op]`).
     fd: SharedFd,
     multishot: bool,
 }
@@ -32,12 +32,29 @@ impl AcceptMulti {
     }
 }
 
-// SAFETY: the SQE carries no pointers (null address arguments); the listening fd is held by
-// `self.fd`.
-unsafe impl OpCode for AcceptMulti {
+/// Turns one completion of a (multishot) accept into the accepted descriptor.
+pub(crate) fn accepted(completion: Completion) -> io::Result<OwnedFd> {
+    let fd = completion.result?;
+    // SAFETY: a successful accept returns a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+impl OpCode for AcceptMulti {
     type Output = io::Result<OwnedFd>;
 
-    fn sqe(&mut self) -> squeue::Entry {
+    fn complete(self, completion: Completion) -> io::Result<OwnedFd> {
+        accepted(completion)
+    }
+
+    fn complete_orphan(&mut self, completion: Completion) {
+        drop(accepted(completion)); // closes a connection accepted after the drop
+    }
+}
+
+// SAFETY: the SQE carries no pointers (null address arguments); the listening fd is held by
+// `self.fd` (`[fd-outlives-op]`).
+unsafe impl UringOp for AcceptMulti {
+    fn sqe(&mut self, _ring: &Ring<'_>) -> squeue::Entry {
         let fd = types::Fd(self.fd.raw());
         if self.multishot {
             opcode::AcceptMulti::new(fd).flags(FLAGS).build()
@@ -47,7 +64,9 @@ unsafe impl OpCode for AcceptMulti {
                 .build()
         }
     }
+}
 
+impl ReadyOp for AcceptMulti {
     fn mode(&self) -> Mode<'_> {
         Mode::Readiness(&self.fd, Interest::Read)
     }
@@ -62,22 +81,4 @@ unsafe impl OpCode for AcceptMulti {
         ))
         .map(|fd| fd as u32)
     }
-
-    fn complete(self, completion: Completion) -> io::Result<OwnedFd> {
-        accepted(completion)
-    }
-
-    fn complete_orphan(&mut self, completion: Completion) {
-        if let Ok(fd) = completion.result {
-            // SAFETY: the accepted descriptor is owned by nobody else; dropping closes it.
-            drop(unsafe { OwnedFd::from_raw_fd(fd as i32) });
-        }
-    }
-}
-
-/// Turns one completion of a (multishot) accept into the accepted descriptor.
-pub(crate) fn accepted(completion: Completion) -> io::Result<OwnedFd> {
-    let fd = completion.result?;
-    // SAFETY: a successful accept returns a new descriptor that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }

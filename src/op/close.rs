@@ -6,7 +6,7 @@ use std::os::fd::{IntoRawFd, OwnedFd};
 
 use io_uring::{opcode, squeue, types};
 
-use crate::driver::{Completion, Mode, OpCode};
+use crate::driver::{Completion, Mode, OpCode, ReadyOp, Ring, UringOp};
 use crate::sys::syscall;
 
 pub(crate) struct Close {
@@ -25,15 +25,23 @@ impl Close {
     }
 }
 
-// SAFETY: a close SQE carries no pointers; the fd it names is owned by nobody else once taken
-// out of `self.fd`, so no other op can be using it.
-unsafe impl OpCode for Close {
+impl OpCode for Close {
     type Output = io::Result<()>;
 
-    fn sqe(&mut self) -> squeue::Entry {
+    fn complete(self, completion: Completion) -> io::Result<()> {
+        completion.result.map(drop)
+    }
+}
+
+// SAFETY: a close SQE carries no pointers; the fd it names is owned by nobody else once
+// taken out of `self.fd`, so no other op can be using it (`[fd-outlives-op]`).
+unsafe impl UringOp for Close {
+    fn sqe(&mut self, _ring: &Ring<'_>) -> squeue::Entry {
         opcode::Close::new(types::Fd(self.take_raw())).build()
     }
+}
 
+impl ReadyOp for Close {
     fn mode(&self) -> Mode<'_> {
         Mode::Immediate
     }
@@ -46,9 +54,5 @@ unsafe impl OpCode for Close {
             Err(e) if e.raw_os_error() == Some(libc::EINTR) => Ok(0),
             res => res.map(|_| 0),
         }
-    }
-
-    fn complete(self, completion: Completion) -> io::Result<()> {
-        completion.result.map(drop)
     }
 }

@@ -8,12 +8,13 @@ use std::io;
 use io_uring::{opcode, squeue, types};
 use socket2::{SockAddr, SockRef};
 
-use crate::driver::{Completion, Interest, Mode, OpCode};
-use crate::fd::SharedFd;
+use crate::driver::{Completion, Interest, Mode, OpCode, ReadyOp, Ring, SharedFd, UringOp};
 use crate::sys::syscall;
 
 pub(crate) struct Connect {
+    /// Held until the completion (`[fd-outlives-op]`).
     fd: SharedFd,
+    /// Read by the kernel: on the heap, owned by the op (`[heap-owned]`).
     addr: Box<SockAddr>,
     started: bool,
 }
@@ -28,19 +29,24 @@ impl Connect {
     }
 }
 
-// SAFETY: the address is in `self.addr`, a Box owned by the op; the fd is held by `self.fd`.
-unsafe impl OpCode for Connect {
+impl OpCode for Connect {
     type Output = io::Result<()>;
 
-    fn sqe(&mut self) -> squeue::Entry {
-        opcode::Connect::new(
-            types::Fd(self.fd.raw()),
-            self.addr.as_ptr().cast(),
-            self.addr.len(),
-        )
-        .build()
+    fn complete(self, completion: Completion) -> io::Result<()> {
+        completion.result.map(drop)
     }
+}
 
+// SAFETY: the address is in `self.addr`, a Box owned by the op (`[heap-owned]`); the fd is
+// held by `self.fd` (`[fd-outlives-op]`).
+unsafe impl UringOp for Connect {
+    fn sqe(&mut self, _ring: &Ring<'_>) -> squeue::Entry {
+        let (addr, len) = (self.addr.as_ptr().cast(), self.addr.len());
+        opcode::Connect::new(types::Fd(self.fd.raw()), addr, len).build()
+    }
+}
+
+impl ReadyOp for Connect {
     fn mode(&self) -> Mode<'_> {
         Mode::Readiness(&self.fd, Interest::Write)
     }
@@ -62,9 +68,5 @@ unsafe impl OpCode for Connect {
             }
             Err(e) => Err(e),
         }
-    }
-
-    fn complete(self, completion: Completion) -> io::Result<()> {
-        completion.result.map(drop)
     }
 }

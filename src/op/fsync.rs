@@ -1,33 +1,39 @@
-//! `IORING_OP_FSYNC`: flushes a file's data (and metadata, unless `datasync`) to disk.
+//! `IORING_OP_FSYNC`: flushes a file's data (and metadata, unless `datasync`) to disk
+//! (`fsync(2)`/`fdatasync(2)` on the epoll backend's thread pool).
 
 use std::io;
 
 use io_uring::{opcode, squeue, types};
 
-use crate::driver::{Completion, Mode, Op, OpCode};
-use crate::fd::SharedFd;
+use crate::driver::{Blocking, Completion, Mode, OpCode, ReadyOp, Ring, SharedFd, UringOp};
 use crate::sys::syscall;
 
 pub(crate) struct Fsync {
-    /// Holds the fd open until the completion (invariant 4).
+    /// Holds the fd open until the completion (`[fd-outlives-op]`).
     fd: SharedFd,
     datasync: bool,
 }
 
 impl Fsync {
-    pub(crate) fn new(fd: &SharedFd, datasync: bool) -> Op<Fsync> {
-        Op::new(Fsync {
+    pub(crate) fn new(fd: &SharedFd, datasync: bool) -> Fsync {
+        Fsync {
             fd: fd.clone(),
             datasync,
-        })
+        }
     }
 }
 
-// SAFETY: the SQE carries no pointer; the fd is held open by `fd`.
-unsafe impl OpCode for Fsync {
+impl OpCode for Fsync {
     type Output = io::Result<()>;
 
-    fn sqe(&mut self) -> squeue::Entry {
+    fn complete(self, completion: Completion) -> io::Result<()> {
+        completion.result.map(drop)
+    }
+}
+
+// SAFETY: the SQE carries no pointer; the fd is held open by `fd` (`[fd-outlives-op]`).
+unsafe impl UringOp for Fsync {
+    fn sqe(&mut self, _ring: &Ring<'_>) -> squeue::Entry {
         let flags = if self.datasync {
             types::FsyncFlags::DATASYNC
         } else {
@@ -37,23 +43,30 @@ unsafe impl OpCode for Fsync {
             .flags(flags)
             .build()
     }
+}
 
+impl ReadyOp for Fsync {
     fn mode(&self) -> Mode<'_> {
-        Mode::Immediate
+        Mode::Offload
     }
 
     fn syscall(&mut self) -> io::Result<u32> {
-        if self.datasync {
-            // SAFETY: fdatasync takes no pointer; the fd is open.
-            syscall!(fdatasync(self.fd.raw()))?;
-        } else {
-            // SAFETY: fsync takes no pointer; the fd is open.
-            syscall!(fsync(self.fd.raw()))?;
-        }
-        Ok(0)
+        Err(io::ErrorKind::WouldBlock.into()) // a sync waits on the device
     }
 
-    fn complete(self, completion: Completion) -> io::Result<()> {
-        completion.result.map(drop)
+    fn blocking(&mut self) -> Option<Blocking> {
+        let (fd, datasync) = (self.fd.raw(), self.datasync);
+        let call = move || {
+            if datasync {
+                // SAFETY: fdatasync takes no pointer; the fd is open.
+                syscall!(fdatasync(fd)).map(|_| 0)
+            } else {
+                // SAFETY: fsync takes no pointer; the fd is open.
+                syscall!(fsync(fd)).map(|_| 0)
+            }
+        };
+        // SAFETY: the call names only `fd`, held open by the op until the call's completion
+        // (`[fd-outlives-op]`).
+        Some(unsafe { Blocking::new(call) })
     }
 }

@@ -1,52 +1,69 @@
-//! `IORING_OP_FTRUNCATE`: sets a file's length.
+//! `IORING_OP_FTRUNCATE`: sets a file's length (`ftruncate(2)` on the epoll backend's
+//! thread pool, and on io_uring where the opcode is missing).
 
 use std::io;
+use std::os::fd::RawFd;
 
 use io_uring::{opcode, squeue, types};
 
-use crate::driver::{Completion, Mode, Op, OpCode};
-use crate::fd::SharedFd;
+use crate::driver::{Blocking, Completion, Mode, OpCode, ReadyOp, Ring, SharedFd, UringOp};
 use crate::sys::syscall;
 
 pub(crate) struct Ftruncate {
-    /// Holds the fd open until the completion (invariant 4).
+    /// Holds the fd open until the completion (`[fd-outlives-op]`).
     fd: SharedFd,
     len: u64,
 }
 
 impl Ftruncate {
-    pub(crate) fn new(fd: &SharedFd, len: u64) -> Op<Ftruncate> {
-        Op::new(Ftruncate {
+    pub(crate) fn new(fd: &SharedFd, len: u64) -> Ftruncate {
+        Ftruncate {
             fd: fd.clone(),
             len,
-        })
+        }
     }
 }
 
-// SAFETY: the SQE carries no pointer; the fd is held open by `fd`.
-unsafe impl OpCode for Ftruncate {
+fn truncate(fd: RawFd, len: u64) -> io::Result<u32> {
+    // SAFETY: ftruncate takes no pointer; the caller holds the fd open.
+    syscall!(ftruncate64(fd, len as libc::off64_t)).map(|_| 0)
+}
+
+impl OpCode for Ftruncate {
     type Output = io::Result<()>;
 
-    fn sqe(&mut self) -> squeue::Entry {
-        opcode::Ftruncate::new(types::Fd(self.fd.raw()), self.len).build()
-    }
-
-    fn mode(&self) -> Mode<'_> {
-        Mode::Immediate
-    }
-
-    fn syscall(&mut self) -> io::Result<u32> {
-        // SAFETY: ftruncate takes no pointer; the fd is open.
-        syscall!(ftruncate64(self.fd.raw(), self.len as libc::off64_t))?;
-        Ok(0)
-    }
-
-    fn complete(mut self, completion: Completion) -> io::Result<()> {
+    fn complete(self, completion: Completion) -> io::Result<()> {
         match completion.result {
             // Kernels before 6.9 have no IORING_OP_FTRUNCATE and answer EINVAL: do it
             // directly (ftruncate's own EINVAL comes back again from the syscall).
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => self.syscall().map(drop),
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                truncate(self.fd.raw(), self.len).map(drop)
+            }
             res => res.map(drop),
         }
+    }
+}
+
+// SAFETY: the SQE carries no pointer; the fd is held open by `fd` (`[fd-outlives-op]`).
+unsafe impl UringOp for Ftruncate {
+    fn sqe(&mut self, _ring: &Ring<'_>) -> squeue::Entry {
+        opcode::Ftruncate::new(types::Fd(self.fd.raw()), self.len).build()
+    }
+}
+
+impl ReadyOp for Ftruncate {
+    fn mode(&self) -> Mode<'_> {
+        Mode::Offload
+    }
+
+    fn syscall(&mut self) -> io::Result<u32> {
+        Err(io::ErrorKind::WouldBlock.into()) // may write metadata to the disk
+    }
+
+    fn blocking(&mut self) -> Option<Blocking> {
+        let (fd, len) = (self.fd.raw(), self.len);
+        // SAFETY: the call names only `fd`, held open by the op until the call's completion
+        // (`[fd-outlives-op]`).
+        Some(unsafe { Blocking::new(move || truncate(fd, len)) })
     }
 }

@@ -1,46 +1,60 @@
-//! `IORING_OP_MKDIRAT`: creates a directory.
+//! `IORING_OP_MKDIRAT`: creates a directory (`mkdirat(2)` on the epoll backend's thread pool).
 
 use std::ffi::CString;
 use std::io;
 
 use io_uring::{opcode, squeue, types};
 
-use crate::driver::{Completion, Mode, Op, OpCode};
+use crate::driver::{Blocking, Completion, Mode, OpCode, ReadyOp, Ring, UringOp};
 use crate::sys::syscall;
 
 pub(crate) struct Mkdir {
-    /// Heap memory the kernel reads (invariant 1).
+    /// Read by the kernel: a CString's heap buffer (`[heap-owned]`).
     path: CString,
     mode: libc::mode_t,
 }
 
 impl Mkdir {
-    pub(crate) fn new(path: CString, mode: libc::mode_t) -> Op<Mkdir> {
-        Op::new(Mkdir { path, mode })
+    pub(crate) fn new(path: CString, mode: libc::mode_t) -> Mkdir {
+        Mkdir { path, mode }
     }
 }
 
-// SAFETY: the only pointer in the SQE is `path`, heap memory owned by the op.
-unsafe impl OpCode for Mkdir {
+impl OpCode for Mkdir {
     type Output = io::Result<()>;
 
-    fn sqe(&mut self) -> squeue::Entry {
+    fn complete(self, completion: Completion) -> io::Result<()> {
+        completion.result.map(drop)
+    }
+}
+
+// SAFETY: the SQE's only pointers are `path`, heap memory owned by the op
+// (`[heap-owned]`).
+unsafe impl UringOp for Mkdir {
+    fn sqe(&mut self, _ring: &Ring<'_>) -> squeue::Entry {
         opcode::MkDirAt::new(types::Fd(libc::AT_FDCWD), self.path.as_ptr())
             .mode(self.mode)
             .build()
     }
+}
 
+impl ReadyOp for Mkdir {
     fn mode(&self) -> Mode<'_> {
-        Mode::Immediate
+        Mode::Offload
     }
 
     fn syscall(&mut self) -> io::Result<u32> {
-        // SAFETY: `path` is a NUL-terminated string owned by the op, valid for the call.
-        syscall!(mkdirat(libc::AT_FDCWD, self.path.as_ptr(), self.mode))?;
-        Ok(0)
+        Err(io::ErrorKind::WouldBlock.into()) // a path lookup may wait on the disk
     }
 
-    fn complete(self, completion: Completion) -> io::Result<()> {
-        completion.result.map(drop)
+    fn blocking(&mut self) -> Option<Blocking> {
+        let (path, mode) = (self.path.as_ptr(), self.mode);
+        let call = move || {
+            // SAFETY: `path` is live NUL-terminated strings (see above).
+            syscall!(mkdirat(libc::AT_FDCWD, path, mode)).map(|_| 0)
+        };
+        // SAFETY: `path` is the op's heap memory, kept until the call's completion
+        // (`[heap-owned]`).
+        Some(unsafe { Blocking::new(call) })
     }
 }

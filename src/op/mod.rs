@@ -1,5 +1,9 @@
-//! Operations, one per file. Each is a struct implementing
-//! [`OpCode`](crate::driver::OpCode), driven by [`Op`](crate::driver::Op).
+//! Operations, one per file. Each is a struct with three short impl blocks: what both
+//! backends share ([`OpCode`](crate::driver::OpCode): the owned resources and `complete`),
+//! its io_uring half ([`UringOp`](crate::driver::UringOp): the SQE for the ring at hand),
+//! and its readiness half ([`ReadyOp`](crate::driver::ReadyOp): the non-blocking syscall,
+//! or the blocking call the epoll backend runs on its thread pool). The runtime's op
+//! futures drive them; nothing here knows the runtime.
 
 pub(crate) mod accept;
 pub(crate) mod accept_multi;
@@ -11,7 +15,6 @@ pub(crate) mod mkdir;
 pub(crate) mod nop;
 pub(crate) mod open;
 pub(crate) mod read_at;
-pub(crate) mod read_fixed_at;
 pub(crate) mod recv;
 pub(crate) mod recv_from;
 pub(crate) mod recv_multi;
@@ -23,7 +26,6 @@ pub(crate) mod shutdown;
 pub(crate) mod statx;
 pub(crate) mod unlink;
 pub(crate) mod write_at;
-pub(crate) mod write_fixed_at;
 
 #[cfg(test)]
-mod readiness_tests;
+mod tests;

@@ -4,18 +4,26 @@ use std::io;
 
 use io_uring::{opcode, squeue};
 
-use crate::driver::{Completion, Mode, Op, OpCode};
+use crate::driver::{Completion, Mode, OpCode, ReadyOp, Ring, UringOp};
 
 pub(crate) struct Nop;
 
-// SAFETY: a NOP SQE carries no pointers and no fd.
-unsafe impl OpCode for Nop {
+impl OpCode for Nop {
     type Output = io::Result<()>;
 
-    fn sqe(&mut self) -> squeue::Entry {
+    fn complete(self, completion: Completion) -> io::Result<()> {
+        completion.result.map(drop)
+    }
+}
+
+// SAFETY: a NOP SQE carries no pointers and no fd.
+unsafe impl UringOp for Nop {
+    fn sqe(&mut self, _ring: &Ring<'_>) -> squeue::Entry {
         opcode::Nop::new().build()
     }
+}
 
+impl ReadyOp for Nop {
     fn mode(&self) -> Mode<'_> {
         Mode::Immediate
     }
@@ -23,18 +31,4 @@ unsafe impl OpCode for Nop {
     fn syscall(&mut self) -> io::Result<u32> {
         Ok(0)
     }
-
-    fn complete(self, completion: Completion) -> io::Result<()> {
-        completion.result.map(drop)
-    }
-}
-
-/// Submits a no-op to the driver and waits for its completion: the cost of one operation
-/// round trip with no I/O. Useful to measure the driver, or to yield through the ring.
-///
-/// ```
-/// proactor::block_on(async { proactor::nop().await.unwrap() });
-/// ```
-pub async fn nop() -> io::Result<()> {
-    Op::new(Nop).await
 }

@@ -1,4 +1,5 @@
-//! `IORING_OP_OPENAT`: opens a path relative to the working directory.
+//! `IORING_OP_OPENAT`: opens a path relative to the working directory (`openat(2)` on the
+//! epoll backend's thread pool).
 
 use std::ffi::CString;
 use std::io;
@@ -6,11 +7,11 @@ use std::os::fd::{FromRawFd, OwnedFd};
 
 use io_uring::{opcode, squeue, types};
 
-use crate::driver::{Completion, Mode, Op, OpCode};
+use crate::driver::{Blocking, Completion, Mode, OpCode, ReadyOp, Ring, UringOp};
 use crate::sys::syscall;
 
 pub(crate) struct Open {
-    /// Heap memory the kernel reads after submission (invariant 1).
+    /// Read by the kernel after submission: a CString's heap buffer (`[heap-owned]`).
     path: CString,
     flags: libc::c_int,
     mode: libc::mode_t,
@@ -18,12 +19,12 @@ pub(crate) struct Open {
 
 impl Open {
     /// Opens `path` with `flags` (`O_CLOEXEC` is always added) and creation `mode`.
-    pub(crate) fn new(path: CString, flags: libc::c_int, mode: libc::mode_t) -> Op<Open> {
-        Op::new(Open {
+    pub(crate) fn new(path: CString, flags: libc::c_int, mode: libc::mode_t) -> Open {
+        Open {
             path,
             flags: flags | libc::O_CLOEXEC,
             mode,
-        })
+        }
     }
 }
 
@@ -36,32 +37,8 @@ fn owned(completion: &Completion) -> Option<OwnedFd> {
     Some(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
-// SAFETY: the only pointer in the SQE is `path`, a CString's heap buffer owned by the op;
-// AT_FDCWD is not an fd the op needs to hold open.
-unsafe impl OpCode for Open {
+impl OpCode for Open {
     type Output = io::Result<OwnedFd>;
-
-    fn sqe(&mut self) -> squeue::Entry {
-        opcode::OpenAt::new(types::Fd(libc::AT_FDCWD), self.path.as_ptr())
-            .flags(self.flags)
-            .mode(self.mode)
-            .build()
-    }
-
-    fn mode(&self) -> Mode<'_> {
-        Mode::Immediate
-    }
-
-    fn syscall(&mut self) -> io::Result<u32> {
-        // SAFETY: `path` is a NUL-terminated string owned by the op, valid for the call.
-        let fd = syscall!(openat(
-            libc::AT_FDCWD,
-            self.path.as_ptr(),
-            self.flags,
-            self.mode as libc::c_uint
-        ))?;
-        Ok(fd as u32)
-    }
 
     fn complete(self, completion: Completion) -> io::Result<OwnedFd> {
         match owned(&completion) {
@@ -73,5 +50,37 @@ unsafe impl OpCode for Open {
     fn complete_orphan(&mut self, completion: Completion) {
         // The future is gone: close the file it would have received instead of leaking it.
         drop(owned(&completion));
+    }
+}
+
+// SAFETY: the only pointer in the SQE is `path`, a CString's heap buffer owned by the op
+// (`[heap-owned]`); AT_FDCWD is not an fd the op needs to hold open.
+unsafe impl UringOp for Open {
+    fn sqe(&mut self, _ring: &Ring<'_>) -> squeue::Entry {
+        opcode::OpenAt::new(types::Fd(libc::AT_FDCWD), self.path.as_ptr())
+            .flags(self.flags)
+            .mode(self.mode)
+            .build()
+    }
+}
+
+impl ReadyOp for Open {
+    fn mode(&self) -> Mode<'_> {
+        Mode::Offload
+    }
+
+    fn syscall(&mut self) -> io::Result<u32> {
+        Err(io::ErrorKind::WouldBlock.into()) // a path lookup may wait on the disk
+    }
+
+    fn blocking(&mut self) -> Option<Blocking> {
+        let (path, flags, mode) = (self.path.as_ptr(), self.flags, self.mode as libc::c_uint);
+        let call = move || {
+            // SAFETY: `path` is a live NUL-terminated string (see above).
+            syscall!(openat(libc::AT_FDCWD, path, flags, mode)).map(|fd| fd as u32)
+        };
+        // SAFETY: `path` is the op's NUL-terminated heap string, kept until the call's
+        // completion (`[heap-owned]`).
+        Some(unsafe { Blocking::new(call) })
     }
 }

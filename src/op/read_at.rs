@@ -1,4 +1,6 @@
-//! `IORING_OP_READ` at an offset: positional read into an owned buffer.
+//! `IORING_OP_READ` at an offset (`READ_FIXED` into a registered buffer): positional read
+//! into an owned buffer. On epoll: `preadv2(RWF_NOWAIT)` from the page cache, else `pread`
+//! on the thread pool.
 
 use std::cell::Cell;
 use std::io;
@@ -7,19 +9,21 @@ use std::rc::Rc;
 use io_uring::{opcode, squeue, types};
 
 use crate::buf::{BufResult, IoBufMut};
-use crate::driver::{Completion, Mode, Op, OpCode};
-use crate::fd::SharedFd;
-use crate::sys::{self, syscall, Dir};
+use crate::driver::{Blocking, Completion, Mode, OpCode, ReadyOp, Ring, SharedFd, UringOp};
+use crate::sys::{self, Dir};
 
 pub(crate) struct ReadAt<B> {
-    /// Holds the fd open until the completion (invariant 4).
+    /// Holds the fd open until the completion (`[fd-outlives-op]`).
     fd: SharedFd,
-    /// The kernel writes into its heap memory (invariant 1).
+    /// The kernel writes into its heap memory (`[heap-owned]`).
     buf: B,
     offset: u64,
     /// Whether a non-blocking read of cached pages may be tried first (not for `O_DIRECT`
     /// files, whose reads wait on the device even with `RWF_NOWAIT`).
     inline: Rc<Cell<bool>>,
+    /// For a buffer of a [`FixedBufPool`](crate::buf::FixedBufPool): the pool's id and the
+    /// buffer's index, named (`READ_FIXED`) where the ring registered that pool.
+    fixed: Option<(usize, u16)>,
 }
 
 impl<B: IoBufMut> ReadAt<B> {
@@ -28,49 +32,23 @@ impl<B: IoBufMut> ReadAt<B> {
         buf: B,
         offset: u64,
         inline: &Rc<Cell<bool>>,
-    ) -> Op<ReadAt<B>> {
-        Op::new(ReadAt {
+        fixed: Option<(usize, u16)>,
+    ) -> ReadAt<B> {
+        ReadAt {
             fd: fd.clone(),
             buf,
             offset,
             inline: inline.clone(),
-        })
+            fixed,
+        }
     }
 
     fn len(&self) -> u32 {
         self.buf.bytes_total().min(u32::MAX as usize) as u32
     }
-}
 
-// SAFETY: the SQE points into `buf`, whose `IoBufMut` contract keeps its memory in place
-// while the op owns it; the fd is held open by `fd`.
-unsafe impl<B: IoBufMut> OpCode for ReadAt<B> {
-    type Output = BufResult<usize, B>;
-
-    fn sqe(&mut self) -> squeue::Entry {
-        let len = self.len();
-        opcode::Read::new(types::Fd(self.fd.raw()), self.buf.stable_mut_ptr(), len)
-            .offset(self.offset)
-            .build()
-    }
-
-    fn mode(&self) -> Mode<'_> {
-        Mode::Immediate
-    }
-
-    fn syscall(&mut self) -> io::Result<u32> {
-        let len = self.len() as usize;
-        // SAFETY: `buf` owns `len` writable bytes at its stable pointer; the fd is open.
-        let n = syscall!(pread64(
-            self.fd.raw(),
-            self.buf.stable_mut_ptr().cast(),
-            len,
-            self.offset as libc::off64_t
-        ))?;
-        Ok(n as u32)
-    }
-
-    fn try_inline(&mut self) -> Option<io::Result<u32>> {
+    /// A read of cached pages that never waits; `None` where it would (or is off).
+    fn nowait(&mut self) -> Option<u32> {
         let (ptr, len) = (self.buf.stable_mut_ptr(), self.len() as usize);
         // SAFETY: `buf` owns `len` writable bytes at its stable pointer for the call.
         unsafe {
@@ -83,8 +61,11 @@ unsafe impl<B: IoBufMut> OpCode for ReadAt<B> {
                 self.offset,
             )
         }
-        .map(Ok)
     }
+}
+
+impl<B: IoBufMut> OpCode for ReadAt<B> {
+    type Output = BufResult<usize, B>;
 
     fn complete(mut self, completion: Completion) -> BufResult<usize, B> {
         let res = completion.result.map(|n| {
@@ -93,5 +74,52 @@ unsafe impl<B: IoBufMut> OpCode for ReadAt<B> {
             n as usize
         });
         (res, self.buf)
+    }
+}
+
+// SAFETY: the SQE points into `buf`, whose `IoBufMut` contract keeps its memory in place
+// while the op owns it (`[heap-owned]`); the fd is held open by `fd` (`[fd-outlives-op]`).
+unsafe impl<B: IoBufMut> UringOp for ReadAt<B> {
+    fn sqe(&mut self, ring: &Ring<'_>) -> squeue::Entry {
+        let (fd, ptr, len) = (
+            types::Fd(self.fd.raw()),
+            self.buf.stable_mut_ptr(),
+            self.len(),
+        );
+        match self.fixed {
+            Some((pool, index)) if ring.has_buffers(pool) => {
+                opcode::ReadFixed::new(fd, ptr, len, index)
+                    .offset(self.offset)
+                    .build()
+            }
+            _ => opcode::Read::new(fd, ptr, len).offset(self.offset).build(),
+        }
+    }
+
+    fn try_inline(&mut self) -> Option<io::Result<u32>> {
+        self.nowait().map(Ok)
+    }
+}
+
+impl<B: IoBufMut> ReadyOp for ReadAt<B> {
+    fn mode(&self) -> Mode<'_> {
+        Mode::Offload
+    }
+
+    fn syscall(&mut self) -> io::Result<u32> {
+        self.nowait()
+            .ok_or_else(|| io::ErrorKind::WouldBlock.into())
+    }
+
+    fn blocking(&mut self) -> Option<Blocking> {
+        let (fd, ptr, len) = (
+            self.fd.raw(),
+            self.buf.stable_mut_ptr(),
+            self.len() as usize,
+        );
+        let offset = self.offset;
+        // SAFETY: `ptr` is `len` writable bytes of `buf` and `fd` is held by `self.fd`, both
+        // owned by the op until the call's completion (`[heap-owned]`, `[fd-outlives-op]`).
+        Some(unsafe { Blocking::new(move || sys::rw_at(fd, Dir::Read, ptr, len, offset)) })
     }
 }

@@ -5,12 +5,15 @@ use std::io;
 use io_uring::{opcode, squeue};
 
 use crate::buf::{BufResult, IoBufMut};
-use crate::driver::{Completion, Interest, Mode, OpCode};
-use crate::fd::{on_fd, SharedFd};
+use crate::driver::{
+    on_target, Completion, Interest, Mode, OpCode, ReadyOp, Ring, SharedFd, UringOp,
+};
 use crate::sys::syscall;
 
 pub(crate) struct Recv<B> {
+    /// Held until the completion (`[fd-outlives-op]`).
     fd: SharedFd,
+    /// The kernel writes into its heap memory (`[heap-owned]`).
     buf: B,
 }
 
@@ -27,31 +30,8 @@ impl<B: IoBufMut> Recv<B> {
     }
 }
 
-// SAFETY: the SQE points into `self.buf`, whose `IoBufMut` pointer is stable across moves
-// and owned by the op; the fd (or its registered slot, invariant 7) is held by `self.fd`.
-unsafe impl<B: IoBufMut> OpCode for Recv<B> {
+impl<B: IoBufMut> OpCode for Recv<B> {
     type Output = BufResult<usize, B>;
-
-    fn sqe(&mut self) -> squeue::Entry {
-        let len = self.len();
-        let ptr = self.buf.stable_mut_ptr();
-        on_fd!(self.fd, |fd| opcode::Recv::new(fd, ptr, len).build())
-    }
-
-    fn mode(&self) -> Mode<'_> {
-        Mode::Readiness(&self.fd, Interest::Read)
-    }
-
-    fn fixed_fd(&self) -> Option<&SharedFd> {
-        Some(&self.fd)
-    }
-
-    fn syscall(&mut self) -> io::Result<u32> {
-        let len = self.len() as usize;
-        let ptr = self.buf.stable_mut_ptr().cast();
-        // SAFETY: `ptr` points to `len` writable bytes of the owned buffer.
-        syscall!(recv(self.fd.raw(), ptr, len, 0)).map(|n| n as u32)
-    }
 
     fn complete(mut self, completion: Completion) -> BufResult<usize, B> {
         let res = completion.result.map(|n| n as usize);
@@ -60,5 +40,32 @@ unsafe impl<B: IoBufMut> OpCode for Recv<B> {
             unsafe { self.buf.set_init(n) };
         }
         (res, self.buf)
+    }
+}
+
+// SAFETY: the SQE points into `self.buf`, whose `IoBufMut` pointer is stable across moves
+// and owned by the op (`[heap-owned]`); the fd (or its registered slot, `[slot-lifetime]`)
+// is held by `self.fd` (`[fd-outlives-op]`).
+unsafe impl<B: IoBufMut> UringOp for Recv<B> {
+    fn sqe(&mut self, ring: &Ring<'_>) -> squeue::Entry {
+        let (ptr, len) = (self.buf.stable_mut_ptr(), self.len());
+        on_target!(ring.target(&self.fd), |fd| opcode::Recv::new(fd, ptr, len)
+            .build())
+    }
+
+    fn fixed_fd(&self) -> Option<&SharedFd> {
+        Some(&self.fd)
+    }
+}
+
+impl<B: IoBufMut> ReadyOp for Recv<B> {
+    fn mode(&self) -> Mode<'_> {
+        Mode::Readiness(&self.fd, Interest::Read)
+    }
+
+    fn syscall(&mut self) -> io::Result<u32> {
+        let (ptr, len) = (self.buf.stable_mut_ptr().cast(), self.len() as usize);
+        // SAFETY: `ptr` points to `len` writable bytes of the owned buffer.
+        syscall!(recv(self.fd.raw(), ptr, len, 0)).map(|n| n as u32)
     }
 }

@@ -7,8 +7,7 @@ use io_uring::{opcode, squeue, types};
 use socket2::{SockAddr, SockAddrStorage};
 
 use crate::buf::{BufResult, IoBufMut};
-use crate::driver::{Completion, Interest, Mode, OpCode};
-use crate::fd::SharedFd;
+use crate::driver::{Completion, Interest, Mode, OpCode, ReadyOp, Ring, SharedFd, UringOp};
 use crate::sys::syscall;
 
 /// The message header, its one iovec and the source address: one heap block whose inner
@@ -20,8 +19,11 @@ struct Msg {
 }
 
 pub(crate) struct RecvFrom<B> {
+    /// Held until the completion (`[fd-outlives-op]`).
     fd: SharedFd,
+    /// The kernel writes into its heap memory (`[heap-owned]`).
     buf: B,
+    /// Read and written by the kernel: on the heap, owned by the op (`[heap-owned]`).
     msg: Box<Msg>,
 }
 
@@ -54,25 +56,8 @@ impl<B: IoBufMut> RecvFrom<B> {
     }
 }
 
-// SAFETY: the header, iovec and address storage are in `self.msg` (a Box owned by the op) and
-// the iovec points into `self.buf`, whose pointer is stable; the fd is held by `self.fd`.
-unsafe impl<B: IoBufMut> OpCode for RecvFrom<B> {
+impl<B: IoBufMut> OpCode for RecvFrom<B> {
     type Output = BufResult<(usize, SockAddr), B>;
-
-    fn sqe(&mut self) -> squeue::Entry {
-        let hdr = self.prepare();
-        opcode::RecvMsg::new(types::Fd(self.fd.raw()), hdr).build()
-    }
-
-    fn mode(&self) -> Mode<'_> {
-        Mode::Readiness(&self.fd, Interest::Read)
-    }
-
-    fn syscall(&mut self) -> io::Result<u32> {
-        let hdr = self.prepare();
-        // SAFETY: `hdr` and everything it points to are live and owned by the op.
-        syscall!(recvmsg(self.fd.raw(), hdr, 0)).map(|n| n as u32)
-    }
 
     fn complete(mut self, completion: Completion) -> Self::Output {
         let n = match completion.result {
@@ -85,5 +70,27 @@ unsafe impl<B: IoBufMut> OpCode for RecvFrom<B> {
         // SAFETY: the kernel initialised `msg_namelen` bytes of the address storage.
         let addr = unsafe { SockAddr::new(msg.addr, msg.hdr.msg_namelen) };
         (Ok((n, addr)), self.buf)
+    }
+}
+
+// SAFETY: the header, iovec and address storage are in `self.msg` (a Box owned by the op)
+// and the iovec points into `self.buf`, whose pointer is stable (`[heap-owned]`); the fd is
+// held by `self.fd` (`[fd-outlives-op]`).
+unsafe impl<B: IoBufMut> UringOp for RecvFrom<B> {
+    fn sqe(&mut self, _ring: &Ring<'_>) -> squeue::Entry {
+        let hdr = self.prepare();
+        opcode::RecvMsg::new(types::Fd(self.fd.raw()), hdr).build()
+    }
+}
+
+impl<B: IoBufMut> ReadyOp for RecvFrom<B> {
+    fn mode(&self) -> Mode<'_> {
+        Mode::Readiness(&self.fd, Interest::Read)
+    }
+
+    fn syscall(&mut self) -> io::Result<u32> {
+        let hdr = self.prepare();
+        // SAFETY: `hdr` and everything it points to are live and owned by the op.
+        syscall!(recvmsg(self.fd.raw(), hdr, 0)).map(|n| n as u32)
     }
 }

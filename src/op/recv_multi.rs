@@ -12,13 +12,15 @@ use std::rc::Rc;
 
 use io_uring::{cqueue, opcode, squeue, types};
 
-use crate::buf::{Pool, PoolBuf};
-use crate::driver::{Completion, Interest, Mode, OpCode};
-use crate::fd::SharedFd;
+use crate::buf::pool::{Pool, PoolBuf};
+use crate::driver::{Completion, Interest, Mode, OpCode, ReadyOp, Ring, SharedFd, UringOp};
 use crate::sys::syscall;
 
 pub(crate) struct RecvMulti {
+    /// Held until the last completion (`[fd-outlives-op]`).
     fd: SharedFd,
+    /// The pool the kernel (or the single-shot recv) fills; its memory lives as long as any
+    /// op holds it (`[multishot-slot]`).
     pool: Rc<Pool>,
     /// The buffer a single-shot recv reads into, taken from the free list.
     taken: Option<u16>,
@@ -76,13 +78,26 @@ impl RecvMulti {
     }
 }
 
-// SAFETY: with a provided ring the SQE holds no pointer: the kernel picks a buffer of the
-// pool, which the op holds (so the ring and buffers outlive it, invariant 5). Otherwise it
-// points into buffer `taken` of the pool, held by the op as well. The fd is held by `self.fd`.
-unsafe impl OpCode for RecvMulti {
+impl OpCode for RecvMulti {
     type Output = io::Result<Option<PoolBuf>>;
 
-    fn sqe(&mut self) -> squeue::Entry {
+    fn complete(mut self, completion: Completion) -> Self::Output {
+        self.item(completion)
+    }
+
+    fn complete_orphan(&mut self, completion: Completion) {
+        if let Some(bid) = self.buffer_of(&completion) {
+            self.pool.give_back(bid);
+        }
+    }
+}
+
+// SAFETY: with a provided ring the SQE holds no pointer: the kernel picks a buffer of the
+// pool, which the op holds (so the ring and buffers outlive it, `[multishot-slot]`).
+// Otherwise it points into buffer `taken` of the pool, held by the op as well
+// (`[heap-owned]`). The fd is held by `self.fd` (`[fd-outlives-op]`).
+unsafe impl UringOp for RecvMulti {
+    fn sqe(&mut self, _ring: &Ring<'_>) -> squeue::Entry {
         let fd = types::Fd(self.fd.raw());
         if let Some(bgid) = self.pool.bgid() {
             return opcode::RecvMulti::new(fd, bgid).build();
@@ -94,7 +109,9 @@ unsafe impl OpCode for RecvMulti {
         self.taken = Some(bid);
         opcode::Recv::new(fd, self.pool.buf_ptr(bid), self.len()).build()
     }
+}
 
+impl ReadyOp for RecvMulti {
     fn mode(&self) -> Mode<'_> {
         Mode::Readiness(&self.fd, Interest::Read)
     }
@@ -115,16 +132,6 @@ unsafe impl OpCode for RecvMulti {
                 self.pool.give_back(bid);
                 Err(e)
             }
-        }
-    }
-
-    fn complete(mut self, completion: Completion) -> Self::Output {
-        self.item(completion)
-    }
-
-    fn complete_orphan(&mut self, completion: Completion) {
-        if let Some(bid) = self.buffer_of(&completion) {
-            self.pool.give_back(bid);
         }
     }
 }

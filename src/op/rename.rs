@@ -1,51 +1,61 @@
-//! `IORING_OP_RENAMEAT`: renames a file or directory, replacing the target if it exists.
+//! `IORING_OP_RENAMEAT`: renames a file or directory, replacing the target if it exists
+//! (`renameat(2)` on the epoll backend's thread pool).
 
 use std::ffi::CString;
 use std::io;
 
 use io_uring::{opcode, squeue, types};
 
-use crate::driver::{Completion, Mode, Op, OpCode};
+use crate::driver::{Blocking, Completion, Mode, OpCode, ReadyOp, Ring, UringOp};
 use crate::sys::syscall;
 
 pub(crate) struct Rename {
-    /// Heap memory the kernel reads (invariant 1).
+    /// Read by the kernel: a CString's heap buffer (`[heap-owned]`).
     from: CString,
-    /// Heap memory the kernel reads (invariant 1).
+    /// Read by the kernel: a CString's heap buffer (`[heap-owned]`).
     to: CString,
 }
 
 impl Rename {
-    pub(crate) fn new(from: CString, to: CString) -> Op<Rename> {
-        Op::new(Rename { from, to })
+    pub(crate) fn new(from: CString, to: CString) -> Rename {
+        Rename { from, to }
     }
 }
 
-// SAFETY: the SQE's pointers are `from` and `to`, heap memory owned by the op.
-unsafe impl OpCode for Rename {
+impl OpCode for Rename {
     type Output = io::Result<()>;
-
-    fn sqe(&mut self) -> squeue::Entry {
-        let cwd = types::Fd(libc::AT_FDCWD);
-        opcode::RenameAt::new(cwd, self.from.as_ptr(), cwd, self.to.as_ptr()).build()
-    }
-
-    fn mode(&self) -> Mode<'_> {
-        Mode::Immediate
-    }
-
-    fn syscall(&mut self) -> io::Result<u32> {
-        // SAFETY: both paths are NUL-terminated strings owned by the op, valid for the call.
-        syscall!(renameat(
-            libc::AT_FDCWD,
-            self.from.as_ptr(),
-            libc::AT_FDCWD,
-            self.to.as_ptr()
-        ))?;
-        Ok(0)
-    }
 
     fn complete(self, completion: Completion) -> io::Result<()> {
         completion.result.map(drop)
+    }
+}
+
+// SAFETY: the SQE's only pointers are `from` and `to`, heap memory owned by the op
+// (`[heap-owned]`).
+unsafe impl UringOp for Rename {
+    fn sqe(&mut self, _ring: &Ring<'_>) -> squeue::Entry {
+        let cwd = types::Fd(libc::AT_FDCWD);
+        opcode::RenameAt::new(cwd, self.from.as_ptr(), cwd, self.to.as_ptr()).build()
+    }
+}
+
+impl ReadyOp for Rename {
+    fn mode(&self) -> Mode<'_> {
+        Mode::Offload
+    }
+
+    fn syscall(&mut self) -> io::Result<u32> {
+        Err(io::ErrorKind::WouldBlock.into()) // a path lookup may wait on the disk
+    }
+
+    fn blocking(&mut self) -> Option<Blocking> {
+        let (from, to) = (self.from.as_ptr(), self.to.as_ptr());
+        let call = move || {
+            // SAFETY: `from` and `to` are live NUL-terminated strings (see above).
+            syscall!(renameat(libc::AT_FDCWD, from, libc::AT_FDCWD, to)).map(|_| 0)
+        };
+        // SAFETY: `from` and `to` are the op's heap memory, kept until the call's completion
+        // (`[heap-owned]`).
+        Some(unsafe { Blocking::new(call) })
     }
 }

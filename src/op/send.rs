@@ -7,12 +7,15 @@ use std::io;
 use io_uring::{opcode, squeue};
 
 use crate::buf::{BufResult, IoBuf};
-use crate::driver::{Completion, Interest, Mode, OpCode};
-use crate::fd::{on_fd, SharedFd};
+use crate::driver::{
+    on_target, Completion, Interest, Mode, OpCode, ReadyOp, Ring, SharedFd, UringOp,
+};
 use crate::sys::syscall;
 
 pub(crate) struct Send<B> {
+    /// Held until the completion (`[fd-outlives-op]`).
     fd: SharedFd,
+    /// The kernel reads its heap memory (`[heap-owned]`).
     buf: B,
 }
 
@@ -29,33 +32,38 @@ impl<B: IoBuf> Send<B> {
     }
 }
 
-// SAFETY: the SQE points into `self.buf`, whose `IoBuf` pointer is stable across moves and
-// owned by the op; the fd (or its registered slot, invariant 7) is held by `self.fd`.
-unsafe impl<B: IoBuf> OpCode for Send<B> {
+impl<B: IoBuf> OpCode for Send<B> {
     type Output = BufResult<usize, B>;
 
-    fn sqe(&mut self) -> squeue::Entry {
+    fn complete(self, completion: Completion) -> BufResult<usize, B> {
+        (completion.result.map(|n| n as usize), self.buf)
+    }
+}
+
+// SAFETY: the SQE points into `self.buf`, whose `IoBuf` pointer is stable across moves and
+// owned by the op (`[heap-owned]`); the fd (or its registered slot, `[slot-lifetime]`) is
+// held by `self.fd` (`[fd-outlives-op]`).
+unsafe impl<B: IoBuf> UringOp for Send<B> {
+    fn sqe(&mut self, ring: &Ring<'_>) -> squeue::Entry {
         let (ptr, len) = (self.buf.stable_ptr(), self.len());
-        on_fd!(self.fd, |fd| opcode::Send::new(fd, ptr, len)
+        on_target!(ring.target(&self.fd), |fd| opcode::Send::new(fd, ptr, len)
             .flags(libc::MSG_NOSIGNAL)
             .build())
     }
 
-    fn mode(&self) -> Mode<'_> {
-        Mode::Readiness(&self.fd, Interest::Write)
-    }
-
     fn fixed_fd(&self) -> Option<&SharedFd> {
         Some(&self.fd)
+    }
+}
+
+impl<B: IoBuf> ReadyOp for Send<B> {
+    fn mode(&self) -> Mode<'_> {
+        Mode::Readiness(&self.fd, Interest::Write)
     }
 
     fn syscall(&mut self) -> io::Result<u32> {
         let (ptr, len) = (self.buf.stable_ptr().cast(), self.len() as usize);
         // SAFETY: `ptr` points to `len` initialised bytes of the owned buffer.
         syscall!(send(self.fd.raw(), ptr, len, libc::MSG_NOSIGNAL)).map(|n| n as u32)
-    }
-
-    fn complete(self, completion: Completion) -> BufResult<usize, B> {
-        (completion.result.map(|n| n as usize), self.buf)
     }
 }

@@ -6,8 +6,7 @@ use io_uring::{opcode, squeue, types};
 use socket2::SockAddr;
 
 use crate::buf::{BufResult, IoBuf};
-use crate::driver::{Completion, Interest, Mode, OpCode};
-use crate::fd::SharedFd;
+use crate::driver::{Completion, Interest, Mode, OpCode, ReadyOp, Ring, SharedFd, UringOp};
 use crate::sys::syscall;
 
 /// The message header, its one iovec and the destination: one heap block whose inner
@@ -19,8 +18,11 @@ struct Msg {
 }
 
 pub(crate) struct SendTo<B> {
+    /// Held until the completion (`[fd-outlives-op]`).
     fd: SharedFd,
+    /// The kernel reads its heap memory (`[heap-owned]`).
     buf: B,
+    /// Read by the kernel: on the heap, owned by the op (`[heap-owned]`).
     msg: Box<Msg>,
 }
 
@@ -49,18 +51,27 @@ impl<B: IoBuf> SendTo<B> {
     }
 }
 
-// SAFETY: the header, iovec and address are in `self.msg` (a Box owned by the op) and the
-// iovec points into `self.buf`, whose pointer is stable; the fd is held by `self.fd`.
-unsafe impl<B: IoBuf> OpCode for SendTo<B> {
+impl<B: IoBuf> OpCode for SendTo<B> {
     type Output = BufResult<usize, B>;
 
-    fn sqe(&mut self) -> squeue::Entry {
+    fn complete(self, completion: Completion) -> BufResult<usize, B> {
+        (completion.result.map(|n| n as usize), self.buf)
+    }
+}
+
+// SAFETY: the header, iovec and address are in `self.msg` (a Box owned by the op) and the
+// iovec points into `self.buf`, whose pointer is stable (`[heap-owned]`); the fd is held by
+// `self.fd` (`[fd-outlives-op]`).
+unsafe impl<B: IoBuf> UringOp for SendTo<B> {
+    fn sqe(&mut self, _ring: &Ring<'_>) -> squeue::Entry {
         let hdr = self.prepare();
         opcode::SendMsg::new(types::Fd(self.fd.raw()), hdr)
             .flags(libc::MSG_NOSIGNAL as u32)
             .build()
     }
+}
 
+impl<B: IoBuf> ReadyOp for SendTo<B> {
     fn mode(&self) -> Mode<'_> {
         Mode::Readiness(&self.fd, Interest::Write)
     }
@@ -69,9 +80,5 @@ unsafe impl<B: IoBuf> OpCode for SendTo<B> {
         let hdr = self.prepare();
         // SAFETY: `hdr` and everything it points to are live and owned by the op.
         syscall!(sendmsg(self.fd.raw(), hdr, libc::MSG_NOSIGNAL)).map(|n| n as u32)
-    }
-
-    fn complete(self, completion: Completion) -> BufResult<usize, B> {
-        (completion.result.map(|n| n as usize), self.buf)
     }
 }

@@ -3,20 +3,23 @@
 //! The kernel posts two completions: the result (with `IORING_CQE_F_MORE`), then a
 //! notification (`IORING_CQE_F_NOTIF`) once it no longer reads the buffer. The driver keeps
 //! the op's in-flight slot, and so the buffer, until that notification
-//! ([`OpCode::NOTIFIES`]); a result without `F_MORE` (an error) is the only completion.
-//! The readiness driver runs a plain non-blocking `send(2)`. `MSG_NOSIGNAL` on both.
+//! ([`UringOp::NOTIFIES`]); a result without `F_MORE` (an error) is the only completion.
+//! The readiness backend runs a plain non-blocking `send(2)`. `MSG_NOSIGNAL` on both.
 
 use std::io;
 
 use io_uring::{opcode, squeue};
 
 use crate::buf::{BufResult, IoBuf};
-use crate::driver::{Completion, Interest, Mode, OpCode};
-use crate::fd::{on_fd, SharedFd};
+use crate::driver::{
+    on_target, Completion, Interest, Mode, OpCode, ReadyOp, Ring, SharedFd, UringOp,
+};
 use crate::sys::syscall;
 
 pub(crate) struct SendZc<B> {
+    /// Held until the completion (`[fd-outlives-op]`).
     fd: SharedFd,
+    /// The kernel reads its heap memory until the notification (`[heap-owned]`).
     buf: B,
 }
 
@@ -33,35 +36,42 @@ impl<B: IoBuf> SendZc<B> {
     }
 }
 
-// SAFETY: the SQE points into `self.buf`, whose `IoBuf` pointer is stable across moves and
-// owned by the op until the notification completion (the driver holds the slot until then);
-// the fd (or its registered slot, invariant 7) is held by `self.fd`.
-unsafe impl<B: IoBuf> OpCode for SendZc<B> {
+impl<B: IoBuf> OpCode for SendZc<B> {
     type Output = BufResult<usize, B>;
+
+    fn complete(self, completion: Completion) -> BufResult<usize, B> {
+        (completion.result.map(|n| n as usize), self.buf)
+    }
+}
+
+// SAFETY: the SQE points into `self.buf`, whose `IoBuf` pointer is stable across moves and
+// owned by the op until the notification completion (the driver holds the slot until then,
+// `[heap-owned]`); the fd (or its registered slot, `[slot-lifetime]`) is held by `self.fd`.
+unsafe impl<B: IoBuf> UringOp for SendZc<B> {
     const NOTIFIES: bool = true;
 
-    fn sqe(&mut self) -> squeue::Entry {
+    fn sqe(&mut self, ring: &Ring<'_>) -> squeue::Entry {
         let (ptr, len) = (self.buf.stable_ptr(), self.len());
-        on_fd!(self.fd, |fd| opcode::SendZc::new(fd, ptr, len)
-            .flags(libc::MSG_NOSIGNAL)
-            .build())
-    }
-
-    fn mode(&self) -> Mode<'_> {
-        Mode::Readiness(&self.fd, Interest::Write)
+        on_target!(ring.target(&self.fd), |fd| opcode::SendZc::new(
+            fd, ptr, len
+        )
+        .flags(libc::MSG_NOSIGNAL)
+        .build())
     }
 
     fn fixed_fd(&self) -> Option<&SharedFd> {
         Some(&self.fd)
+    }
+}
+
+impl<B: IoBuf> ReadyOp for SendZc<B> {
+    fn mode(&self) -> Mode<'_> {
+        Mode::Readiness(&self.fd, Interest::Write)
     }
 
     fn syscall(&mut self) -> io::Result<u32> {
         let (ptr, len) = (self.buf.stable_ptr().cast(), self.len() as usize);
         // SAFETY: `ptr` points to `len` initialised bytes of the owned buffer.
         syscall!(send(self.fd.raw(), ptr, len, libc::MSG_NOSIGNAL)).map(|n| n as u32)
-    }
-
-    fn complete(self, completion: Completion) -> BufResult<usize, B> {
-        (completion.result.map(|n| n as usize), self.buf)
     }
 }

@@ -5,11 +5,11 @@ use std::net::Shutdown as How;
 
 use io_uring::{opcode, squeue};
 
-use crate::driver::{Completion, Mode, OpCode};
-use crate::fd::{on_fd, SharedFd};
+use crate::driver::{on_target, Completion, Mode, OpCode, ReadyOp, Ring, SharedFd, UringOp};
 use crate::sys::syscall;
 
 pub(crate) struct Shutdown {
+    /// Held until the completion (`[fd-outlives-op]`).
     fd: SharedFd,
     how: i32,
 }
@@ -28,29 +28,36 @@ impl Shutdown {
     }
 }
 
-// SAFETY: a shutdown SQE carries no pointers; the fd (or its registered slot, invariant 7)
-// is held by `self.fd`.
-unsafe impl OpCode for Shutdown {
+impl OpCode for Shutdown {
     type Output = io::Result<()>;
 
-    fn sqe(&mut self) -> squeue::Entry {
-        on_fd!(self.fd, |fd| opcode::Shutdown::new(fd, self.how).build())
+    fn complete(self, completion: Completion) -> io::Result<()> {
+        completion.result.map(drop)
     }
+}
 
-    fn mode(&self) -> Mode<'_> {
-        Mode::Immediate
+// SAFETY: a shutdown SQE carries no pointers; the fd (or its registered slot,
+// `[slot-lifetime]`) is held by `self.fd` (`[fd-outlives-op]`).
+unsafe impl UringOp for Shutdown {
+    fn sqe(&mut self, ring: &Ring<'_>) -> squeue::Entry {
+        on_target!(ring.target(&self.fd), |fd| opcode::Shutdown::new(
+            fd, self.how
+        )
+        .build())
     }
 
     fn fixed_fd(&self) -> Option<&SharedFd> {
         Some(&self.fd)
     }
+}
+
+impl ReadyOp for Shutdown {
+    fn mode(&self) -> Mode<'_> {
+        Mode::Immediate
+    }
 
     fn syscall(&mut self) -> io::Result<u32> {
         // SAFETY: shutdown takes no pointers; the fd is open while `self.fd` lives.
         syscall!(shutdown(self.fd.raw(), self.how)).map(|_| 0)
-    }
-
-    fn complete(self, completion: Completion) -> io::Result<()> {
-        completion.result.map(drop)
     }
 }

@@ -1,22 +1,22 @@
-//! `IORING_OP_STATX`: a file's metadata, by path or by open fd.
+//! `IORING_OP_STATX`: a file's metadata, by path or by open fd (`statx(2)` on the epoll
+//! backend's thread pool).
 
 use std::ffi::CString;
 use std::io;
 
 use io_uring::{opcode, squeue, types};
 
-use crate::driver::{Completion, Mode, Op, OpCode};
-use crate::fd::SharedFd;
+use crate::driver::{Blocking, Completion, Mode, OpCode, ReadyOp, Ring, SharedFd, UringOp};
 use crate::sys::syscall;
 
 pub(crate) struct Statx {
     /// The open file to describe (with an empty path), or `None` for a path lookup; held
-    /// open until the completion (invariant 4).
+    /// open until the completion (`[fd-outlives-op]`).
     fd: Option<SharedFd>,
-    /// Heap memory the kernel reads (invariant 1).
+    /// Read by the kernel: a CString's heap buffer (`[heap-owned]`).
     path: CString,
     flags: libc::c_int,
-    /// Heap memory the kernel writes (invariant 1).
+    /// Written by the kernel: on the heap, owned by the op (`[heap-owned]`).
     buf: Box<libc::statx>,
 }
 
@@ -24,25 +24,25 @@ const MASK: u32 = libc::STATX_BASIC_STATS | libc::STATX_BTIME;
 
 impl Statx {
     /// Metadata of the open file `fd`.
-    pub(crate) fn fd(fd: &SharedFd) -> Op<Statx> {
+    pub(crate) fn fd(fd: &SharedFd) -> Statx {
         Self::build(Some(fd.clone()), CString::default(), libc::AT_EMPTY_PATH)
     }
 
     /// Metadata of `path`, following a final symlink unless `follow` is false.
-    pub(crate) fn path(path: CString, follow: bool) -> Op<Statx> {
+    pub(crate) fn path(path: CString, follow: bool) -> Statx {
         let flags = if follow { 0 } else { libc::AT_SYMLINK_NOFOLLOW };
         Self::build(None, path, flags)
     }
 
-    fn build(fd: Option<SharedFd>, path: CString, flags: libc::c_int) -> Op<Statx> {
+    fn build(fd: Option<SharedFd>, path: CString, flags: libc::c_int) -> Statx {
         // SAFETY: `statx` is plain old data (integers only); all-zero is a valid value.
         let buf = Box::new(unsafe { std::mem::zeroed::<libc::statx>() });
-        Op::new(Statx {
+        Statx {
             fd,
             path,
             flags,
             buf,
-        })
+        }
     }
 
     fn dirfd(&self) -> libc::c_int {
@@ -50,39 +50,45 @@ impl Statx {
     }
 }
 
-// SAFETY: the SQE points to `path` and `buf`, both heap memory owned by the op; the fd, if
-// any, is held open by `fd`.
-unsafe impl OpCode for Statx {
+impl OpCode for Statx {
     type Output = io::Result<Box<libc::statx>>;
 
-    fn sqe(&mut self) -> squeue::Entry {
+    fn complete(self, completion: Completion) -> io::Result<Box<libc::statx>> {
+        completion.result?;
+        Ok(self.buf)
+    }
+}
+
+// SAFETY: the SQE points to `path` and `buf`, both heap memory owned by the op
+// (`[heap-owned]`); the fd, if any, is held open by `fd` (`[fd-outlives-op]`).
+unsafe impl UringOp for Statx {
+    fn sqe(&mut self, _ring: &Ring<'_>) -> squeue::Entry {
         let buf: *mut libc::statx = &mut *self.buf;
         opcode::Statx::new(types::Fd(self.dirfd()), self.path.as_ptr(), buf.cast())
             .flags(self.flags)
             .mask(MASK)
             .build()
     }
+}
 
+impl ReadyOp for Statx {
     fn mode(&self) -> Mode<'_> {
-        Mode::Immediate
+        Mode::Offload
     }
 
     fn syscall(&mut self) -> io::Result<u32> {
-        let buf: *mut libc::statx = &mut *self.buf;
-        // SAFETY: `path` is NUL-terminated and `buf` a writable statx, both owned by the op
-        // and valid for the call; the fd, if any, is open.
-        syscall!(statx(
-            self.dirfd(),
-            self.path.as_ptr(),
-            self.flags,
-            MASK,
-            buf
-        ))?;
-        Ok(0)
+        Err(io::ErrorKind::WouldBlock.into()) // a path lookup may wait on the disk
     }
 
-    fn complete(self, completion: Completion) -> io::Result<Box<libc::statx>> {
-        completion.result?;
-        Ok(self.buf)
+    fn blocking(&mut self) -> Option<Blocking> {
+        let (dirfd, path, flags) = (self.dirfd(), self.path.as_ptr(), self.flags);
+        let buf: *mut libc::statx = &mut *self.buf;
+        let call = move || {
+            // SAFETY: `path` is NUL-terminated and `buf` a writable statx (see below).
+            syscall!(statx(dirfd, path, flags, MASK, buf)).map(|_| 0)
+        };
+        // SAFETY: `path` and `buf` are the op's heap memory and `dirfd` is held by the op,
+        // all kept until the call's completion (`[heap-owned]`, `[fd-outlives-op]`).
+        Some(unsafe { Blocking::new(call) })
     }
 }

@@ -1,48 +1,63 @@
-//! `IORING_OP_UNLINKAT`: removes a file, or an empty directory.
+//! `IORING_OP_UNLINKAT`: removes a file, or an empty directory (`unlinkat(2)` on the epoll
+//! backend's thread pool).
 
 use std::ffi::CString;
 use std::io;
 
 use io_uring::{opcode, squeue, types};
 
-use crate::driver::{Completion, Mode, Op, OpCode};
+use crate::driver::{Blocking, Completion, Mode, OpCode, ReadyOp, Ring, UringOp};
 use crate::sys::syscall;
 
 pub(crate) struct Unlink {
-    /// Heap memory the kernel reads (invariant 1).
+    /// Read by the kernel: a CString's heap buffer (`[heap-owned]`).
     path: CString,
     flags: libc::c_int,
 }
 
 impl Unlink {
     /// Removes the file `path`, or the empty directory `path` when `dir` is true.
-    pub(crate) fn new(path: CString, dir: bool) -> Op<Unlink> {
+    pub(crate) fn new(path: CString, dir: bool) -> Unlink {
         let flags = if dir { libc::AT_REMOVEDIR } else { 0 };
-        Op::new(Unlink { path, flags })
+        Unlink { path, flags }
     }
 }
 
-// SAFETY: the only pointer in the SQE is `path`, heap memory owned by the op.
-unsafe impl OpCode for Unlink {
+impl OpCode for Unlink {
     type Output = io::Result<()>;
 
-    fn sqe(&mut self) -> squeue::Entry {
+    fn complete(self, completion: Completion) -> io::Result<()> {
+        completion.result.map(drop)
+    }
+}
+
+// SAFETY: the SQE's only pointers are `path`, heap memory owned by the op
+// (`[heap-owned]`).
+unsafe impl UringOp for Unlink {
+    fn sqe(&mut self, _ring: &Ring<'_>) -> squeue::Entry {
         opcode::UnlinkAt::new(types::Fd(libc::AT_FDCWD), self.path.as_ptr())
             .flags(self.flags)
             .build()
     }
+}
 
+impl ReadyOp for Unlink {
     fn mode(&self) -> Mode<'_> {
-        Mode::Immediate
+        Mode::Offload
     }
 
     fn syscall(&mut self) -> io::Result<u32> {
-        // SAFETY: `path` is a NUL-terminated string owned by the op, valid for the call.
-        syscall!(unlinkat(libc::AT_FDCWD, self.path.as_ptr(), self.flags))?;
-        Ok(0)
+        Err(io::ErrorKind::WouldBlock.into()) // a path lookup may wait on the disk
     }
 
-    fn complete(self, completion: Completion) -> io::Result<()> {
-        completion.result.map(drop)
+    fn blocking(&mut self) -> Option<Blocking> {
+        let (path, flags) = (self.path.as_ptr(), self.flags);
+        let call = move || {
+            // SAFETY: `path` is live NUL-terminated strings (see above).
+            syscall!(unlinkat(libc::AT_FDCWD, path, flags)).map(|_| 0)
+        };
+        // SAFETY: `path` is the op's heap memory, kept until the call's completion
+        // (`[heap-owned]`).
+        Some(unsafe { Blocking::new(call) })
     }
 }

@@ -1,4 +1,6 @@
-//! `IORING_OP_WRITE` at an offset: positional write from an owned buffer.
+//! `IORING_OP_WRITE` at an offset (`WRITE_FIXED` from a registered buffer): positional write
+//! from an owned buffer. On epoll: `pwritev2(RWF_NOWAIT)` into the page cache, else `pwrite`
+//! on the thread pool.
 
 use std::cell::Cell;
 use std::io;
@@ -7,18 +9,20 @@ use std::rc::Rc;
 use io_uring::{opcode, squeue, types};
 
 use crate::buf::{BufResult, IoBuf};
-use crate::driver::{Completion, Mode, Op, OpCode};
-use crate::fd::SharedFd;
-use crate::sys::{self, syscall, Dir};
+use crate::driver::{Blocking, Completion, Mode, OpCode, ReadyOp, Ring, SharedFd, UringOp};
+use crate::sys::{self, Dir};
 
 pub(crate) struct WriteAt<B> {
-    /// Holds the fd open until the completion (invariant 4).
+    /// Holds the fd open until the completion (`[fd-outlives-op]`).
     fd: SharedFd,
-    /// The kernel reads its heap memory (invariant 1).
+    /// The kernel reads its heap memory (`[heap-owned]`).
     buf: B,
     offset: u64,
     /// Whether a non-blocking buffered write may be tried first (not for `O_DIRECT`).
     inline: Rc<Cell<bool>>,
+    /// For a buffer of a [`FixedBufPool`](crate::buf::FixedBufPool): the pool's id and the
+    /// buffer's index, named (`WRITE_FIXED`) where the ring registered that pool.
+    fixed: Option<(usize, u16)>,
 }
 
 impl<B: IoBuf> WriteAt<B> {
@@ -27,52 +31,26 @@ impl<B: IoBuf> WriteAt<B> {
         buf: B,
         offset: u64,
         inline: &Rc<Cell<bool>>,
-    ) -> Op<WriteAt<B>> {
-        Op::new(WriteAt {
+        fixed: Option<(usize, u16)>,
+    ) -> WriteAt<B> {
+        WriteAt {
             fd: fd.clone(),
             buf,
             offset,
             inline: inline.clone(),
-        })
+            fixed,
+        }
     }
 
     fn len(&self) -> u32 {
         self.buf.bytes_init().min(u32::MAX as usize) as u32
     }
-}
 
-// SAFETY: the SQE points into `buf`, whose `IoBuf` contract keeps its memory in place while
-// the op owns it; the fd is held open by `fd`.
-unsafe impl<B: IoBuf> OpCode for WriteAt<B> {
-    type Output = BufResult<usize, B>;
-
-    fn sqe(&mut self) -> squeue::Entry {
-        let len = self.len();
-        opcode::Write::new(types::Fd(self.fd.raw()), self.buf.stable_ptr(), len)
-            .offset(self.offset)
-            .build()
-    }
-
-    fn mode(&self) -> Mode<'_> {
-        Mode::Immediate
-    }
-
-    fn syscall(&mut self) -> io::Result<u32> {
-        let len = self.len() as usize;
-        // SAFETY: `buf` owns `len` initialised bytes at its stable pointer; the fd is open.
-        let n = syscall!(pwrite64(
-            self.fd.raw(),
-            self.buf.stable_ptr().cast(),
-            len,
-            self.offset as libc::off64_t
-        ))?;
-        Ok(n as u32)
-    }
-
-    fn try_inline(&mut self) -> Option<io::Result<u32>> {
+    /// A write into the page cache that never waits; `None` where it would (or is off).
+    fn nowait(&mut self) -> Option<u32> {
         let (ptr, len) = (self.buf.stable_ptr().cast_mut(), self.len() as usize);
-        // SAFETY: `buf` owns `len` initialised bytes at its stable pointer for the call;
-        // a write only reads them.
+        // SAFETY: `buf` owns `len` initialised bytes at its stable pointer for the call; a
+        // write only reads them.
         unsafe {
             sys::rw_nowait(
                 self.fd.raw(),
@@ -83,10 +61,53 @@ unsafe impl<B: IoBuf> OpCode for WriteAt<B> {
                 self.offset,
             )
         }
-        .map(Ok)
     }
+}
+
+impl<B: IoBuf> OpCode for WriteAt<B> {
+    type Output = BufResult<usize, B>;
 
     fn complete(self, completion: Completion) -> BufResult<usize, B> {
         (completion.result.map(|n| n as usize), self.buf)
+    }
+}
+
+// SAFETY: the SQE points into `buf`, whose `IoBuf` contract keeps its memory in place while
+// the op owns it (`[heap-owned]`); the fd is held open by `fd` (`[fd-outlives-op]`).
+unsafe impl<B: IoBuf> UringOp for WriteAt<B> {
+    fn sqe(&mut self, ring: &Ring<'_>) -> squeue::Entry {
+        let (fd, ptr, len) = (types::Fd(self.fd.raw()), self.buf.stable_ptr(), self.len());
+        match self.fixed {
+            Some((pool, index)) if ring.has_buffers(pool) => {
+                opcode::WriteFixed::new(fd, ptr, len, index)
+                    .offset(self.offset)
+                    .build()
+            }
+            _ => opcode::Write::new(fd, ptr, len).offset(self.offset).build(),
+        }
+    }
+
+    fn try_inline(&mut self) -> Option<io::Result<u32>> {
+        self.nowait().map(Ok)
+    }
+}
+
+impl<B: IoBuf> ReadyOp for WriteAt<B> {
+    fn mode(&self) -> Mode<'_> {
+        Mode::Offload
+    }
+
+    fn syscall(&mut self) -> io::Result<u32> {
+        self.nowait()
+            .ok_or_else(|| io::ErrorKind::WouldBlock.into())
+    }
+
+    fn blocking(&mut self) -> Option<Blocking> {
+        let (fd, ptr) = (self.fd.raw(), self.buf.stable_ptr().cast_mut());
+        let (len, offset) = (self.len() as usize, self.offset);
+        // SAFETY: `ptr` is `len` initialised bytes of `buf` (only read) and `fd` is held by
+        // `self.fd`, both owned by the op until the call's completion (`[heap-owned]`,
+        // `[fd-outlives-op]`).
+        Some(unsafe { Blocking::new(move || sys::rw_at(fd, Dir::Write, ptr, len, offset)) })
     }
 }

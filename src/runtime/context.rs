@@ -4,8 +4,7 @@
 //! every queued SQE and reaps completions, parking only when nothing is runnable (timeout =
 //! next timer deadline) → fire due timers.
 
-use std::any::Any;
-use std::cell::{Cell, RefCell, RefMut};
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::Future;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -20,10 +19,9 @@ use async_task::Runnable;
 use slab::Slab;
 
 use super::task::TaskHeader;
-use super::{DriverKind, Stats};
-use crate::driver::{Backend, Park};
+use super::timers::TimerStore;
+use crate::driver::{DriverKind, Handle, Park, Stats};
 use crate::sys;
-use crate::time::store::TimerStore;
 
 pub(crate) type Task = Runnable<TaskHeader>;
 
@@ -65,8 +63,9 @@ impl Shared {
         CURRENT
             .try_with(|c| {
                 let core = c.get();
-                // SAFETY: CURRENT is non-null only while an `Enter` guard is in scope, created by
-                // `block_on`/`shutdown` from a `&Rc<Core>` they hold: the core is alive.
+                // SAFETY: CURRENT is non-null only while an `Enter` guard is in scope,
+                // created by `block_on`/`shutdown` from a `&Rc<Core>` they hold: the core
+                // is alive.
                 !core.is_null() && Arc::ptr_eq(unsafe { &(*core).shared }, self)
             })
             .unwrap_or(false)
@@ -142,7 +141,8 @@ impl Wake for MainWaker {
 /// Everything a runtime owns, reached through `CURRENT` from the futures it runs.
 pub(crate) struct Core {
     pub(crate) shared: Arc<Shared>,
-    driver: RefCell<Backend>,
+    /// The driver; op futures hold clones of the handle, never the core.
+    driver: Handle,
     pub(crate) timers: RefCell<TimerStore>,
     run_queue: RefCell<VecDeque<Task>>,
     /// The waker of every live task, so shutdown can reach tasks parked on anything.
@@ -153,7 +153,6 @@ pub(crate) struct Core {
     pub(crate) tasks_spawned: Cell<u64>,
     polls: Cell<u64>,
     parks: Cell<u64>,
-    garbage: RefCell<Vec<Box<dyn Any>>>,
     /// The wakers of the timers a turn fired, woken after the store's borrow ends.
     due: RefCell<Vec<Waker>>,
 }
@@ -161,13 +160,13 @@ pub(crate) struct Core {
 impl Core {
     pub(crate) fn new(
         shared: Arc<Shared>,
-        driver: Backend,
+        driver: Handle,
         event_interval: usize,
         driver_reason: String,
     ) -> Core {
         Core {
             shared,
-            driver: RefCell::new(driver),
+            driver,
             timers: RefCell::new(TimerStore::default()),
             run_queue: RefCell::new(VecDeque::with_capacity(256)),
             tasks: RefCell::new(Slab::new()),
@@ -177,21 +176,17 @@ impl Core {
             tasks_spawned: Cell::new(0),
             polls: Cell::new(0),
             parks: Cell::new(0),
-            garbage: RefCell::new(Vec::new()),
             due: RefCell::new(Vec::new()),
         }
     }
 
-    pub(crate) fn driver_mut(&self) -> RefMut<'_, Backend> {
-        self.driver.borrow_mut()
-    }
-
-    pub(crate) fn try_driver_mut(&self) -> Result<RefMut<'_, Backend>, ()> {
-        self.driver.try_borrow_mut().map_err(|_| ())
+    /// The driver's handle.
+    pub(crate) fn driver(&self) -> &Handle {
+        &self.driver
     }
 
     pub(crate) fn driver_kind(&self) -> DriverKind {
-        self.driver.borrow().kind()
+        self.driver.kind()
     }
 
     pub(crate) fn stats(&self) -> Stats {
@@ -209,14 +204,14 @@ impl Core {
             timers: self.timers.borrow().len(),
             fixed_files: 0,
         };
-        self.driver.borrow().fill_stats(&mut stats);
+        self.driver.fill_stats(&mut stats);
         stats
     }
 
     /// Runs `fut` to completion on this thread, driving every task and operation meanwhile.
     pub(crate) fn block_on<F: Future>(self: &Rc<Self>, fut: F) -> F::Output {
         let _enter = Enter::new(self);
-        let _driving = Driving::new(self);
+        let _drive = self.driver.drive();
         let main = Arc::new(MainWaker {
             woken: AtomicBool::new(true),
             shared: self.shared.clone(),
@@ -265,16 +260,13 @@ impl Core {
         if parked {
             self.parks.set(self.parks.get() + 1);
         }
-        let mut garbage = std::mem::take(&mut *self.garbage.borrow_mut());
-        let res = self.driver.borrow_mut().turn(park, &mut garbage);
+        let res = self.driver.turn(park);
         if parked {
             self.shared.parked.store(false, Ordering::SeqCst);
         }
         if let Err(e) = res {
             panic!("proactor: the I/O driver failed: {e}");
         }
-        garbage.clear(); // drops released op resources outside the driver borrow
-        *self.garbage.borrow_mut() = garbage;
         let mut due = std::mem::take(&mut *self.due.borrow_mut());
         {
             let mut timers = self.timers.borrow_mut();
@@ -331,9 +323,7 @@ impl Core {
                 break;
             }
         }
-        let mut garbage = std::mem::take(&mut *self.garbage.borrow_mut());
-        self.driver.borrow_mut().shutdown(&mut garbage);
-        drop(garbage);
+        self.driver.shutdown();
         let timers = std::mem::take(&mut *self.timers.borrow_mut());
         drop(timers);
         let remote = {
@@ -342,40 +332,6 @@ impl Core {
             std::mem::take(&mut *queue)
         };
         drop(remote);
-    }
-}
-
-/// Tells the registered file table a `block_on` drives its ring for the guard's lifetime
-/// (see [`FixedFiles::set_driving`](crate::driver::fixed::FixedFiles::set_driving)), and at
-/// the end submits the slots released meanwhile.
-struct Driving<'a> {
-    core: &'a Core,
-    files: Option<Rc<crate::driver::fixed::FixedFiles>>,
-}
-
-impl Driving<'_> {
-    fn new(core: &Core) -> Driving<'_> {
-        let files = core.driver.borrow().fixed_files();
-        if let Some(files) = &files {
-            files.set_driving(true);
-        }
-        Driving { core, files }
-    }
-}
-
-impl Drop for Driving<'_> {
-    fn drop(&mut self) {
-        let Some(files) = &self.files else { return };
-        files.set_driving(false);
-        if std::thread::panicking() {
-            // Unwinding: no `io_uring_enter` (it may be what panicked); empty the slots
-            // synchronously instead.
-            files.clear_pending_now();
-        } else if let Ok(mut driver) = self.core.driver.try_borrow_mut() {
-            driver.flush_fixed();
-        } else {
-            files.clear_pending_now();
-        }
     }
 }
 
@@ -445,4 +401,26 @@ pub(crate) fn current() -> Rc<Core> {
             Rc::from_raw(core)
         }
     })
+}
+
+/// The driver of this thread's current runtime, for an op future's first poll; panics with
+/// the fix outside a runtime.
+pub(crate) fn current_driver() -> Handle {
+    try_current_driver().unwrap_or_else(|| {
+        panic!(
+            "no proactor runtime on this thread: run this inside proactor::block_on(...) or \
+             Runtime::block_on(...)"
+        )
+    })
+}
+
+/// The driver of this thread's current runtime, or `None` outside one.
+pub(crate) fn try_current_driver() -> Option<Handle> {
+    try_with_current(|core| core.driver.clone())
+}
+
+/// Runs `f` on the current runtime's io_uring backend ([`Handle::with_uring`]); `None` on
+/// epoll or outside a runtime.
+pub(crate) fn with_uring<R>(f: impl FnOnce(&mut crate::driver::uring::Uring) -> R) -> Option<R> {
+    try_with_current(|core| core.driver.with_uring(f)).flatten()
 }

@@ -6,133 +6,37 @@
 
 pub(crate) mod context;
 mod join_set;
+pub(crate) mod op;
 mod per_core;
 pub(crate) mod task;
+pub(crate) mod timers;
 
 use std::fmt;
 use std::future::Future;
 use std::io;
 use std::rc::Rc;
-use std::str::FromStr;
 use std::sync::Arc;
 
+pub use crate::driver::{Driver, DriverKind, RingFeatures, Stats};
 pub use join_set::JoinSet;
 pub use per_core::{run_per_core, ThreadPerCore};
 pub use task::{spawn, yield_now, AbortHandle, JoinError, JoinHandle};
 
-use crate::driver::{epoll::Epoll, uring::Uring, Backend};
+use crate::driver::Config;
 use context::{Core, Shared};
-
-/// Which I/O driver a runtime should use.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Driver {
-    /// io_uring where it can be set up and supports what the runtime needs, else epoll.
-    #[default]
-    Auto,
-    /// io_uring, or an error when it is unavailable.
-    Uring,
-    /// The readiness-based epoll variant.
-    Epoll,
-}
-
-/// The I/O driver a runtime runs on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DriverKind {
-    /// Completion-based io_uring.
-    Uring,
-    /// Readiness-based epoll.
-    Epoll,
-}
-
-impl fmt::Display for DriverKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            DriverKind::Uring => "io_uring",
-            DriverKind::Epoll => "epoll",
-        })
-    }
-}
-
-/// Counters of a runtime, for tests, benchmarks and monitoring.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Stats {
-    /// The driver the runtime runs on.
-    pub driver: DriverKind,
-    /// Operations submitted whose final completion has not been collected (including
-    /// dropped operations waiting for their completion). On epoll: operations waiting
-    /// for readiness.
-    pub ops_in_flight: usize,
-    /// Submission queue entries pushed (operations, cancels and wake-up reads). On epoll:
-    /// non-blocking system call attempts.
-    pub submissions: u64,
-    /// `io_uring_enter` (or `epoll_wait`) system calls made.
-    pub enters: u64,
-    /// Completion queue entries reaped (or readiness events handled).
-    pub completions: u64,
-    /// Tasks spawned since the runtime was built.
-    pub tasks_spawned: u64,
-    /// Tasks spawned and not yet finished.
-    pub tasks_alive: usize,
-    /// Task polls (including the `block_on` future).
-    pub polls: u64,
-    /// Times the runtime blocked in the driver with nothing to run.
-    pub parks: u64,
-    /// Wake-ups from other threads that had to write the runtime's eventfd.
-    pub remote_wakeups: u64,
-    /// Timers registered and not yet fired or dropped.
-    pub timers: usize,
-    /// Registered file slots in use by sockets ([`Builder::fixed_files`]); 0 on epoll.
-    pub fixed_files: usize,
-}
-
-/// The io_uring fast paths a runtime runs with ([`Runtime::ring_features`]). Each is probed
-/// when the ring is set up and left off where the kernel refuses it, or when fast paths are
-/// turned off ([`Builder::fast_paths`]).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct RingFeatures {
-    /// `IORING_SETUP_SINGLE_ISSUER`: only the runtime's thread submits.
-    pub single_issuer: bool,
-    /// `IORING_SETUP_DEFER_TASKRUN`: completion work runs when the runtime asks for events,
-    /// not by interrupting it.
-    pub defer_taskrun: bool,
-    /// `IORING_SETUP_COOP_TASKRUN` with `TASKRUN_FLAG` (on even without fast paths).
-    pub coop_taskrun: bool,
-    /// `io_uring_enter` on a registered ring index instead of the ring's fd.
-    pub registered_ring_fd: bool,
-    /// Zero-copy sends (`IORING_OP_SEND_ZC`) are available to
-    /// [`TcpStream::send_zc`](crate::net::TcpStream::send_zc).
-    pub send_zc: bool,
-    /// A [`FixedBufPool`](crate::buf::FixedBufPool) may be registered with the ring
-    /// (`IORING_REGISTER_BUFFERS`).
-    pub fixed_buffers: bool,
-    /// File reads and writes first try `preadv2`/`pwritev2` with `RWF_NOWAIT` and finish
-    /// at once when the page cache can take them without waiting (at most 64 per loop
-    /// turn); otherwise, and for `O_DIRECT` files, they go through the ring.
-    pub inline_file_io: bool,
-    /// A table of registered file slots for sockets ([`Builder::fixed_files`]).
-    pub fixed_files: bool,
-}
 
 /// Configures and builds a [`Runtime`].
 #[derive(Clone, Debug)]
 pub struct Builder {
-    entries: u32,
+    config: Config,
     event_interval: usize,
-    driver: Driver,
-    fast_paths: Option<bool>,
-    fixed_files: u32,
 }
 
 impl Default for Builder {
     fn default() -> Self {
         Builder {
-            entries: 1024,
+            config: Config::default(),
             event_interval: 128,
-            driver: Driver::Auto,
-            fast_paths: None,
-            fixed_files: 4096,
         }
     }
 }
@@ -146,7 +50,7 @@ impl Builder {
     /// Submission queue size of the io_uring (rounded up to a power of two; the completion
     /// queue gets four times as many). More entries batch more per system call.
     pub fn entries(&mut self, entries: u32) -> &mut Self {
-        self.entries = entries;
+        self.config.entries = entries;
         self
     }
 
@@ -169,7 +73,7 @@ impl Builder {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn driver(&mut self, driver: Driver) -> &mut Self {
-        self.driver = driver;
+        self.config.driver = driver;
         self
     }
 
@@ -179,10 +83,10 @@ impl Builder {
     /// and the ring features of [`RingFeatures`]; off, those APIs run their single-shot
     /// fallbacks, as on epoll.
     ///
-    /// The default is on, unless the environment variable `PROACTOR_FAST_PATHS` is `off` (or `0`, `false`); an
-    /// invalid value makes [`build`](Builder::build) fail. An explicit choice here ignores
-    /// the variable. With them off the ring runs as plain as the kernel allows, which is
-    /// how the test suite checks the fallbacks.
+    /// The default is on, unless the environment variable `PROACTOR_FAST_PATHS` is `off`
+    /// (or `0`, `false`); an invalid value makes [`build`](Builder::build) fail. An
+    /// explicit choice here ignores the variable. With them off the ring runs as plain as
+    /// the kernel allows, which is how the test suite checks the fallbacks.
     ///
     /// ```
     /// use proactor::{Driver, Runtime};
@@ -192,7 +96,7 @@ impl Builder {
     /// }
     /// ```
     pub fn fast_paths(&mut self, on: bool) -> &mut Self {
-        self.fast_paths = Some(on);
+        self.config.fast_paths = Some(on);
         self
     }
 
@@ -207,135 +111,18 @@ impl Builder {
     /// [`RingFeatures::fixed_files`] tells whether the table was set up, and
     /// [`Stats::fixed_files`] how many slots are in use.
     pub fn fixed_files(&mut self, slots: u32) -> &mut Self {
-        self.fixed_files = slots;
+        self.config.fixed_files = slots;
         self
-    }
-
-    /// Whether fast paths are on: the explicit choice, else `PROACTOR_FAST_PATHS`, else on.
-    pub(crate) fn fast_paths_enabled(&self) -> io::Result<bool> {
-        if let Some(on) = self.fast_paths {
-            return Ok(on);
-        }
-        fast_paths_from_env()
     }
 
     /// Builds the runtime on the current thread.
     pub fn build(&self) -> io::Result<Runtime> {
         let shared = Arc::new(Shared::new()?);
-        let (backend, reason) = self.backend(&shared)?;
-        let core = Core::new(shared, backend, self.event_interval, reason);
+        let (driver, reason) = crate::driver::build(&self.config, shared.eventfd())?;
+        let core = Core::new(shared, driver, self.event_interval, reason);
         Ok(Runtime {
             core: Rc::new(core),
         })
-    }
-
-    /// Builds the backend `self.driver` asks for (`Auto`: `PROACTOR_DRIVER`, else io_uring
-    /// with epoll as the fallback), with the reason it was chosen.
-    fn backend(&self, shared: &Shared) -> io::Result<(Backend, String)> {
-        let (driver, origin) = match self.driver {
-            Driver::Auto => match driver_from_env()? {
-                Some(driver) => (driver, format!(" by {DRIVER_ENV}")),
-                None => (Driver::Auto, String::new()),
-            },
-            driver => (driver, String::new()),
-        };
-        let fast = self.fast_paths_enabled()?;
-        let uring = || -> io::Result<Backend> {
-            let wake = shared.eventfd().try_clone()?;
-            Ok(Backend::Uring(
-                Uring::new(self.entries, wake, fast, self.fixed_files)?.with_fast_paths(fast),
-            ))
-        };
-        let epoll = || -> io::Result<Backend> {
-            let wake = shared.eventfd().try_clone()?;
-            Ok(Backend::Epoll(Epoll::new(wake)?))
-        };
-        let (backend, reason) = match driver {
-            Driver::Uring => uring()
-                .map(|b| (b, format!("io_uring requested{origin}")))
-                .map_err(|e| {
-                    io::Error::new(
-                        e.kind(),
-                        format!("io_uring is unavailable ({e}); Driver::Auto would use epoll"),
-                    )
-                })?,
-            Driver::Epoll => (epoll()?, format!("epoll requested{origin}")),
-            Driver::Auto => match uring() {
-                Ok(b) => (b, "io_uring available".to_string()),
-                Err(e) => (epoll()?, format!("io_uring unavailable ({e}); using epoll")),
-            },
-        };
-        if std::env::var_os(LOG_ENV).is_some_and(|v| v == "debug") {
-            eprintln!("proactor: {} driver: {reason}", backend.kind());
-        }
-        Ok((backend, reason))
-    }
-}
-
-/// `off` turns the io_uring fast paths off (see [`Builder::fast_paths`]).
-const FAST_PATHS_ENV: &str = "PROACTOR_FAST_PATHS";
-/// Overrides [`Driver::Auto`]: `uring`, `epoll` or `auto`.
-const DRIVER_ENV: &str = "PROACTOR_DRIVER";
-/// `debug` prints the driver choice to stderr when a runtime is built.
-const LOG_ENV: &str = "PROACTOR_LOG";
-
-/// What `PROACTOR_FAST_PATHS` asks for: on when unset.
-fn fast_paths_from_env() -> io::Result<bool> {
-    let Some(value) = std::env::var_os(FAST_PATHS_ENV) else {
-        return Ok(true);
-    };
-    match value
-        .to_str()
-        .map(|v| v.trim().to_ascii_lowercase())
-        .as_deref()
-    {
-        Some("on" | "1" | "true" | "") => Ok(true),
-        Some("off" | "0" | "false") => Ok(false),
-        _ => Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("{FAST_PATHS_ENV}={value:?}: expected on or off"),
-        )),
-    }
-}
-
-/// The driver `PROACTOR_DRIVER` asks for; `None` when unset or `auto`.
-fn driver_from_env() -> io::Result<Option<Driver>> {
-    let Some(value) = std::env::var_os(DRIVER_ENV) else {
-        return Ok(None);
-    };
-    let value = value.to_str().ok_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("{DRIVER_ENV} is not valid UTF-8: {value:?}"),
-        )
-    })?;
-    match value.parse() {
-        Ok(Driver::Auto) => Ok(None),
-        Ok(driver) => Ok(Some(driver)),
-        Err(e) => Err(io::Error::new(e.kind(), format!("{DRIVER_ENV}: {e}"))),
-    }
-}
-
-impl FromStr for Driver {
-    type Err = io::Error;
-
-    /// Parses `auto`, `uring` (or `io_uring`) or `epoll`, ignoring case.
-    ///
-    /// ```
-    /// use proactor::Driver;
-    /// assert_eq!("epoll".parse::<Driver>().unwrap(), Driver::Epoll);
-    /// assert!("kqueue".parse::<Driver>().is_err());
-    /// ```
-    fn from_str(s: &str) -> io::Result<Driver> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "auto" => Ok(Driver::Auto),
-            "uring" | "io_uring" | "io-uring" => Ok(Driver::Uring),
-            "epoll" => Ok(Driver::Epoll),
-            _ => Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("unknown driver {s:?}: expected uring, epoll or auto"),
-            )),
-        }
     }
 }
 
@@ -396,7 +183,7 @@ impl Runtime {
 
     /// The io_uring fast paths this runtime runs with; `None` on epoll.
     pub fn ring_features(&self) -> Option<RingFeatures> {
-        self.core.driver_mut().ring_features()
+        self.core.driver().with_uring(|u| u.features())
     }
 
     /// The runtime's counters.
@@ -453,7 +240,7 @@ pub fn stats() -> Stats {
 /// # Panics
 /// Outside a runtime.
 pub fn ring_features() -> Option<RingFeatures> {
-    context::current().driver_mut().ring_features()
+    context::current().driver().with_uring(|u| u.features())
 }
 
 /// The driver of the runtime running on this thread, or `None` outside one.

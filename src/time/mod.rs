@@ -5,8 +5,6 @@
 //! driver's wait offers (nanoseconds on io_uring, milliseconds on epoll); a timer never
 //! fires early.
 
-pub(crate) mod store;
-
 use std::fmt;
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
@@ -15,7 +13,7 @@ use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 
 use crate::runtime::context::{self, Core};
-use store::TimerKey;
+use crate::runtime::timers::TimerKey;
 
 /// Far enough in the future to mean "never" while staying representable.
 fn far_future() -> Instant {

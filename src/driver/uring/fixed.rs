@@ -9,23 +9,34 @@
 //! A socket gets a slot at its first send/recv/shutdown: the driver queues an
 //! `IORING_OP_FILES_UPDATE` ahead of that op (no extra system call; it rides in the same
 //! submission), and ops use the slot only once that update has completed. When the last
-//! [`SharedFd`](crate::fd::SharedFd) goes, the slot is emptied (an `IORING_OP_CLOSE` on the
-//! slot, queued for the next turn, or a synchronous `IORING_REGISTER_FILES_UPDATE` when no
-//! turn is coming) before the fd is closed, so the table never keeps a socket open behind
-//! its owner's back; a slot is handed out again only after its emptying completed.
-//! Invariant 7 (see [`driver`](super)): a slot is named in an SQE only while the
-//! [`SharedFd`](crate::fd::SharedFd) that owns it lives, which the op holds, and only by
-//! its own ring: an fd that meets another runtime names its number there.
+//! [`SharedFd`] goes, the slot is emptied (an `IORING_OP_CLOSE` on the slot, queued for the
+//! next turn, or a synchronous `IORING_REGISTER_FILES_UPDATE` when no turn is coming) before
+//! the fd is closed, so the table never keeps a socket open behind its owner's back; a slot
+//! is handed out again only after its emptying completed.
+//!
+//! `[slot-lifetime]`: a slot is named in an SQE only while the [`SharedFd`] that owns it
+//! lives (the op holds it), only after the update filling it completed, only by its own
+//! ring (the SQE is built for a [`Ring`](super::Ring), which names a slot only of its own
+//! table: an fd that meets another runtime names its number there), and it is emptied
+//! before that fd is closed; a slot is reused only after its emptying completed.
 //!
 //! Only on Linux 6.13 and later (see `FIXED_FILES_SINCE` in the io_uring backend): earlier
 //! kernels release an emptied slot's file in order behind every older request that named
 //! a slot, so a pending receive could hold closed sockets open.
 
-use std::cell::{Cell, RefCell};
+use std::cell::{OnceCell, RefCell};
+use std::fmt;
 use std::io;
 use std::os::fd::RawFd;
+use std::rc::Rc;
 
-use crate::sys::syscall;
+use std::os::fd::AsRawFd;
+
+use io_uring::{opcode, types, IoUring};
+
+use super::{Uring, FIXED_CLEAR, FIXED_INSTALL};
+use crate::driver::fd::SharedFd;
+use crate::sys::{self, syscall};
 
 /// `IORING_REGISTER_FILES_UPDATE` (`io_uring_register(2)`).
 const REGISTER_FILES_UPDATE: libc::c_uint = 6;
@@ -61,7 +72,8 @@ struct State {
     slots: Vec<Slot>,
     free: Vec<u32>,
     /// The fd each install SQE points at, one per slot: heap memory that lives as long as
-    /// the table, which the driver keeps until after the ring is gone (invariant 1).
+    /// the table, which the driver keeps until after the ring is gone, or forever if the
+    /// ring is leaked (`[driver-owned]`).
     values: Box<[RawFd]>,
     /// Slots whose owner was dropped while filled: a close of the slot is queued for each
     /// at the next turn.
@@ -77,9 +89,6 @@ struct State {
 pub(crate) struct FixedFiles {
     /// The ring's own fd (not the registered index), for synchronous updates.
     ring_fd: RawFd,
-    /// Set while this ring's driver builds an SQE: only then may an op name a slot of this
-    /// table (an fd may meet another runtime's ring, where the slot number means nothing).
-    building: Cell<bool>,
     state: RefCell<State>,
 }
 
@@ -88,7 +97,6 @@ impl FixedFiles {
     pub(crate) fn new(ring_fd: RawFd, len: u32) -> FixedFiles {
         FixedFiles {
             ring_fd,
-            building: Cell::new(false),
             state: RefCell::new(State {
                 slots: vec![Slot::Free; len as usize],
                 free: (0..len).rev().collect(),
@@ -113,27 +121,10 @@ impl FixedFiles {
         Some((slot, &st.values[slot as usize]))
     }
 
-    /// Whether the SQE being built may name `slot`: this table's ring is building it, the
-    /// ring is not gone, and the slot's install completed.
-    pub(crate) fn is_ready(&self, slot: u32) -> bool {
-        if !self.building.get() {
-            return false;
-        }
+    /// Whether SQEs may name `slot`: the ring is not gone and the slot's install completed.
+    pub(super) fn is_ready(&self, slot: u32) -> bool {
         let st = self.state.borrow();
         !st.closed && st.slots[slot as usize] == Slot::Ready
-    }
-
-    /// Runs `build` (an op's `sqe()`) with this table as the one its slots may be named from.
-    pub(crate) fn building<R>(&self, build: impl FnOnce() -> R) -> R {
-        struct Reset<'a>(&'a Cell<bool>);
-        impl Drop for Reset<'_> {
-            fn drop(&mut self) {
-                self.0.set(false);
-            }
-        }
-        self.building.set(true);
-        let _reset = Reset(&self.building);
-        build()
     }
 
     /// The install of `slot` completed with `res`. A slot whose owner left meanwhile is
@@ -245,8 +236,8 @@ impl FixedFiles {
             fds: &EMPTY as *const RawFd as u64,
         };
         // SAFETY: `ring_fd` is the ring's fd, open while the table is not closed (the driver
-        // closes the table before dropping the ring); `update` and the fd it points at live
-        // for the duration of the call, which copies them.
+        // closes the table before dropping the ring, `[driver-owned]`); `update` and the fd
+        // it points at live for the duration of the call, which copies them.
         syscall!(syscall(
             libc::SYS_io_uring_register,
             self.ring_fd,
@@ -266,94 +257,140 @@ impl State {
     }
 }
 
-/// A slot of a ring's table, held by the [`SharedFd`](crate::fd::SharedFd) it was taken for.
-pub(crate) struct FixedRef {
-    pub(crate) slot: u32,
-    pub(crate) files: std::rc::Rc<FixedFiles>,
+/// A slot of a ring's table, held by the [`SharedFd`] it was taken for.
+struct FixedRef {
+    slot: u32,
+    files: Rc<FixedFiles>,
 }
 
-impl FixedRef {
-    /// Its owner is gone: see [`FixedFiles::release`].
-    pub(crate) fn release(self) {
-        self.files.release(self.slot);
+/// The io_uring backend's state of one fd ([`SharedFd`]): the registered slot the driver
+/// took for it, if any, in the table of the ring that took it.
+#[derive(Default)]
+pub(crate) struct FdSlot(OnceCell<FixedRef>);
+
+impl FdSlot {
+    /// The slot SQEs built for the ring of `files` may name: this fd's, in that very table,
+    /// filled.
+    pub(super) fn in_table(&self, files: &FixedFiles) -> Option<u32> {
+        let r = self.0.get()?;
+        (std::ptr::eq(Rc::as_ptr(&r.files), files) && files.is_ready(r.slot)).then_some(r.slot)
+    }
+
+    /// Whether a driver already gave this fd a slot (ready or not, in any ring).
+    fn is_set(&self) -> bool {
+        self.0.get().is_some()
+    }
+
+    /// Records the slot a driver took for this fd; a second one is handed back at once.
+    fn set(&self, slot: u32, files: Rc<FixedFiles>) {
+        if let Err(extra) = self.0.set(FixedRef { slot, files }) {
+            extra.files.release(extra.slot);
+        }
+    }
+
+    /// The fd is about to be closed (or to leave the driver's care): empties its slot, at
+    /// the next turn when one is coming, else now ([`FixedFiles::release`]).
+    pub(crate) fn release(&mut self) {
+        if let Some(r) = self.0.take() {
+            r.files.release(r.slot);
+        }
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+impl fmt::Debug for FdSlot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("FdSlot")
+            .field(&self.0.get().map(|r| r.slot))
+            .finish()
+    }
+}
 
-    fn table(len: u32) -> FixedFiles {
-        FixedFiles::new(-1, len)
+/// The first kernel whose registered files are released one by one (Linux 6.13 reworked
+/// resource nodes). Before it, an emptied slot's file is released only after every older
+/// request that named any slot completed, so one idle connection's pending receive could
+/// keep every socket closed after it open: the table stays off there.
+const FIXED_FILES_SINCE: (u32, u32) = (6, 13);
+
+/// Registers a sparse table of `len` file slots (capped at `RLIMIT_NOFILE`); `None` before
+/// [`FIXED_FILES_SINCE`] or where the kernel refuses (e.g. over a memory limit).
+pub(super) fn register_fixed_files(ring: &IoUring, len: u32) -> Option<Rc<FixedFiles>> {
+    if sys::kernel_version()? < FIXED_FILES_SINCE {
+        return None;
+    }
+    let limit = sys::nofile_limit().unwrap_or(1024);
+    let len = len.min(limit.min(u32::MAX as u64) as u32);
+    if len == 0 {
+        return None;
+    }
+    ring.submitter().register_files_sparse(len).ok()?;
+    Some(Rc::new(FixedFiles::new(ring.as_raw_fd(), len)))
+}
+
+/// A completion of the driver's own slot requests (`user_data` of [`FIXED_INSTALL`] or
+/// [`FIXED_CLEAR`], the slot in the low 32 bits).
+pub(super) fn completed(files: &Option<Rc<FixedFiles>>, user_data: u64, res: i32) {
+    let Some(files) = files else {
+        return;
+    };
+    if user_data & super::FIXED_KIND == FIXED_INSTALL {
+        files.installed(user_data as u32, res);
+    } else {
+        files.cleared(user_data as u32, res);
+    }
+}
+
+/// The registered-slot glue of the driver.
+impl Uring {
+    /// Gives `fd` a registered slot, if the table has one free and the fd has none: queues
+    /// the update that fills it, just ahead of the op that asked (which names the fd; later
+    /// ops name the slot once the update completed).
+    pub(super) fn install_fixed(&mut self, fd: &SharedFd) {
+        let Some(files) = &self.fixed_files else {
+            return;
+        };
+        if fd.uring().is_set() {
+            return;
+        }
+        let Some((slot, ptr)) = files.alloc(fd.raw()) else {
+            return;
+        };
+        let files = files.clone();
+        let sqe = opcode::FilesUpdate::new(ptr, 1)
+            .offset(slot as i32)
+            .build()
+            .user_data(FIXED_INSTALL | slot as u64);
+        // SAFETY: `ptr` points into the table's value array, memory the driver keeps until
+        // after the ring is gone, or forever if the ring is leaked (`[driver-owned]`); the
+        // fd it names is held open by the op pushed right behind this update, which holds
+        // the `SharedFd` until its own completion, after this update was issued
+        // (`[fd-outlives-op]`, `[slot-lifetime]`).
+        unsafe { self.push(&sqe) };
+        fd.uring().set(slot, files);
     }
 
-    fn slot_of(r: Option<(u32, *const RawFd)>) -> u32 {
-        r.expect("a free slot").0
+    /// Queues the emptying of the registered slots whose owners left.
+    pub(super) fn clear_fixed(&mut self) {
+        while let Some(slot) = self.fixed_files.as_ref().and_then(|f| f.pop_to_clear()) {
+            let sqe = opcode::Close::new(types::Fixed(slot))
+                .build()
+                .user_data(FIXED_CLEAR | slot as u64);
+            // SAFETY: a close of a fixed slot carries no pointers; nothing names the slot
+            // any more (its owner and every op that held it are gone, `[slot-lifetime]`).
+            unsafe { self.push(&sqe) };
+        }
     }
 
-    fn to_clear(t: &FixedFiles) -> Vec<u32> {
-        std::iter::from_fn(|| t.pop_to_clear()).collect()
+    /// The registered table, for the guard of a `block_on` ([`FixedFiles::set_driving`]).
+    pub(crate) fn fixed_files(&self) -> Option<Rc<FixedFiles>> {
+        self.fixed_files.clone()
     }
 
-    #[test]
-    fn a_slot_is_named_only_between_install_and_release() {
-        let t = table(2);
-        t.set_driving(true);
-        let s = slot_of(t.alloc(7));
-        assert!(
-            !t.building(|| t.is_ready(s)),
-            "not before the install completed"
-        );
-        t.installed(s, 0);
-        assert!(to_clear(&t).is_empty());
-        assert!(t.building(|| t.is_ready(s)));
-        assert!(!t.is_ready(s), "only while this table's ring builds an SQE");
-        t.release(s);
-        assert!(!t.building(|| t.is_ready(s)));
-        assert_eq!(to_clear(&t), [s]);
-        assert_eq!(t.in_use(), 1, "held until the close completes");
-        t.cleared(s, 0);
-        assert_eq!(t.in_use(), 0);
-    }
-
-    #[test]
-    fn an_owner_gone_during_install_gets_its_slot_emptied() {
-        let t = table(1);
-        let s = slot_of(t.alloc(7));
-        t.release(s);
-        assert!(t.alloc(8).is_none(), "not reused before it is emptied");
-        t.installed(s, 0);
-        assert_eq!(
-            to_clear(&t),
-            [s],
-            "installed after the owner left: empty it"
-        );
-        assert!(t.alloc(8).is_none());
-        t.cleared(s, 0);
-        assert!(t.alloc(8).is_some());
-    }
-
-    #[test]
-    fn a_refused_install_is_never_named_and_freed_with_its_owner() {
-        let t = table(1);
-        let s = slot_of(t.alloc(7));
-        t.installed(s, -libc::EBADF);
-        assert!(to_clear(&t).is_empty());
-        assert!(!t.building(|| t.is_ready(s)));
-        t.release(s);
-        assert_eq!(t.in_use(), 0);
-        assert!(t.alloc(8).is_some());
-    }
-
-    #[test]
-    fn a_full_table_hands_out_nothing_and_a_closed_one_ignores_releases() {
-        let t = table(1);
-        let s = slot_of(t.alloc(7));
-        assert!(t.alloc(8).is_none());
-        t.installed(s, 0);
-        t.close();
-        assert!(!t.building(|| t.is_ready(s)), "the ring is gone");
-        t.release(s); // the ring is gone: no synchronous update on a stale fd
-        assert!(t.alloc(9).is_none());
+    /// Submits the emptying of the slots released since the last turn: the end of a
+    /// `block_on`, after which no turn may come.
+    pub(crate) fn flush_fixed(&mut self) {
+        self.clear_fixed();
+        if !self.ring.submission().is_empty() {
+            self.enter(None);
+        }
     }
 }

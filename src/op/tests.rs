@@ -12,12 +12,11 @@ use super::{
     accept::Accept, close::Close, connect::Connect, recv::Recv, recv_from::RecvFrom, send::Send,
     send_to::SendTo, shutdown::Shutdown,
 };
-use crate::driver::{Completion, Interest, Mode, OpCode};
-use crate::fd::SharedFd;
+use crate::driver::{Completion, Interest, Mode, OpCode, ReadyOp, SharedFd};
 use crate::sys::syscall;
 
 fn done(result: io::Result<u32>) -> Completion {
-    Completion { result, flags: 0 }
+    Completion::of(result)
 }
 
 fn nonblocking(domain: Domain, ty: Type) -> Socket {
@@ -51,7 +50,7 @@ fn wait_ready(fd: &SharedFd, interest: Interest) {
 fn assert_readiness(mode: Mode<'_>, fd: &SharedFd, interest: Interest) {
     match mode {
         Mode::Readiness(f, i) => assert!(f.raw() == fd.raw() && i == interest),
-        Mode::Immediate => panic!("expected readiness mode"),
+        Mode::Immediate | Mode::Offload => panic!("expected readiness mode"),
     }
 }
 

@@ -1,11 +1,12 @@
 //! Setting up the io_uring backend's ring: the setup flags tried in turn, the opcodes the
-//! runtime needs, the registered ring fd, and the kernel ABI structs the `libc` crate lacks.
+//! runtime needs, the fast paths the kernel offers, the registered ring fd, and the kernel
+//! ABI structs the `libc` crate lacks.
 
 use std::io;
 
 use io_uring::{opcode, IoUring};
 
-use crate::runtime::RingFeatures;
+use crate::driver::stats::{FastPaths, RingFeatures};
 use crate::sys::syscall;
 
 /// The opcodes every runtime on this backend uses; a kernel lacking one is not used (the
@@ -174,6 +175,8 @@ pub(super) fn os_msg(e: &io::Error) -> String {
     }
 }
 
+/// Checks that the ring supports every opcode the runtime needs; the probe, for the fast
+/// paths.
 pub(super) fn check_support(ring: &IoUring) -> io::Result<io_uring::Probe> {
     let mut probe = io_uring::Probe::new();
     ring.submitter()
@@ -188,4 +191,15 @@ pub(super) fn check_support(ring: &IoUring) -> io::Result<io_uring::Probe> {
         }
     }
     Ok(probe)
+}
+
+/// Which multishot paths the kernel has. Multishot accept came with Linux 5.19, multishot
+/// recv with 6.0; the probe lists opcodes, not flags, so opcodes of the same releases stand
+/// in: `SOCKET` (5.19) and `SEND_ZC` (6.0). A failing buffer-ring registration turns recv
+/// multishot off as well.
+pub(super) fn probe_fast_paths(probe: &io_uring::Probe) -> FastPaths {
+    FastPaths {
+        accept_multi: probe.is_supported(opcode::Socket::CODE),
+        recv_multi: probe.is_supported(opcode::SendZc::CODE),
+    }
 }

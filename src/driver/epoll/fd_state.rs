@@ -1,0 +1,191 @@
+//! The epoll backend's state of one fd ([`FdState`], kept in its
+//! [`SharedFd`](crate::driver::fd::SharedFd)): where it is registered, its readiness bits,
+//! and the wakers of the ops waiting on it.
+//!
+//! A readiness bit is set by an event and cleared only by an `EAGAIN`: on this single thread
+//! no event can slip between the two, so no edge is lost. Closing an fd removes it from the
+//! epoll set (the kernel does that), and dropping its state pushes its token onto a free
+//! list the backend drains at its next turn: no `RefCell` of the backend is touched from a
+//! drop, which may run while the backend is borrowed.
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::rc::Rc;
+use std::task::Waker;
+
+use crate::driver::op::Interest;
+
+/// Readiness bits of an fd.
+const READ: u8 = 1;
+const WRITE: u8 = 2;
+
+/// Tokens of registered fds that have closed; the backend removes them from its table at
+/// its next turn. A `Cell`, not a `RefCell`: an fd may close at any time, even while the
+/// backend is borrowed, and taking the vector out and putting it back cannot fail.
+#[derive(Default)]
+pub(super) struct ClosedSlots(Cell<Vec<u64>>);
+
+impl ClosedSlots {
+    fn push(&self, token: u64) {
+        let mut tokens = self.0.take();
+        tokens.push(token);
+        self.0.set(tokens);
+    }
+
+    /// The tokens pushed since the last call.
+    pub(super) fn take(&self) -> Vec<u64> {
+        self.0.take()
+    }
+}
+
+/// Where an fd is registered: its token in one backend's table, and that backend's free
+/// list.
+pub(super) struct Registration {
+    pub(super) token: u64,
+    pub(super) closed: Rc<ClosedSlots>,
+}
+
+impl Registration {
+    /// Hands the slot back to the backend that owns it.
+    fn release(self) {
+        self.closed.push(self.token);
+    }
+}
+
+/// The epoll backend's state of one fd.
+#[derive(Default)]
+pub(crate) struct FdState {
+    registration: Cell<Option<Registration>>,
+    ready: Cell<u8>,
+    /// Ops waiting for readability, by waiter id.
+    readers: RefCell<Vec<(u64, Waker)>>,
+    /// Ops waiting for writability, by waiter id.
+    writers: RefCell<Vec<(u64, Waker)>>,
+}
+
+impl FdState {
+    fn bit(interest: Interest) -> u8 {
+        match interest {
+            Interest::Read => READ,
+            Interest::Write => WRITE,
+        }
+    }
+
+    pub(super) fn waiters(&self, interest: Interest) -> &RefCell<Vec<(u64, Waker)>> {
+        match interest {
+            Interest::Read => &self.readers,
+            Interest::Write => &self.writers,
+        }
+    }
+
+    pub(super) fn is_ready(&self, interest: Interest) -> bool {
+        self.ready.get() & Self::bit(interest) != 0
+    }
+
+    pub(super) fn clear_ready(&self, interest: Interest) {
+        self.ready.set(self.ready.get() & !Self::bit(interest));
+    }
+
+    /// The token of its registration, if it has one.
+    #[cfg(test)]
+    pub(super) fn token(&self) -> Option<u64> {
+        let reg = self.registration.take();
+        let token = reg.as_ref().map(|r| r.token);
+        self.registration.set(reg);
+        token
+    }
+
+    /// Whether the fd is registered in the epoll set whose free list is `closed`.
+    pub(super) fn is_registered_with(&self, closed: &Rc<ClosedSlots>) -> bool {
+        let reg = self.registration.take();
+        let same = reg.as_ref().is_some_and(|r| Rc::ptr_eq(&r.closed, closed));
+        self.registration.set(reg);
+        same
+    }
+
+    /// Records a new registration, releasing one with another (older) backend if any.
+    pub(super) fn set_registration(&self, reg: Registration) {
+        if let Some(old) = self.registration.replace(Some(reg)) {
+            old.release();
+        }
+    }
+
+    /// Makes `waker` the one woken for waiter `id`.
+    pub(super) fn set_waker(&self, interest: Interest, id: u64, waker: &Waker) {
+        let mut list = self.waiters(interest).borrow_mut();
+        let old = match list.iter_mut().find(|(i, _)| *i == id) {
+            Some((_, w)) if w.will_wake(waker) => None,
+            Some((_, w)) => Some(std::mem::replace(w, waker.clone())),
+            None => {
+                list.push((id, waker.clone()));
+                None
+            }
+        };
+        drop(list);
+        drop(old); // outside the borrow: dropping a waker may run its vtable's code
+    }
+
+    pub(super) fn remove_waker(&self, interest: Interest, id: u64) {
+        let mut list = self.waiters(interest).borrow_mut();
+        let removed = list
+            .iter()
+            .position(|(i, _)| *i == id)
+            .map(|pos| list.swap_remove(pos));
+        drop(list);
+        drop(removed);
+    }
+
+    /// Records the readiness an event reports and wakes the ops waiting for it.
+    pub(super) fn on_event(&self, events: u32) {
+        const HANGUP: i32 = libc::EPOLLHUP | libc::EPOLLERR;
+        const READABLE: u32 = (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLPRI | HANGUP) as u32;
+        const WRITABLE: u32 = (libc::EPOLLOUT | HANGUP) as u32;
+        let mut bits = 0;
+        if events & READABLE != 0 {
+            bits |= READ;
+        }
+        if events & WRITABLE != 0 {
+            bits |= WRITE;
+        }
+        self.ready.set(self.ready.get() | bits);
+        if bits & READ != 0 {
+            wake_all(&self.readers);
+        }
+        if bits & WRITE != 0 {
+            wake_all(&self.writers);
+        }
+    }
+}
+
+/// Wakes and forgets every waiter of `list`, without holding its borrow while waking, and
+/// keeps the list's allocation.
+fn wake_all(list: &RefCell<Vec<(u64, Waker)>>) {
+    let mut wakers = std::mem::take(&mut *list.borrow_mut());
+    for (_, waker) in wakers.drain(..) {
+        waker.wake();
+    }
+    let mut slot = list.borrow_mut();
+    if slot.is_empty() {
+        *slot = wakers;
+    }
+}
+
+impl Drop for FdState {
+    fn drop(&mut self) {
+        if let Some(reg) = self.registration.take() {
+            reg.release();
+        }
+    }
+}
+
+impl fmt::Debug for FdState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let reg = self.registration.take();
+        let token = reg.as_ref().map(|r| r.token);
+        self.registration.set(reg);
+        f.debug_struct("FdState")
+            .field("token", &token)
+            .field("ready", &self.ready.get())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,340 @@
+//! The epoll backend: the readiness-based variant of the same op contract.
+//!
+//! An op first tries its non-blocking system call ([`ReadyOp::syscall`]). On `EAGAIN` it
+//! waits for its fd to become ready in the direction its [`Mode`] names, then retries; this
+//! retry logic exists here once, for every op. [`Mode::Immediate`] ops (nop, close,
+//! shutdown) run inline. [`Mode::Offload`] ops (file I/O, which may wait on a device) try a
+//! non-blocking call first (a read of cached pages, `RWF_NOWAIT`) and otherwise run their
+//! blocking call on the thread pool (`offload.rs`), so a cold read or an fsync never blocks
+//! the loop.
+//!
+//! Registration is per fd, not per op: on its first `EAGAIN` an fd is added to the epoll
+//! set once, edge-triggered, for both directions (`EPOLLIN | EPOLLOUT | EPOLLRDHUP |
+//! EPOLLET`). Its readiness bits and waiting wakers live with the fd ([`FdState`],
+//! `fd_state.rs`); the backend's table holds only a weak handle, under a token that carries
+//! a generation (`[generation]`), so an event for a freed and reused slot is ignored.
+//!
+//! The runtime's eventfd (cross-thread wake-up) is in the epoll set too, under [`WAKE`], and
+//! so is the offload queue's, under [`OFFLOAD`]. `wait.rs` waits with a timer's precision.
+
+mod fd_state;
+mod offload;
+#[cfg(test)]
+mod tests;
+mod wait;
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+pub(crate) use fd_state::FdState;
+use fd_state::{ClosedSlots, Registration};
+use offload::Offload;
+
+use super::fd::{SharedFd, WeakFd};
+use super::inflight::MultiPolicy;
+use super::op::{Completion, Interest, Mode, OpState, Operation, Parked};
+use super::stats::Stats;
+use super::token::{Tokens, RESERVED};
+use super::{Backend, Park};
+use crate::sys::{self, syscall};
+
+/// Token of the runtime's eventfd in the epoll set (reserved: fd tokens never have the top
+/// bit).
+const WAKE: u64 = RESERVED | 1;
+/// Token of the offload queue's eventfd.
+const OFFLOAD: u64 = RESERVED | 2;
+
+/// The events every fd is registered for, once.
+const FD_EVENTS: u32 = (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32;
+
+/// How many ops may complete between two backend turns before the next one yields. On
+/// epoll an op whose syscall succeeds completes at its first poll, so a task looping over
+/// ready ops would otherwise never return to the executor (io_uring ops always yield once).
+const BUDGET: u32 = 128;
+
+/// Events per `epoll_wait`, at first; the buffer doubles when a wait fills it.
+const EVENTS_INITIAL: usize = 256;
+const EVENTS_MAX: usize = 4096;
+
+pub(crate) struct Epoll {
+    epfd: OwnedFd,
+    /// The runtime's eventfd (a dup), registered under [`WAKE`].
+    wake_fd: OwnedFd,
+    events: Vec<libc::epoll_event>,
+    /// Registered fds, by token.
+    fds: Tokens<WeakFd>,
+    closed: Rc<ClosedSlots>,
+    next_waiter: u64,
+    /// Ops currently waiting for readiness.
+    waiting: usize,
+    /// Calls running on the thread pool.
+    offload: Offload,
+    /// Whether `epoll_pwait2` may be tried (cleared on `ENOSYS`/`EPERM`).
+    pwait2: bool,
+    /// Ops that may still complete before the next turn ([`BUDGET`]).
+    budget: u32,
+    submissions: u64,
+    enters: u64,
+    completions: u64,
+}
+
+impl Epoll {
+    /// Creates the epoll set; `wake_fd` is the runtime's eventfd.
+    pub(crate) fn new(wake_fd: OwnedFd) -> io::Result<Epoll> {
+        // SAFETY: epoll_create1 takes no pointers.
+        let raw = syscall!(epoll_create1(libc::EPOLL_CLOEXEC))?;
+        // SAFETY: epoll_create1 just returned this fd and nothing else owns it.
+        let epfd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let offload = Offload::new()?;
+        for (fd, token) in [(wake_fd.as_raw_fd(), WAKE), (offload.eventfd(), OFFLOAD)] {
+            let mut ev = libc::epoll_event {
+                events: (libc::EPOLLIN | libc::EPOLLET) as u32,
+                u64: token,
+            };
+            // SAFETY: `ev` is a live epoll_event for the duration of the call; both fds are
+            // open.
+            syscall!(epoll_ctl(
+                epfd.as_raw_fd(),
+                libc::EPOLL_CTL_ADD,
+                fd,
+                &mut ev
+            ))?;
+        }
+        Ok(Epoll {
+            epfd,
+            wake_fd,
+            events: vec![libc::epoll_event { events: 0, u64: 0 }; EVENTS_INITIAL],
+            fds: Tokens::default(),
+            closed: Rc::default(),
+            next_waiter: 0,
+            waiting: 0,
+            offload,
+            pwait2: true,
+            budget: BUDGET,
+            submissions: 0,
+            enters: 0,
+            completions: 0,
+        })
+    }
+
+    /// The syscall would block: registers the fd if needed and parks the op's waker on it.
+    fn wait(
+        &mut self,
+        state: &mut OpState,
+        fd: &SharedFd,
+        interest: Interest,
+        cx: &mut Context<'_>,
+    ) -> io::Result<()> {
+        let fd_state = fd.epoll();
+        fd_state.clear_ready(interest);
+        self.register(fd)?;
+        let id = match *state {
+            OpState::Pending(id) => id,
+            OpState::Idle => {
+                let id = self.next_waiter;
+                self.next_waiter += 1;
+                self.waiting += 1;
+                *state = OpState::Pending(id);
+                id
+            }
+        };
+        fd_state.set_waker(interest, id, cx.waker());
+        Ok(())
+    }
+
+    /// Forgets the op's waiter, if it had one (`mode` is the op's).
+    fn stop_waiting(&mut self, state: &mut OpState, mode: &Mode<'_>) {
+        if let OpState::Pending(id) = std::mem::replace(state, OpState::Idle) {
+            if let Mode::Readiness(fd, interest) = mode {
+                fd.epoll().remove_waker(*interest, id);
+            }
+            self.waiting -= 1;
+        }
+    }
+
+    /// Adds `fd` to the epoll set, unless this backend already did.
+    fn register(&mut self, fd: &SharedFd) -> io::Result<()> {
+        let fd_state = fd.epoll();
+        if fd_state.is_registered_with(&self.closed) {
+            return Ok(());
+        }
+        let token = self.fds.insert(fd.downgrade());
+        let mut ev = libc::epoll_event {
+            events: FD_EVENTS,
+            u64: token,
+        };
+        let (epfd, raw) = (self.epfd.as_raw_fd(), fd.raw());
+        // SAFETY: `ev` is a live epoll_event for the duration of the call; `fd` is held open
+        // by the handle borrowed here.
+        let mut added = syscall!(epoll_ctl(epfd, libc::EPOLL_CTL_ADD, raw, &mut ev));
+        if added
+            .as_ref()
+            .is_err_and(|e| e.raw_os_error() == Some(libc::EEXIST))
+        {
+            // The descriptor stayed in the set under an older handle (given away as an
+            // `OwnedFd` and wrapped again): take the registration over.
+            // SAFETY: as above.
+            added = syscall!(epoll_ctl(epfd, libc::EPOLL_CTL_MOD, raw, &mut ev));
+        }
+        if let Err(e) = added {
+            self.fds.remove(token);
+            return Err(e);
+        }
+        let closed = self.closed.clone();
+        fd_state.set_registration(Registration { token, closed });
+        Ok(())
+    }
+
+    /// A [`Mode::Offload`] op: a non-blocking try, then the blocking call on the pool.
+    fn poll_offload<T: Operation>(
+        &mut self,
+        state: &mut OpState,
+        op: &mut T,
+        cx: &mut Context<'_>,
+    ) -> Poll<Completion> {
+        if let OpState::Pending(token) = *state {
+            let completion = std::task::ready!(self.offload.poll(token, cx));
+            *state = OpState::Idle;
+            return Poll::Ready(completion);
+        }
+        if self.budget == 0 {
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        self.submissions += 1;
+        let result = match op.syscall() {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => match op.blocking() {
+                Some(call) => {
+                    *state = OpState::Pending(self.offload.submit(call, cx.waker()));
+                    return Poll::Pending;
+                }
+                None => Err(e),
+            },
+            res => res,
+        };
+        self.budget -= 1;
+        Poll::Ready(Completion::of(result))
+    }
+
+    fn dispatch(&mut self, token: u64, events: u32, released: &mut Vec<Box<dyn Parked>>) {
+        self.completions += 1;
+        match token {
+            WAKE => sys::eventfd_drain(self.wake_fd.as_raw_fd()),
+            OFFLOAD => {
+                self.offload.collect(released);
+            }
+            token => {
+                if let Some(fd) = self.fds.get(token).and_then(WeakFd::upgrade) {
+                    fd.epoll().on_event(events);
+                }
+            }
+        }
+    }
+}
+
+impl Backend for Epoll {
+    /// Runs `op`'s syscall; on `EAGAIN`, waits for readiness and tries again when polled.
+    fn poll_op<T: Operation>(
+        &mut self,
+        state: &mut OpState,
+        op: &mut T,
+        cx: &mut Context<'_>,
+    ) -> Poll<Completion> {
+        if matches!(op.mode(), Mode::Offload) {
+            return self.poll_offload(state, op, cx);
+        }
+        if let (Mode::Readiness(fd, interest), OpState::Pending(id)) = (op.mode(), *state) {
+            let fd_state = fd.epoll();
+            if !fd_state.is_ready(interest) {
+                fd_state.set_waker(interest, id, cx.waker());
+                return Poll::Pending;
+            }
+        }
+        if self.budget == 0 {
+            // Yield to the executor; the syscall is tried when the task is polled again.
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        let result = loop {
+            self.submissions += 1;
+            match op.syscall() {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => match op.mode() {
+                    Mode::Readiness(fd, interest) => match self.wait(state, fd, interest, cx) {
+                        Ok(()) => return Poll::Pending,
+                        Err(e) => break Err(e),
+                    },
+                    Mode::Immediate | Mode::Offload => break Err(e),
+                },
+                res => break res,
+            }
+        };
+        self.stop_waiting(state, &op.mode());
+        self.budget -= 1;
+        Poll::Ready(Completion::of(result))
+    }
+
+    /// One completion per poll: the readiness path runs a multishot op as a single-shot one
+    /// each time, so nothing queues and the policy has nothing to bound.
+    fn poll_multi<T: Operation>(
+        &mut self,
+        state: &mut OpState,
+        op: &mut T,
+        _policy: &MultiPolicy,
+        cx: &mut Context<'_>,
+    ) -> Poll<Completion> {
+        self.poll_op(state, op, cx)
+    }
+
+    fn drop_op(&mut self, mut state: OpState, op: Box<dyn Parked>) -> Option<Box<dyn Parked>> {
+        let offloaded = matches!(op.mode(), Mode::Offload);
+        match state {
+            OpState::Pending(token) if offloaded => self.offload.ignore(token, op),
+            _ => {
+                // The kernel holds nothing of a waiting op: its resources can go at once.
+                self.stop_waiting(&mut state, &op.mode());
+                Some(op)
+            }
+        }
+    }
+
+    fn turn(&mut self, park: Park, released: &mut Vec<Box<dyn Parked>>) -> io::Result<()> {
+        self.budget = BUDGET;
+        for token in self.closed.take() {
+            self.fds.remove(token);
+        }
+        let timeout = match park {
+            // Readiness matters only to waiting ops; events stay queued in the kernel
+            // (and the wake-up needs no draining while the loop is awake).
+            Park::No if self.waiting == 0 && self.offload.len() == 0 => return Ok(()),
+            Park::No => Some(Duration::ZERO),
+            Park::Until(timeout) => timeout,
+        };
+        let n = self.wait_events(timeout)?;
+        for i in 0..n {
+            let ev = self.events[i];
+            self.dispatch(ev.u64, ev.events, released);
+        }
+        if n == self.events.len() && n < EVENTS_MAX {
+            let empty = libc::epoll_event { events: 0, u64: 0 };
+            self.events.resize(n * 2, empty);
+        }
+        Ok(())
+    }
+
+    /// The kernel holds no memory of a readiness op, and the ops still waiting were dropped
+    /// with their tasks; calls still running on the pool are waited for.
+    fn shutdown(&mut self, released: &mut Vec<Box<dyn Parked>>) {
+        self.offload.drain(released);
+    }
+
+    fn fill_stats(&self, stats: &mut Stats) {
+        stats.ops_in_flight = self.waiting + self.offload.len();
+        stats.submissions = self.submissions;
+        stats.enters = self.enters;
+        stats.completions = self.completions;
+    }
+}

@@ -1,0 +1,197 @@
+//! The operation contract: what an op is to the drivers.
+//!
+//! An operation is one struct (under `op/`, one per file) with three short impl blocks:
+//! - [`OpCode`]: what both backends share; the op owns its fd handle and every buffer the
+//!   kernel touches, and turns the completion into the user's output, handing buffers back.
+//! - [`UringOp`]: its io_uring half, the SQE, built for the ring at hand ([`Ring`] says how
+//!   the SQE may name the op's socket: a registered slot of that ring, or the number).
+//! - [`ReadyOp`]: its readiness half for the epoll backend: a [`Mode`] and the non-blocking
+//!   system call, or, for file I/O that may wait on a device, the [`Blocking`] call the
+//!   backend runs on its thread pool instead of on the loop's thread.
+//!
+//! [`Operation`] is both halves; the runtime's op futures drive any `Operation` on whichever
+//! backend the runtime runs. A dropped op that a backend still owns is kept as a
+//! [`Parked`] until its completion arrives (`[parked-on-drop]`).
+
+use std::io;
+
+use io_uring::squeue;
+
+use super::fd::SharedFd;
+use super::uring::Ring;
+
+/// `IORING_CQE_F_MORE`: more completions follow for the same submission.
+pub(crate) const CQE_F_MORE: u32 = 1 << 1;
+
+/// What the kernel (or the readiness backend, in the same convention) reported for one
+/// operation.
+#[derive(Debug)]
+pub(crate) struct Completion {
+    /// The result: byte count, fd, or the errno as an error.
+    pub(crate) result: io::Result<u32>,
+    /// The CQE flags (`IORING_CQE_F_*`): buffer id, more-to-come, notification; 0 on epoll.
+    pub(crate) flags: u32,
+}
+
+impl Completion {
+    /// A completion with no flags.
+    pub(crate) fn of(result: io::Result<u32>) -> Completion {
+        Completion { result, flags: 0 }
+    }
+
+    /// Whether more completions follow for the same submission (`IORING_CQE_F_MORE`):
+    /// false on the last completion of a multishot op and on every single-shot one.
+    pub(crate) fn more(&self) -> bool {
+        io_uring::cqueue::more(self.flags)
+    }
+}
+
+/// What both backends share of an operation.
+pub(crate) trait OpCode: 'static {
+    /// What awaiting the operation gives the user.
+    type Output;
+
+    /// Turns the completion into the output, giving back the buffers the op owned.
+    fn complete(self, completion: Completion) -> Self::Output;
+
+    /// Called instead of [`complete`](OpCode::complete) when the completion of an op whose
+    /// future was dropped arrives: releases what the completion created (an accepted fd).
+    /// The op is dropped right after. Most ops create nothing and keep the default.
+    fn complete_orphan(&mut self, _completion: Completion) {}
+}
+
+/// The io_uring half of an operation.
+///
+/// # Safety
+/// Implementors guarantee `[heap-owned]`: every pointer placed in the SQE returned by
+/// [`sqe`](UringOp::sqe) points into heap memory owned by `self` (a `Box`, `Vec`, or an
+/// [`IoBuf`](crate::buf::IoBuf) whose pointer is stable across moves), valid until `self`
+/// is dropped; and `[fd-outlives-op]`: any fd the SQE names is held open by a [`SharedFd`]
+/// owned by `self`.
+pub(crate) unsafe trait UringOp: OpCode {
+    /// Whether the kernel follows the result with a notification completion
+    /// (`IORING_CQE_F_NOTIF`, zero-copy sends): the driver then keeps the op's slot and
+    /// resources until the notification, and delivers the result with it.
+    const NOTIFIES: bool = false;
+
+    /// The submission entry (without `user_data`, which the driver sets), for `ring`.
+    fn sqe(&mut self, ring: &Ring<'_>) -> squeue::Entry;
+
+    /// The socket this op names through [`Ring::target`], for which the driver takes a
+    /// registered slot when it has none yet (send, recv, shutdown).
+    fn fixed_fd(&self) -> Option<&SharedFd> {
+        None
+    }
+
+    /// A non-blocking attempt the driver may make instead of submitting, where the kernel
+    /// can answer at once without waiting on a device (a read of cached pages): `Some` is
+    /// the result a completion would carry; `None` (the default) submits the SQE. The driver
+    /// bounds how many ops finish this way per loop turn, so a task looping on them yields.
+    fn try_inline(&mut self) -> Option<io::Result<u32>> {
+        None
+    }
+}
+
+/// How the readiness backend runs an operation.
+pub(crate) enum Mode<'a> {
+    /// Run [`ReadyOp::syscall`]; on `EAGAIN`, wait until the fd is ready in this direction
+    /// and run it again.
+    Readiness(&'a SharedFd, Interest),
+    /// The syscall never blocks for long (nop, close, shutdown): run it inline.
+    Immediate,
+    /// File I/O that may wait on a device: try [`ReadyOp::syscall`] (a non-blocking attempt,
+    /// e.g. a read of cached pages); on `EAGAIN` run [`ReadyOp::blocking`] on the thread pool,
+    /// so the loop's thread never waits on a disk.
+    Offload,
+}
+
+/// A direction of readiness.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Interest {
+    /// Readable (or acceptable, or peer closed).
+    Read,
+    /// Writable (or connected).
+    Write,
+}
+
+/// The readiness half of an operation.
+pub(crate) trait ReadyOp: OpCode {
+    /// How the backend runs it. The same for the op's whole life.
+    fn mode(&self) -> Mode<'_>;
+
+    /// The non-blocking system call, with the completion's convention: a count or fd on
+    /// success, the errno as an error (`WouldBlock` when it would wait).
+    fn syscall(&mut self) -> io::Result<u32>;
+
+    /// For [`Mode::Offload`]: the blocking call to run on the thread pool. `None` (the
+    /// default, and what ops of the other modes keep) runs [`syscall`](ReadyOp::syscall)
+    /// inline instead.
+    fn blocking(&mut self) -> Option<Blocking> {
+        None
+    }
+}
+
+/// Both halves: an op either backend can run.
+pub(crate) trait Operation: UringOp + ReadyOp {}
+
+impl<T: UringOp + ReadyOp> Operation for T {}
+
+/// A blocking system call the epoll backend runs on its thread pool ([`Mode::Offload`]).
+pub(crate) struct Blocking(Box<dyn FnOnce() -> io::Result<u32> + Send>);
+
+impl Blocking {
+    /// Wraps `call`, which names the op's memory and fd by raw pointer and number.
+    ///
+    /// # Safety
+    /// What `call` touches is the op's own: heap memory and descriptors the op owns
+    /// (`[heap-owned]`, `[fd-outlives-op]`) and keeps until the call's completion is
+    /// collected, or parks with itself if its future is dropped (`[parked-on-drop]`); so
+    /// running it on another thread races nothing, although raw pointers are not `Send`.
+    pub(crate) unsafe fn new(call: impl FnOnce() -> io::Result<u32> + 'static) -> Blocking {
+        struct AssertSend<F>(F);
+        // SAFETY: the constructor's contract: the call's captures are the op's memory and
+        // fds, which nothing else touches until the call completes.
+        unsafe impl<F> Send for AssertSend<F> {}
+        impl<F: FnOnce() -> io::Result<u32>> AssertSend<F> {
+            fn run(self) -> io::Result<u32> {
+                (self.0)()
+            }
+        }
+        let call = AssertSend(call);
+        Blocking(Box::new(move || call.run()))
+    }
+
+    /// Runs the call (on a pool thread).
+    pub(crate) fn run(self) -> io::Result<u32> {
+        (self.0)()
+    }
+}
+
+/// A dropped operation a backend keeps until the kernel (or the thread pool) is done with
+/// it: its memory and fds live as long as this value (`[parked-on-drop]`).
+pub(crate) trait Parked: 'static {
+    /// Its [`OpCode::complete_orphan`]: releases what a completion created.
+    fn orphan(&mut self, completion: Completion);
+    /// Its [`ReadyOp::mode`], for the readiness backend to forget its waiter.
+    fn mode(&self) -> Mode<'_>;
+}
+
+impl<T: Operation> Parked for T {
+    fn orphan(&mut self, completion: Completion) {
+        self.complete_orphan(completion);
+    }
+
+    fn mode(&self) -> Mode<'_> {
+        ReadyOp::mode(self)
+    }
+}
+
+/// Where an op stands with its backend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OpState {
+    /// Not started, or its last completion was taken.
+    Idle,
+    /// The backend holds it under this token: the io_uring `user_data`; on epoll, the
+    /// readiness waiter's id or the offloaded call's in-flight token.
+    Pending(u64),
+}

@@ -1,0 +1,303 @@
+//! The io_uring backend: one ring per runtime, its in-flight table, and the loop's turn.
+//!
+//! SQEs are pushed into the shared-memory submission queue without a syscall; a full queue
+//! is handed to the kernel and pushing continues. One `io_uring_enter` per turn submits
+//! everything queued and, when the runtime has nothing to run, waits for a completion, a
+//! cross-thread wake-up (a read on the runtime's eventfd, always armed) or the next timer
+//! deadline (`EXT_ARG` timeout). Completions are reaped from shared memory.
+//!
+//! Fast paths, each probed and dropped where the kernel refuses it (and all off with
+//! [`Builder::fast_paths(false)`](crate::Builder::fast_paths)): `SINGLE_ISSUER` +
+//! `DEFER_TASKRUN` (completions are posted only when this thread enters with `GETEVENTS`,
+//! which every enter here carries; `IORING_SQ_TASKRUN` tells a non-parking turn that there
+//! is deferred work to collect), and a registered ring fd (`io_uring_enter` on an index
+//! instead of a file lookup). What was enabled is reported by
+//! [`Runtime::ring_features`](crate::Runtime::ring_features).
+//!
+//! The files: `setup.rs` builds the ring; this file submits; `enter.rs` enters the kernel,
+//! reaps and drains; `sqe.rs` says what an SQE may name on this ring; `fixed.rs` is the
+//! registered file table for sockets; `bufs.rs` registers buffers (fixed buffers,
+//! provided-buffer rings) with the ring.
+
+mod bufs;
+mod enter;
+mod fixed;
+mod setup;
+mod sqe;
+#[cfg(test)]
+mod tests;
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::io;
+use std::mem::ManuallyDrop;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+use io_uring::IoUring;
+
+pub(crate) use fixed::{FdSlot, FixedFiles};
+pub(crate) use sqe::{on_target, Ring, Target};
+
+use super::inflight::{InFlight, MultiPolicy};
+use super::op::{Completion, OpState, Operation, Parked};
+use super::stats::{FastPaths, RingFeatures, Stats};
+use super::token::RESERVED;
+use super::{Backend, Park};
+use setup::{build_ring, check_support, os_msg, probe_fast_paths, register_ring_fd};
+
+/// `user_data` of the async-cancel requests the driver submits for dropped ops.
+const CANCEL: u64 = RESERVED | 1;
+/// `user_data` of the always-armed read on the runtime's eventfd.
+const WAKE: u64 = RESERVED | 2;
+/// `user_data` of the update filling a registered file slot (the slot in the low 32 bits).
+const FIXED_INSTALL: u64 = RESERVED | 1 << 32;
+/// `user_data` of the close emptying a registered file slot (the slot in the low 32 bits).
+const FIXED_CLEAR: u64 = RESERVED | 2 << 32;
+/// The bits of `user_data` that tell a registered-slot request apart.
+const FIXED_KIND: u64 = RESERVED | 3 << 32;
+
+/// How many ops may finish inline ([`UringOp::try_inline`](super::UringOp::try_inline)) per
+/// loop turn: past it they go through the ring, whose completion comes a turn later, so a
+/// task looping on cached reads still lets the others run.
+const INLINE_PER_TURN: u32 = 64;
+
+pub(crate) struct Uring {
+    /// Unmapped only after every completion arrived, or leaked (`[drain-before-unmap]`).
+    ring: ManuallyDrop<IoUring>,
+    /// The resources of every op the kernel may still touch, including dropped ones
+    /// (`[parked-on-drop]`); freed after the drain, or leaked with the ring.
+    inflight: ManuallyDrop<InFlight>,
+    /// Resources of dropped ops whose completion arrived, handed to the caller of the turn,
+    /// which drops them outside its borrow of the driver.
+    released: Vec<Box<dyn Parked>>,
+    /// The runtime's eventfd (a dup, so the driver keeps it open while its read is in flight).
+    wake_fd: OwnedFd,
+    /// The 8 bytes the eventfd read writes into: driver-owned heap memory, freed only after
+    /// the read's completion (`[driver-owned]`).
+    wake_buf: ManuallyDrop<Box<u64>>,
+    wake_armed: bool,
+    /// Set when the drain at shutdown gave up: the ring and what the kernel may still touch
+    /// are leaked rather than freed.
+    leak: bool,
+    /// The fast paths this kernel supports and the runtime allows.
+    fast: FastPaths,
+    /// Buffer group ids handed out for provided-buffer rings, and those given back.
+    next_bgid: u16,
+    free_bgids: Vec<u16>,
+    submissions: u64,
+    enters: u64,
+    completions: u64,
+    features: RingFeatures,
+    /// Ops in flight that end with a notification ([`UringOp::NOTIFIES`](super::UringOp)),
+    /// with their result (`res`, `flags`) once it arrived: their slot is completed only by
+    /// the notification.
+    notifying: HashMap<u64, Option<(i32, u32)>>,
+    /// Multishot ops whose queue reached its cap in a reap: cancelled at the next turn if
+    /// their owner has not taken the queue below the cap meanwhile.
+    over_cap: Vec<u64>,
+    /// The memory of the registered fixed buffers, freed only after the ring
+    /// (`[driver-owned]`).
+    fixed_buffers: Vec<Box<dyn Any>>,
+    /// The id of the pool whose buffers are registered ([`Ring::has_buffers`]).
+    buffers_pool: Option<usize>,
+    /// The fd `io_uring_enter` is called on: the registered index when `registered_ring_fd`
+    /// is on, else the ring's own fd.
+    enter_fd: i32,
+    /// Inline completions left this turn (0 when inline ops are off).
+    inline_budget: u32,
+    /// The registered file table for sockets, when on; closed before the ring is dropped.
+    fixed_files: Option<Rc<FixedFiles>>,
+}
+
+impl Uring {
+    /// Sets up a ring with `entries` submission slots; `wake_fd` is the runtime's eventfd.
+    /// Errors name the step that failed (e.g. `io_uring_setup: Operation not permitted`).
+    /// With `fast`, asks for the fast paths (see the module docs).
+    /// `fixed_files` slots of registered files are set up for sockets (fast paths only;
+    /// capped at `RLIMIT_NOFILE`, which the kernel also applies; 0 for none).
+    pub(crate) fn new(
+        entries: u32,
+        wake_fd: OwnedFd,
+        fast: bool,
+        fixed_files: u32,
+    ) -> io::Result<Uring> {
+        let (ring, mut features) = build_ring(entries, fast)
+            .map_err(|e| io::Error::new(e.kind(), format!("io_uring_setup: {}", os_msg(&e))))?;
+        let probe = check_support(&ring)?;
+        let multishot = if fast {
+            probe_fast_paths(&probe)
+        } else {
+            FastPaths::default()
+        };
+        features.send_zc = fast && probe.is_supported(io_uring::opcode::SendZc::CODE);
+        features.fixed_buffers = fast;
+        features.inline_file_io = fast;
+        let mut enter_fd = ring.as_raw_fd();
+        if fast {
+            if let Some(index) = register_ring_fd(enter_fd) {
+                enter_fd = index;
+                features.registered_ring_fd = true;
+            }
+        }
+        let fixed_files = if fast && fixed_files > 0 {
+            fixed::register_fixed_files(&ring, fixed_files)
+        } else {
+            None
+        };
+        features.fixed_files = fixed_files.is_some();
+        Ok(Uring {
+            ring: ManuallyDrop::new(ring),
+            inflight: ManuallyDrop::new(InFlight::default()),
+            released: Vec::new(),
+            wake_fd,
+            wake_buf: ManuallyDrop::new(Box::new(0)),
+            wake_armed: false,
+            leak: false,
+            fast: multishot,
+            next_bgid: 0,
+            free_bgids: Vec::new(),
+            submissions: 0,
+            enters: 0,
+            completions: 0,
+            features,
+            notifying: HashMap::new(),
+            over_cap: Vec::new(),
+            fixed_buffers: Vec::new(),
+            buffers_pool: None,
+            enter_fd,
+            inline_budget: 0,
+            fixed_files,
+        })
+    }
+
+    /// The fast paths this ring runs with.
+    pub(crate) fn features(&self) -> RingFeatures {
+        self.features
+    }
+
+    /// The multishot paths ops may take on this ring.
+    pub(crate) fn fast_paths(&self) -> FastPaths {
+        self.fast
+    }
+
+    /// The one submission path, of single-shot and multishot ops alike: `op`'s SQE under a
+    /// new in-flight slot (a multishot one under `multi`).
+    fn submit<T: Operation>(
+        &mut self,
+        state: &mut OpState,
+        op: &mut T,
+        multi: Option<&MultiPolicy>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Completion> {
+        // The SQE first: `sqe()` may run user code (an `IoBuf`'s methods) that panics, and
+        // a slot inserted before it would wait forever for a completion.
+        let sqe = op.sqe(&self.ring());
+        // A stream without a slot gets one now; this op still names the fd (the slot is
+        // named once the update filling it completed). Queued after the op's SQE was built,
+        // so a panic there leaves no update naming an fd that nothing holds open.
+        if let Some(fd) = op.fixed_fd() {
+            self.install_fixed(fd);
+        }
+        let user_data = match multi {
+            None => self.inflight.insert(cx.waker()),
+            Some(policy) => self.inflight.insert_multi(cx.waker(), policy),
+        };
+        // SAFETY: `T: UringOp` promises every pointer in the SQE refers to heap memory owned
+        // by `op` (`[heap-owned]`); the op future keeps `op` alive until its final
+        // completion is collected, or parks it in the in-flight slot if dropped
+        // (`[parked-on-drop]`, `[multishot-slot]`).
+        unsafe { self.push(&sqe.user_data(user_data)) };
+        if T::NOTIFIES {
+            self.notifying.insert(user_data, None);
+        }
+        *state = OpState::Pending(user_data);
+        Poll::Pending
+    }
+
+    /// Takes the next completion of slot `user_data`; the state goes back to idle with the
+    /// last one.
+    fn collect(
+        &mut self,
+        state: &mut OpState,
+        user_data: u64,
+        cx: &mut Context<'_>,
+    ) -> Poll<Completion> {
+        let completion = std::task::ready!(self.inflight.poll(user_data, cx));
+        if !completion.more() {
+            *state = OpState::Idle;
+        }
+        Poll::Ready(completion)
+    }
+
+    fn cancel(&mut self, user_data: u64) {
+        let sqe = io_uring::opcode::AsyncCancel::new(user_data)
+            .build()
+            .user_data(CANCEL);
+        // SAFETY: an async-cancel SQE carries no pointers, only the target's user_data.
+        unsafe { self.push(&sqe) };
+    }
+}
+
+impl Backend for Uring {
+    fn poll_op<T: Operation>(
+        &mut self,
+        state: &mut OpState,
+        op: &mut T,
+        cx: &mut Context<'_>,
+    ) -> Poll<Completion> {
+        match *state {
+            OpState::Idle => {
+                if self.inline_budget > 0 {
+                    if let Some(result) = op.try_inline() {
+                        self.inline_budget -= 1;
+                        return Poll::Ready(Completion::of(result));
+                    }
+                }
+                self.submit(state, op, None, cx)
+            }
+            OpState::Pending(user_data) => self.collect(state, user_data, cx),
+        }
+    }
+
+    fn poll_multi<T: Operation>(
+        &mut self,
+        state: &mut OpState,
+        op: &mut T,
+        policy: &MultiPolicy,
+        cx: &mut Context<'_>,
+    ) -> Poll<Completion> {
+        match *state {
+            OpState::Idle => self.submit(state, op, Some(policy), cx),
+            OpState::Pending(user_data) => self.collect(state, user_data, cx),
+        }
+    }
+
+    fn drop_op(&mut self, state: OpState, op: Box<dyn Parked>) -> Option<Box<dyn Parked>> {
+        let OpState::Pending(user_data) = state else {
+            return Some(op);
+        };
+        let release = self.inflight.ignore(user_data, op);
+        if release.is_none() {
+            self.cancel(user_data);
+        }
+        release
+    }
+
+    fn turn(&mut self, park: Park, released: &mut Vec<Box<dyn Parked>>) -> io::Result<()> {
+        self.turn_ring(park, released)
+    }
+
+    fn shutdown(&mut self, released: &mut Vec<Box<dyn Parked>>) {
+        self.drain(released);
+    }
+
+    fn fill_stats(&self, stats: &mut Stats) {
+        stats.ops_in_flight = self.inflight.len();
+        stats.submissions = self.submissions;
+        stats.enters = self.enters;
+        stats.completions = self.completions;
+        stats.fixed_files = self.fixed_files.as_ref().map_or(0, |f| f.in_use());
+    }
+}

@@ -1,0 +1,138 @@
+//! The op futures: [`Op`] drives one [`Operation`] to its completion, [`MultiOp`] drives one
+//! for a stream of completions. Both hold only the driver's [`Handle`], taken from the
+//! current runtime at the first poll, never the executor.
+//!
+//! Lazy: nothing is submitted until the first poll. Dropping either while the backend holds
+//! the op hands the op to the backend, which keeps what the kernel may still touch until its
+//! final completion (`[parked-on-drop]`).
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use super::context;
+use crate::driver::{Completion, Handle, MultiPolicy, OpState, Operation};
+use crate::op::nop::Nop;
+
+/// What both futures hold: the op, where it stands, and the driver it was started on.
+struct Slot<T: Operation> {
+    data: Option<T>,
+    state: OpState,
+    driver: Option<Handle>,
+}
+
+impl<T: Operation> Slot<T> {
+    fn new(data: T) -> Self {
+        Slot {
+            data: Some(data),
+            state: OpState::Idle,
+            driver: None,
+        }
+    }
+
+    /// The driver and the op, for one step.
+    fn parts(&mut self) -> (&Handle, &mut OpState, &mut T) {
+        let driver = self.driver.get_or_insert_with(context::current_driver);
+        let data = self.data.as_mut().expect("op polled after completion");
+        (driver, &mut self.state, data)
+    }
+}
+
+impl<T: Operation> Drop for Slot<T> {
+    fn drop(&mut self) {
+        if let (Some(driver), Some(data)) = (&self.driver, self.data.take()) {
+            driver.drop_op(self.state, data);
+        }
+    }
+}
+
+/// The future that drives one operation to completion on the current runtime's driver.
+pub(crate) struct Op<T: Operation> {
+    slot: Slot<T>,
+}
+
+// Moving an `Op` moves only handles: the memory the kernel uses is on the heap
+// (`[heap-owned]`).
+impl<T: Operation> Unpin for Op<T> {}
+
+impl<T: Operation> Op<T> {
+    pub(crate) fn new(data: T) -> Self {
+        Op {
+            slot: Slot::new(data),
+        }
+    }
+}
+
+impl<T: Operation> Future for Op<T> {
+    type Output = T::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T::Output> {
+        let slot = &mut self.get_mut().slot;
+        let (driver, state, data) = slot.parts();
+        let completion = ready!(driver.poll_op(state, data, cx));
+        let data = slot.data.take().expect("checked above");
+        Poll::Ready(data.complete(completion))
+    }
+}
+
+/// The repeating counterpart of [`Op`]: `poll_next` gives each completion.
+///
+/// On io_uring the op's SQE may be multishot (accept, recv with provided buffers): one
+/// submission, many completions, queued in the in-flight slot until taken
+/// (`[multishot-slot]`). When the last completion arrives (no `IORING_CQE_F_MORE`: an error,
+/// a full buffer ring, a cancel, or a single-shot SQE) the op is armed again on the next
+/// poll. On the readiness backend the same op is simply run again for each item. Dropping a
+/// `MultiOp` in flight parks the op (cancelling it on io_uring); completions that still
+/// arrive go to its orphan hook.
+///
+/// A [`MultiPolicy`] may bound the queue: when that many completions wait untaken, and
+/// still do at the driver's next turn, it cancels the submission. Nothing is lost: the
+/// completions queued before the cancel took effect, and its last one (`-ECANCELED`, or data
+/// that ended the op first), are delivered in order; taking the last sets the op back to
+/// idle, and the next poll arms it again.
+pub(crate) struct MultiOp<T: Operation> {
+    slot: Slot<T>,
+    policy: MultiPolicy,
+}
+
+impl<T: Operation> MultiOp<T> {
+    /// A repeating op whose completions queue without bound (each holds nothing scarce).
+    pub(crate) fn new(data: T) -> Self {
+        Self::with_policy(data, MultiPolicy::default())
+    }
+
+    /// A repeating op whose multishot submissions follow `policy`.
+    pub(crate) fn with_policy(data: T, policy: MultiPolicy) -> Self {
+        MultiOp {
+            slot: Slot::new(data),
+            policy,
+        }
+    }
+
+    /// The op itself, to turn a completion into an item.
+    pub(crate) fn get_mut(&mut self) -> &mut T {
+        self.slot.data.as_mut().expect("present until dropped")
+    }
+
+    /// Whether no submission is outstanding (the next poll arms the op again).
+    pub(crate) fn is_idle(&self) -> bool {
+        self.slot.state == OpState::Idle
+    }
+
+    /// The next completion; submits (again) when the op is not armed.
+    pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Completion> {
+        let (driver, state, data) = self.slot.parts();
+        driver.poll_multi(state, data, &self.policy, cx)
+    }
+}
+
+/// Submits a no-op to the driver and waits for its completion: the cost of one operation
+/// round trip with no I/O. Useful to measure the driver, or to yield through the ring.
+///
+/// ```
+/// proactor::block_on(async { proactor::nop().await.unwrap() });
+/// ```
+pub async fn nop() -> io::Result<()> {
+    Op::new(Nop).await
+}
