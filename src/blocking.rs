@@ -73,16 +73,19 @@ where
             Err(payload) => panic::resume_unwind(payload),
         }
     });
-    crate::pool::submit(Box::new(move || {
-        let result = panic::catch_unwind(AssertUnwindSafe(f));
-        let waker = {
-            let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
-            slot.result = Some(result);
-            slot.waker.take()
-        };
-        if let Some(waker) = waker {
-            waker.wake();
-        }
-    }));
+    crate::pool::submit(
+        crate::pool::Kind::User,
+        Box::new(move || {
+            let result = panic::catch_unwind(AssertUnwindSafe(f));
+            let waker = {
+                let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
+                slot.result = Some(result);
+                slot.waker.take()
+            };
+            if let Some(waker) = waker {
+                waker.wake();
+            }
+        }),
+    );
     handle
 }

@@ -3,8 +3,9 @@
 //! on it, and the epoll backend runs file I/O on it
 //! ([`Mode::Offload`](crate::driver::Mode::Offload)).
 //!
-//! The pool is lazy: a thread is started when a job arrives and no thread is idle (up to
-//! [`MAX_THREADS`]; beyond that jobs queue), and a thread idle for [`IDLE_TIMEOUT`] exits.
+//! There are two such pools ([`Kind`]), each lazy: a thread is started when a job arrives
+//! and no thread is idle (up to [`MAX_THREADS`]; beyond that jobs queue), and a thread idle
+//! for [`IDLE_TIMEOUT`] exits.
 //! A job must not unwind: each caller catches its own panics inside the job.
 
 use std::collections::VecDeque;
@@ -35,13 +36,32 @@ struct State {
 struct Pool {
     state: Mutex<State>,
     job_ready: Condvar,
+    /// Its threads' name (at most 15 characters, the kernel's `comm`).
+    name: &'static str,
 }
 
-fn pool() -> &'static Pool {
-    static POOL: OnceLock<Pool> = OnceLock::new();
-    POOL.get_or_init(|| Pool {
+/// Which of the two pools a job runs on: user closures and the epoll backend's file calls
+/// have a pool each, so long user jobs never hold up file I/O (nor the drain that waits
+/// for it).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Kind {
+    /// [`spawn_blocking`](crate::spawn_blocking).
+    User,
+    /// The epoll backend's blocking file calls.
+    Files,
+}
+
+fn pool(kind: Kind) -> &'static Pool {
+    static USER: OnceLock<Pool> = OnceLock::new();
+    static FILES: OnceLock<Pool> = OnceLock::new();
+    let (cell, name) = match kind {
+        Kind::User => (&USER, "proactor-block"),
+        Kind::Files => (&FILES, "proactor-file"),
+    };
+    cell.get_or_init(|| Pool {
         state: Mutex::new(State::default()),
         job_ready: Condvar::new(),
+        name,
     })
 }
 
@@ -68,7 +88,7 @@ impl Pool {
         state.threads += 1;
         drop(state);
         let spawned = thread::Builder::new()
-            .name("proactor-block".into()) // within the 15 characters of comm
+            .name(self.name.into())
             .spawn(move || self.work());
         if spawned.is_err() {
             let mut state = self.lock();
@@ -117,7 +137,7 @@ impl Pool {
     }
 }
 
-/// Runs `job` on a pool thread.
-pub(crate) fn submit(job: Job) {
-    pool().submit(job);
+/// Runs `job` on a thread of pool `kind`.
+pub(crate) fn submit(kind: Kind, job: Job) {
+    pool(kind).submit(job);
 }

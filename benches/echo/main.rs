@@ -164,8 +164,12 @@ fn parse_args() -> Options {
             .collect();
         for b in pairs {
             if !opts.servers.contains(&b) {
-                let at = opts.servers.iter().position(|k| Some(*k) == b.baseline_of());
-                opts.servers.insert(at.map_or(opts.servers.len(), |i| i + 1), b);
+                let at = opts
+                    .servers
+                    .iter()
+                    .position(|k| Some(*k) == b.baseline_of());
+                opts.servers
+                    .insert(at.map_or(opts.servers.len(), |i| i + 1), b);
             }
         }
     }

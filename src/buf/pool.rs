@@ -134,6 +134,15 @@ impl Pool {
         Ok(pool)
     }
 
+    /// The address of the registered provided-buffer ring (0 for a free list): with the
+    /// group id, what tells this pool's group from another ring's group of the same number.
+    pub(crate) fn ring_addr(&self) -> u64 {
+        match self.free {
+            Free::Provided { ring, .. } => ring.as_ptr() as u64,
+            Free::Local(_) => 0,
+        }
+    }
+
     /// The buffer group id of the registered ring, if the kernel picks the buffers.
     pub(crate) fn bgid(&self) -> Option<u16> {
         match self.free {

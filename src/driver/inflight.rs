@@ -207,11 +207,14 @@ impl InFlight {
                     Outcome::Delivered
                 }
             }
-            Lifecycle::Ignored(mut resources) if completion.more() => {
-                // A dropped multishot op: what this completion created is released now;
-                // the resources stay parked until the last completion.
-                resources.orphan(completion);
+            Lifecycle::Ignored(resources) if completion.more() => {
+                // A dropped multishot op: what this completion created is released now; the
+                // resources stay parked until the last completion (parked again before the
+                // hook runs, so a hook that panics leaves them parked).
                 slot.lifecycle = Lifecycle::Ignored(resources);
+                if let Lifecycle::Ignored(resources) = &mut slot.lifecycle {
+                    resources.orphan(completion);
+                }
                 Outcome::Delivered
             }
             Lifecycle::Ignored(mut resources) => {
@@ -248,16 +251,18 @@ impl InFlight {
                 Some(resources)
             }
             Lifecycle::Multi { queue, .. } => {
-                let mut finished = false;
-                for c in queue {
-                    finished |= !c.more();
-                    resources.orphan(c);
-                }
-                if finished {
+                if queue.iter().any(|c| !c.more()) {
+                    // The last completion is in: the kernel is done with the op.
                     self.slots.remove(token);
+                    queue.into_iter().for_each(|c| resources.orphan(c));
                     return Some(resources);
                 }
-                self.slot(token).lifecycle = Lifecycle::Ignored(resources);
+                // Parked before the hooks run, so a hook that panics leaves them parked.
+                let slot = self.slot(token);
+                slot.lifecycle = Lifecycle::Ignored(resources);
+                if let Lifecycle::Ignored(resources) = &mut slot.lifecycle {
+                    queue.into_iter().for_each(|c| resources.orphan(c));
+                }
                 None
             }
             _ => {

@@ -36,7 +36,9 @@
 //!   generation; reserved values are named constants; a stale completion can never complete
 //!   a newer op ([`token`]).
 //! - `[fd-outlives-op]`: a file descriptor is closed only after every op that uses it
-//!   completed: each op holds a [`SharedFd`] clone, parked with it.
+//!   completed: each op holds a [`SharedFd`] clone, parked with it; and no op holds an fd
+//!   longer than the kernel needs it (a zero-copy send's notification needs the pages, not
+//!   the socket).
 //! - `[multishot-slot]`: a multishot op keeps its slot until a completion without
 //!   `IORING_CQE_F_MORE`; its queue is bounded by its policy; a provided buffer goes back to
 //!   its ring when its owner drops it, and the ring's memory outlives every op that may
@@ -70,7 +72,7 @@ use std::time::Duration;
 pub(crate) use fd::SharedFd;
 pub(crate) use inflight::MultiPolicy;
 pub(crate) use op::{
-    Blocking, Completion, Interest, Mode, OpCode, OpState, Operation, Parked, ReadyOp, UringOp,
+    Blocking, Completion, Interest, Mode, OpCode, OpState, Operation, Parked, Raw, ReadyOp, UringOp,
 };
 pub use select::Driver;
 pub(crate) use select::{build, Config};
@@ -79,6 +81,21 @@ pub(crate) use uring::{on_target, Ring, Target};
 
 use epoll::Epoll;
 use uring::{FixedFiles, Uring};
+
+/// Wakes every waker of `wakers`, even when one of them panics (user code): the others are
+/// still woken, then the first panic goes on. A task woken by none would wait forever.
+pub(crate) fn wake_all(wakers: impl IntoIterator<Item = std::task::Waker>) {
+    let mut panic = None;
+    for waker in wakers {
+        let woke = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| waker.wake()));
+        if let Err(payload) = woke {
+            panic.get_or_insert(payload);
+        }
+    }
+    if let Some(payload) = panic {
+        std::panic::resume_unwind(payload);
+    }
+}
 
 /// When a backend may block in a turn.
 #[derive(Clone, Copy, Debug)]
@@ -333,9 +350,12 @@ impl Handle {
         drop(released);
     }
 
-    /// The backend's counters, added to `stats`.
+    /// The backend's counters, added to `stats` (left as they are when asked from inside
+    /// the driver: a waker's `wake`, an `IoBuf` method).
     pub(crate) fn fill_stats(&self, stats: &mut Stats) {
-        self.inner.engine.borrow().fill_stats(stats);
+        if let Ok(engine) = self.inner.engine.try_borrow() {
+            engine.fill_stats(stats);
+        }
     }
 
     /// Runs `f` on the io_uring backend: the one accessor of what only io_uring has. `None`
@@ -363,9 +383,28 @@ impl Handle {
         WeakHandle(Rc::downgrade(&self.inner))
     }
 
+    /// Whether `other` is a handle of this very driver.
+    pub(crate) fn same(&self, other: &Handle) -> bool {
+        Rc::ptr_eq(&self.inner, &other.inner)
+    }
+
     /// Whether `weak` is a handle of this very driver.
     pub(crate) fn is(&self, weak: &WeakHandle) -> bool {
         std::ptr::eq(Rc::as_ptr(&self.inner), weak.0.as_ptr())
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Drops deferred after the last turn go to the engine before it drains, so that they
+        // are parked like any dropped op: freed after their completion, or leaked with the
+        // engine's table if its drain gives up (`[drain-before-unmap]`).
+        let engine = self.engine.get_mut();
+        let mut released = Vec::new();
+        for (state, op) in self.deferred.take() {
+            released.extend(engine.drop_op(state, op));
+        }
+        drop(released);
     }
 }
 
@@ -388,12 +427,13 @@ impl Drop for DriveGuard<'_> {
     fn drop(&mut self) {
         let Some(files) = &self.files else { return };
         files.set_driving(false);
-        if std::thread::panicking() {
-            // Unwinding: no `io_uring_enter` (it may be what panicked); empty the slots
-            // synchronously instead.
-            files.clear_pending_now();
-        } else if self.handle.with_uring(|u| u.flush_fixed()).is_none() {
-            files.clear_pending_now();
+        // Unwinding: no `io_uring_enter` (it may be what panicked). Otherwise the slots
+        // released since the last turn are emptied by closes submitted now.
+        if !std::thread::panicking() {
+            self.handle.with_uring(|u| u.flush_fixed());
         }
+        // What is left (all of it when unwinding, or slots whose install completed after
+        // their owner left, reaped by that enter) is emptied synchronously: no turn may come.
+        files.clear_pending_now();
     }
 }

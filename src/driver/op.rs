@@ -74,8 +74,10 @@ pub(crate) unsafe trait UringOp: OpCode {
     /// resources until the notification, and delivers the result with it.
     const NOTIFIES: bool = false;
 
-    /// The submission entry (without `user_data`, which the driver sets), for `ring`.
-    fn sqe(&mut self, ring: &Ring<'_>) -> squeue::Entry;
+    /// The submission entry (without `user_data`, which the driver sets), for `ring`; an
+    /// error where this ring cannot run the op (e.g. its buffers belong to another ring),
+    /// which the op then completes with, without a submission.
+    fn sqe(&mut self, ring: &Ring<'_>) -> io::Result<squeue::Entry>;
 
     /// The socket this op names through [`Ring::target`], for which the driver takes a
     /// registered slot when it has none yet (send, recv, shutdown).
@@ -137,33 +139,42 @@ pub(crate) trait Operation: UringOp + ReadyOp {}
 impl<T: UringOp + ReadyOp> Operation for T {}
 
 /// A blocking system call the epoll backend runs on its thread pool ([`Mode::Offload`]).
+/// The call is `Send`: it names the op's memory through [`Raw`] pointers and its fd by
+/// number, and captures nothing else of the op.
 pub(crate) struct Blocking(Box<dyn FnOnce() -> io::Result<u32> + Send>);
 
 impl Blocking {
-    /// Wraps `call`, which names the op's memory and fd by raw pointer and number.
-    ///
-    /// # Safety
-    /// What `call` touches is the op's own: heap memory and descriptors the op owns
-    /// (`[heap-owned]`, `[fd-outlives-op]`) and keeps until the call's completion is
-    /// collected, or parks with itself if its future is dropped (`[parked-on-drop]`); so
-    /// running it on another thread races nothing, although raw pointers are not `Send`.
-    pub(crate) unsafe fn new(call: impl FnOnce() -> io::Result<u32> + 'static) -> Blocking {
-        struct AssertSend<F>(F);
-        // SAFETY: the constructor's contract: the call's captures are the op's memory and
-        // fds, which nothing else touches until the call completes.
-        unsafe impl<F> Send for AssertSend<F> {}
-        impl<F: FnOnce() -> io::Result<u32>> AssertSend<F> {
-            fn run(self) -> io::Result<u32> {
-                (self.0)()
-            }
-        }
-        let call = AssertSend(call);
-        Blocking(Box::new(move || call.run()))
+    pub(crate) fn new(call: impl FnOnce() -> io::Result<u32> + Send + 'static) -> Blocking {
+        Blocking(Box::new(call))
     }
 
     /// Runs the call (on a pool thread).
     pub(crate) fn run(self) -> io::Result<u32> {
         (self.0)()
+    }
+}
+
+/// A pointer into an op's own memory, handed to its [`Blocking`] call on another thread.
+/// Use it through [`get`](Raw::get) inside the call (a closure that names the field would
+/// capture the bare pointer instead).
+pub(crate) struct Raw<T>(*mut T);
+
+// SAFETY: a `Raw` is made only by `Raw::new`, whose caller guarantees the pointee is the
+// op's heap memory, kept (and parked if the future is dropped) until the call's completion
+// is collected (`[heap-owned]`, `[parked-on-drop]`), and touched by nothing else meanwhile:
+// the pool thread is its only user.
+unsafe impl<T> Send for Raw<T> {}
+
+impl<T> Raw<T> {
+    /// # Safety
+    /// `ptr` points into heap memory the op owns and keeps until the completion of the
+    /// [`Blocking`] call it is given to, which is the only code that uses it until then.
+    pub(crate) unsafe fn new(ptr: *const T) -> Raw<T> {
+        Raw(ptr.cast_mut())
+    }
+
+    pub(crate) fn get(&self) -> *mut T {
+        self.0
     }
 }
 

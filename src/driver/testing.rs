@@ -218,9 +218,9 @@ impl super::OpCode for Read {
 // SAFETY: the SQE points into `buf`, a heap allocation owned by the op (`[heap-owned]`),
 // and names `fd`, held open by the op's `SharedFd` (`[fd-outlives-op]`).
 unsafe impl super::UringOp for Read {
-    fn sqe(&mut self, _ring: &super::Ring<'_>) -> io_uring::squeue::Entry {
+    fn sqe(&mut self, _ring: &super::Ring<'_>) -> io::Result<io_uring::squeue::Entry> {
         let (ptr, len) = (self.buf.as_mut_ptr(), self.buf.capacity() as u32);
-        io_uring::opcode::Read::new(io_uring::types::Fd(self.fd.raw()), ptr, len).build()
+        Ok(io_uring::opcode::Read::new(io_uring::types::Fd(self.fd.raw()), ptr, len).build())
     }
 }
 
@@ -254,9 +254,9 @@ impl super::OpCode for Write {
 // SAFETY: the SQE points into `buf`, a heap allocation owned by the op (`[heap-owned]`),
 // and names `fd`, held open by the op's `SharedFd` (`[fd-outlives-op]`).
 unsafe impl super::UringOp for Write {
-    fn sqe(&mut self, _ring: &super::Ring<'_>) -> io_uring::squeue::Entry {
+    fn sqe(&mut self, _ring: &super::Ring<'_>) -> io::Result<io_uring::squeue::Entry> {
         let (ptr, len) = (self.buf.as_ptr(), self.buf.len() as u32);
-        io_uring::opcode::Write::new(io_uring::types::Fd(self.fd.raw()), ptr, len).build()
+        Ok(io_uring::opcode::Write::new(io_uring::types::Fd(self.fd.raw()), ptr, len).build())
     }
 }
 
@@ -285,8 +285,8 @@ impl super::OpCode for Nop {
 
 // SAFETY: a NOP SQE carries no pointers and no fd.
 unsafe impl super::UringOp for Nop {
-    fn sqe(&mut self, _ring: &super::Ring<'_>) -> io_uring::squeue::Entry {
-        io_uring::opcode::Nop::new().build()
+    fn sqe(&mut self, _ring: &super::Ring<'_>) -> io::Result<io_uring::squeue::Entry> {
+        Ok(io_uring::opcode::Nop::new().build())
     }
 }
 

@@ -82,13 +82,20 @@ impl File {
     }
 
     /// Reads into `buf` (up to its capacity, from its start) at offset `pos`; returns how
-    /// many bytes were read (0 at end of file) and the buffer.
+    /// many bytes were read (0 at end of file) and the buffer. An offset above `i64::MAX`
+    /// is `EINVAL`, as for every positional call here.
     pub async fn read_at<B: IoBufMut>(&self, buf: B, pos: u64) -> BufResult<usize, B> {
+        if let Err(e) = offset(pos) {
+            return (Err(e), buf);
+        }
         Op::new(ReadAt::new(&self.fd, buf, pos, &self.inline_read, None)).await
     }
 
     /// Writes `buf`'s initialised bytes at offset `pos`; returns how many were written.
     pub async fn write_at<B: IoBuf>(&self, buf: B, pos: u64) -> BufResult<usize, B> {
+        if let Err(e) = offset(pos) {
+            return (Err(e), buf);
+        }
         Op::new(WriteAt::new(&self.fd, buf, pos, &self.inline_write, None)).await
     }
 
@@ -96,6 +103,9 @@ impl File {
     /// [`FixedBufPool`](crate::buf::FixedBufPool): a registered pool saves the kernel
     /// pinning the buffer's pages on every read.
     pub async fn read_fixed_at(&self, buf: FixedBuf, pos: u64) -> BufResult<usize, FixedBuf> {
+        if let Err(e) = offset(pos) {
+            return (Err(e), buf);
+        }
         let fixed = Some(buf.fixed_id());
         Op::new(ReadAt::new(&self.fd, buf, pos, &self.inline_read, fixed)).await
     }
@@ -103,6 +113,9 @@ impl File {
     /// Like [`write_at`](File::write_at), from a buffer of a
     /// [`FixedBufPool`](crate::buf::FixedBufPool).
     pub async fn write_fixed_at(&self, buf: FixedBuf, pos: u64) -> BufResult<usize, FixedBuf> {
+        if let Err(e) = offset(pos) {
+            return (Err(e), buf);
+        }
         let fixed = Some(buf.fixed_id());
         Op::new(WriteAt::new(&self.fd, buf, pos, &self.inline_write, fixed)).await
     }
@@ -159,6 +172,15 @@ impl File {
             }
         }
     }
+}
+
+/// A file offset the kernel takes: at most `i64::MAX` (`loff_t`), else `EINVAL` (io_uring
+/// would read an offset of -1 as "use the file position").
+fn offset(pos: u64) -> io::Result<u64> {
+    if pos > i64::MAX as u64 {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    Ok(pos)
 }
 
 impl AsRawFd for File {

@@ -14,7 +14,7 @@ use crate::driver::{MultiPolicy, SharedFd};
 use crate::net::socket::Socket;
 use crate::net::TcpStream;
 use crate::op::accept_multi::{accepted, AcceptMulti};
-use crate::op::recv_multi::RecvMulti;
+use crate::op::recv_multi::{another_runtime, RecvMulti};
 use crate::runtime::context;
 use crate::runtime::op::MultiOp;
 
@@ -81,7 +81,6 @@ impl std::fmt::Debug for Incoming {
 pub struct RecvStream {
     op: MultiOp<RecvMulti>,
     pool: Rc<Pool>,
-    checked: bool,
     done: bool,
 }
 
@@ -97,7 +96,6 @@ impl RecvStream {
         RecvStream {
             op: MultiOp::with_policy(RecvMulti::new(fd, pool_state), policy),
             pool: pool_state.clone(),
-            checked: false,
             done: false,
         }
     }
@@ -111,20 +109,18 @@ impl RecvStream {
 
     /// Polls for the next buffer (the poll form of [`next`](RecvStream::next)).
     pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<PoolBuf>>> {
-        if !self.checked {
-            self.checked = true;
-            let current = context::try_current_driver();
-            if !current.is_some_and(|d| d.is(self.pool.driver())) {
-                self.done = true;
-                let msg = "the BufRing belongs to another runtime than the one polling recv_multi";
-                return Poll::Ready(Some(Err(io::Error::other(msg))));
-            }
-        }
         loop {
             if self.done {
                 return Poll::Ready(None);
             }
             if self.op.is_idle() {
+                // Armed only on the runtime the pool was built on: its buffers are another
+                // ring's otherwise.
+                let current = context::try_current_driver();
+                if !current.is_some_and(|d| d.is(self.pool.driver())) {
+                    self.done = true;
+                    return Poll::Ready(Some(Err(another_runtime())));
+                }
                 ready!(self.pool.poll_available(cx));
             }
             let completion = ready!(self.op.poll_next(cx));

@@ -70,11 +70,11 @@ impl OpCode for Accept {
 // SAFETY: the address storage and its length are in `self.peer`, a Box owned by the op
 // (`[heap-owned]`); the listening fd is held by `self.fd` (`[fd-outlives-op]`).
 unsafe impl UringOp for Accept {
-    fn sqe(&mut self, _ring: &Ring<'_>) -> squeue::Entry {
+    fn sqe(&mut self, _ring: &Ring<'_>) -> io::Result<squeue::Entry> {
         let (addr, len) = self.addr_ptrs();
-        opcode::Accept::new(types::Fd(self.fd.raw()), addr, len)
+        Ok(opcode::Accept::new(types::Fd(self.fd.raw()), addr, len)
             .flags(FLAGS)
-            .build()
+            .build())
     }
 }
 

@@ -54,15 +54,15 @@ impl OpCode for AcceptMulti {
 // SAFETY: the SQE carries no pointers (null address arguments); the listening fd is held by
 // `self.fd` (`[fd-outlives-op]`).
 unsafe impl UringOp for AcceptMulti {
-    fn sqe(&mut self, _ring: &Ring<'_>) -> squeue::Entry {
+    fn sqe(&mut self, _ring: &Ring<'_>) -> io::Result<squeue::Entry> {
         let fd = types::Fd(self.fd.raw());
-        if self.multishot {
+        Ok(if self.multishot {
             opcode::AcceptMulti::new(fd).flags(FLAGS).build()
         } else {
             opcode::Accept::new(fd, ptr::null_mut(), ptr::null_mut())
                 .flags(FLAGS)
                 .build()
-        }
+        })
     }
 }
 

@@ -36,8 +36,8 @@ impl OpCode for Close {
 // SAFETY: a close SQE carries no pointers; the fd it names is owned by nobody else once
 // taken out of `self.fd`, so no other op can be using it (`[fd-outlives-op]`).
 unsafe impl UringOp for Close {
-    fn sqe(&mut self, _ring: &Ring<'_>) -> squeue::Entry {
-        opcode::Close::new(types::Fd(self.take_raw())).build()
+    fn sqe(&mut self, _ring: &Ring<'_>) -> io::Result<squeue::Entry> {
+        Ok(opcode::Close::new(types::Fd(self.take_raw())).build())
     }
 }
 

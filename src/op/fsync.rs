@@ -33,15 +33,15 @@ impl OpCode for Fsync {
 
 // SAFETY: the SQE carries no pointer; the fd is held open by `fd` (`[fd-outlives-op]`).
 unsafe impl UringOp for Fsync {
-    fn sqe(&mut self, _ring: &Ring<'_>) -> squeue::Entry {
+    fn sqe(&mut self, _ring: &Ring<'_>) -> io::Result<squeue::Entry> {
         let flags = if self.datasync {
             types::FsyncFlags::DATASYNC
         } else {
             types::FsyncFlags::empty()
         };
-        opcode::Fsync::new(types::Fd(self.fd.raw()))
+        Ok(opcode::Fsync::new(types::Fd(self.fd.raw()))
             .flags(flags)
-            .build()
+            .build())
     }
 }
 
@@ -55,8 +55,10 @@ impl ReadyOp for Fsync {
     }
 
     fn blocking(&mut self) -> Option<Blocking> {
+        // The call names only `fd`, held open by the op until its completion
+        // (`[fd-outlives-op]`).
         let (fd, datasync) = (self.fd.raw(), self.datasync);
-        let call = move || {
+        Some(Blocking::new(move || {
             if datasync {
                 // SAFETY: fdatasync takes no pointer; the fd is open.
                 syscall!(fdatasync(fd)).map(|_| 0)
@@ -64,9 +66,6 @@ impl ReadyOp for Fsync {
                 // SAFETY: fsync takes no pointer; the fd is open.
                 syscall!(fsync(fd)).map(|_| 0)
             }
-        };
-        // SAFETY: the call names only `fd`, held open by the op until the call's completion
-        // (`[fd-outlives-op]`).
-        Some(unsafe { Blocking::new(call) })
+        }))
     }
 }

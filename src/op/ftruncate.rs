@@ -13,6 +13,8 @@ pub(crate) struct Ftruncate {
     /// Holds the fd open until the completion (`[fd-outlives-op]`).
     fd: SharedFd,
     len: u64,
+    /// Set when the op went through the ring, whose kernel may lack the opcode.
+    via_ring: bool,
 }
 
 impl Ftruncate {
@@ -20,6 +22,7 @@ impl Ftruncate {
         Ftruncate {
             fd: fd.clone(),
             len,
+            via_ring: false,
         }
     }
 }
@@ -36,7 +39,7 @@ impl OpCode for Ftruncate {
         match completion.result {
             // Kernels before 6.9 have no IORING_OP_FTRUNCATE and answer EINVAL: do it
             // directly (ftruncate's own EINVAL comes back again from the syscall).
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+            Err(e) if self.via_ring && e.raw_os_error() == Some(libc::EINVAL) => {
                 truncate(self.fd.raw(), self.len).map(drop)
             }
             res => res.map(drop),
@@ -46,8 +49,9 @@ impl OpCode for Ftruncate {
 
 // SAFETY: the SQE carries no pointer; the fd is held open by `fd` (`[fd-outlives-op]`).
 unsafe impl UringOp for Ftruncate {
-    fn sqe(&mut self, _ring: &Ring<'_>) -> squeue::Entry {
-        opcode::Ftruncate::new(types::Fd(self.fd.raw()), self.len).build()
+    fn sqe(&mut self, _ring: &Ring<'_>) -> io::Result<squeue::Entry> {
+        self.via_ring = true;
+        Ok(opcode::Ftruncate::new(types::Fd(self.fd.raw()), self.len).build())
     }
 }
 
@@ -61,9 +65,9 @@ impl ReadyOp for Ftruncate {
     }
 
     fn blocking(&mut self) -> Option<Blocking> {
-        let (fd, len) = (self.fd.raw(), self.len);
-        // SAFETY: the call names only `fd`, held open by the op until the call's completion
+        // The call names only `fd`, held open by the op until its completion
         // (`[fd-outlives-op]`).
-        Some(unsafe { Blocking::new(move || truncate(fd, len)) })
+        let (fd, len) = (self.fd.raw(), self.len);
+        Some(Blocking::new(move || truncate(fd, len)))
     }
 }

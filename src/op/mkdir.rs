@@ -5,7 +5,7 @@ use std::io;
 
 use io_uring::{opcode, squeue, types};
 
-use crate::driver::{Blocking, Completion, Mode, OpCode, ReadyOp, Ring, UringOp};
+use crate::driver::{Blocking, Completion, Mode, OpCode, Raw, ReadyOp, Ring, UringOp};
 use crate::sys::syscall;
 
 pub(crate) struct Mkdir {
@@ -31,10 +31,12 @@ impl OpCode for Mkdir {
 // SAFETY: the SQE's only pointers are `path`, heap memory owned by the op
 // (`[heap-owned]`).
 unsafe impl UringOp for Mkdir {
-    fn sqe(&mut self, _ring: &Ring<'_>) -> squeue::Entry {
-        opcode::MkDirAt::new(types::Fd(libc::AT_FDCWD), self.path.as_ptr())
-            .mode(self.mode)
-            .build()
+    fn sqe(&mut self, _ring: &Ring<'_>) -> io::Result<squeue::Entry> {
+        Ok(
+            opcode::MkDirAt::new(types::Fd(libc::AT_FDCWD), self.path.as_ptr())
+                .mode(self.mode)
+                .build(),
+        )
     }
 }
 
@@ -48,13 +50,13 @@ impl ReadyOp for Mkdir {
     }
 
     fn blocking(&mut self) -> Option<Blocking> {
-        let (path, mode) = (self.path.as_ptr(), self.mode);
-        let call = move || {
-            // SAFETY: `path` is live NUL-terminated strings (see above).
-            syscall!(mkdirat(libc::AT_FDCWD, path, mode)).map(|_| 0)
-        };
-        // SAFETY: `path` is the op's heap memory, kept until the call's completion
+        let mode = self.mode;
+        // SAFETY: the op's NUL-terminated heap string, kept until the call's completion
         // (`[heap-owned]`).
-        Some(unsafe { Blocking::new(call) })
+        let path = unsafe { Raw::new(self.path.as_ptr()) };
+        Some(Blocking::new(move || {
+            // SAFETY: `path` is a live NUL-terminated string (see above).
+            syscall!(mkdirat(libc::AT_FDCWD, path.get(), mode)).map(|_| 0)
+        }))
     }
 }

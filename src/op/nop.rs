@@ -18,8 +18,8 @@ impl OpCode for Nop {
 
 // SAFETY: a NOP SQE carries no pointers and no fd.
 unsafe impl UringOp for Nop {
-    fn sqe(&mut self, _ring: &Ring<'_>) -> squeue::Entry {
-        opcode::Nop::new().build()
+    fn sqe(&mut self, _ring: &Ring<'_>) -> io::Result<squeue::Entry> {
+        Ok(opcode::Nop::new().build())
     }
 }
 

@@ -7,7 +7,7 @@ use std::os::fd::{FromRawFd, OwnedFd};
 
 use io_uring::{opcode, squeue, types};
 
-use crate::driver::{Blocking, Completion, Mode, OpCode, ReadyOp, Ring, UringOp};
+use crate::driver::{Blocking, Completion, Mode, OpCode, Raw, ReadyOp, Ring, UringOp};
 use crate::sys::syscall;
 
 pub(crate) struct Open {
@@ -56,11 +56,13 @@ impl OpCode for Open {
 // SAFETY: the only pointer in the SQE is `path`, a CString's heap buffer owned by the op
 // (`[heap-owned]`); AT_FDCWD is not an fd the op needs to hold open.
 unsafe impl UringOp for Open {
-    fn sqe(&mut self, _ring: &Ring<'_>) -> squeue::Entry {
-        opcode::OpenAt::new(types::Fd(libc::AT_FDCWD), self.path.as_ptr())
-            .flags(self.flags)
-            .mode(self.mode)
-            .build()
+    fn sqe(&mut self, _ring: &Ring<'_>) -> io::Result<squeue::Entry> {
+        Ok(
+            opcode::OpenAt::new(types::Fd(libc::AT_FDCWD), self.path.as_ptr())
+                .flags(self.flags)
+                .mode(self.mode)
+                .build(),
+        )
     }
 }
 
@@ -74,13 +76,13 @@ impl ReadyOp for Open {
     }
 
     fn blocking(&mut self) -> Option<Blocking> {
-        let (path, flags, mode) = (self.path.as_ptr(), self.flags, self.mode as libc::c_uint);
-        let call = move || {
+        let (flags, mode) = (self.flags, self.mode as libc::c_uint);
+        // SAFETY: the op's NUL-terminated heap string, kept until the call's completion
+        // (`[heap-owned]`).
+        let path = unsafe { Raw::new(self.path.as_ptr()) };
+        Some(Blocking::new(move || {
             // SAFETY: `path` is a live NUL-terminated string (see above).
-            syscall!(openat(libc::AT_FDCWD, path, flags, mode)).map(|fd| fd as u32)
-        };
-        // SAFETY: `path` is the op's NUL-terminated heap string, kept until the call's
-        // completion (`[heap-owned]`).
-        Some(unsafe { Blocking::new(call) })
+            syscall!(openat(libc::AT_FDCWD, path.get(), flags, mode)).map(|fd| fd as u32)
+        }))
     }
 }

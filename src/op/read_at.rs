@@ -9,7 +9,7 @@ use std::rc::Rc;
 use io_uring::{opcode, squeue, types};
 
 use crate::buf::{BufResult, IoBufMut};
-use crate::driver::{Blocking, Completion, Mode, OpCode, ReadyOp, Ring, SharedFd, UringOp};
+use crate::driver::{Blocking, Completion, Mode, OpCode, Raw, ReadyOp, Ring, SharedFd, UringOp};
 use crate::sys::{self, Dir};
 
 pub(crate) struct ReadAt<B> {
@@ -80,20 +80,20 @@ impl<B: IoBufMut> OpCode for ReadAt<B> {
 // SAFETY: the SQE points into `buf`, whose `IoBufMut` contract keeps its memory in place
 // while the op owns it (`[heap-owned]`); the fd is held open by `fd` (`[fd-outlives-op]`).
 unsafe impl<B: IoBufMut> UringOp for ReadAt<B> {
-    fn sqe(&mut self, ring: &Ring<'_>) -> squeue::Entry {
+    fn sqe(&mut self, ring: &Ring<'_>) -> io::Result<squeue::Entry> {
         let (fd, ptr, len) = (
             types::Fd(self.fd.raw()),
             self.buf.stable_mut_ptr(),
             self.len(),
         );
-        match self.fixed {
+        Ok(match self.fixed {
             Some((pool, index)) if ring.has_buffers(pool) => {
                 opcode::ReadFixed::new(fd, ptr, len, index)
                     .offset(self.offset)
                     .build()
             }
             _ => opcode::Read::new(fd, ptr, len).offset(self.offset).build(),
-        }
+        })
     }
 
     fn try_inline(&mut self) -> Option<io::Result<u32>> {
@@ -112,14 +112,14 @@ impl<B: IoBufMut> ReadyOp for ReadAt<B> {
     }
 
     fn blocking(&mut self) -> Option<Blocking> {
-        let (fd, ptr, len) = (
-            self.fd.raw(),
-            self.buf.stable_mut_ptr(),
-            self.len() as usize,
-        );
-        let offset = self.offset;
-        // SAFETY: `ptr` is `len` writable bytes of `buf` and `fd` is held by `self.fd`, both
-        // owned by the op until the call's completion (`[heap-owned]`, `[fd-outlives-op]`).
-        Some(unsafe { Blocking::new(move || sys::rw_at(fd, Dir::Read, ptr, len, offset)) })
+        let (fd, len, offset) = (self.fd.raw(), self.len() as usize, self.offset);
+        // SAFETY: the pointer is `len` writable bytes of `buf`, owned by the op until the
+        // call's completion and used by nothing else meanwhile (`[heap-owned]`); `fd` is held
+        // by `self.fd` (`[fd-outlives-op]`).
+        let ptr = unsafe { Raw::new(self.buf.stable_mut_ptr()) };
+        // SAFETY: `ptr` stays valid for the call (see above); `fd` is open.
+        Some(Blocking::new(move || unsafe {
+            sys::rw_at(fd, Dir::Read, ptr.get(), len, offset)
+        }))
     }
 }

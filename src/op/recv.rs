@@ -47,10 +47,11 @@ impl<B: IoBufMut> OpCode for Recv<B> {
 // and owned by the op (`[heap-owned]`); the fd (or its registered slot, `[slot-lifetime]`)
 // is held by `self.fd` (`[fd-outlives-op]`).
 unsafe impl<B: IoBufMut> UringOp for Recv<B> {
-    fn sqe(&mut self, ring: &Ring<'_>) -> squeue::Entry {
+    fn sqe(&mut self, ring: &Ring<'_>) -> io::Result<squeue::Entry> {
         let (ptr, len) = (self.buf.stable_mut_ptr(), self.len());
-        on_target!(ring.target(&self.fd), |fd| opcode::Recv::new(fd, ptr, len)
-            .build())
+        let sqe = on_target!(ring.target(&self.fd), |fd| opcode::Recv::new(fd, ptr, len)
+            .build());
+        Ok(sqe)
     }
 
     fn fixed_fd(&self) -> Option<&SharedFd> {

@@ -78,6 +78,11 @@ impl RecvMulti {
     }
 }
 
+/// The error of a receive armed on another runtime than its pool's.
+pub(crate) fn another_runtime() -> io::Error {
+    io::Error::other("the BufRing belongs to another runtime than the one polling recv_multi")
+}
+
 impl OpCode for RecvMulti {
     type Output = io::Result<Option<PoolBuf>>;
 
@@ -93,21 +98,25 @@ impl OpCode for RecvMulti {
 }
 
 // SAFETY: with a provided ring the SQE holds no pointer: the kernel picks a buffer of the
-// pool, which the op holds (so the ring and buffers outlive it, `[multishot-slot]`).
+// pool, which the op holds (so the ring and buffers outlive it, `[multishot-slot]`), and
+// only on the ring that registered that pool (`owns_buf_ring`).
 // Otherwise it points into buffer `taken` of the pool, held by the op as well
 // (`[heap-owned]`). The fd is held by `self.fd` (`[fd-outlives-op]`).
 unsafe impl UringOp for RecvMulti {
-    fn sqe(&mut self, _ring: &Ring<'_>) -> squeue::Entry {
+    fn sqe(&mut self, ring: &Ring<'_>) -> io::Result<squeue::Entry> {
         let fd = types::Fd(self.fd.raw());
         if let Some(bgid) = self.pool.bgid() {
-            return opcode::RecvMulti::new(fd, bgid).build();
+            if !ring.owns_buf_ring(bgid, self.pool.ring_addr()) {
+                return Err(another_runtime());
+            }
+            return Ok(opcode::RecvMulti::new(fd, bgid).build());
         }
         let bid = self
             .pool
             .take()
             .expect("the stream arms a recv only with a free buffer");
         self.taken = Some(bid);
-        opcode::Recv::new(fd, self.pool.buf_ptr(bid), self.len()).build()
+        Ok(opcode::Recv::new(fd, self.pool.buf_ptr(bid), self.len()).build())
     }
 }
 

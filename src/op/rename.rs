@@ -6,7 +6,7 @@ use std::io;
 
 use io_uring::{opcode, squeue, types};
 
-use crate::driver::{Blocking, Completion, Mode, OpCode, ReadyOp, Ring, UringOp};
+use crate::driver::{Blocking, Completion, Mode, OpCode, Raw, ReadyOp, Ring, UringOp};
 use crate::sys::syscall;
 
 pub(crate) struct Rename {
@@ -33,9 +33,9 @@ impl OpCode for Rename {
 // SAFETY: the SQE's only pointers are `from` and `to`, heap memory owned by the op
 // (`[heap-owned]`).
 unsafe impl UringOp for Rename {
-    fn sqe(&mut self, _ring: &Ring<'_>) -> squeue::Entry {
+    fn sqe(&mut self, _ring: &Ring<'_>) -> io::Result<squeue::Entry> {
         let cwd = types::Fd(libc::AT_FDCWD);
-        opcode::RenameAt::new(cwd, self.from.as_ptr(), cwd, self.to.as_ptr()).build()
+        Ok(opcode::RenameAt::new(cwd, self.from.as_ptr(), cwd, self.to.as_ptr()).build())
     }
 }
 
@@ -49,13 +49,18 @@ impl ReadyOp for Rename {
     }
 
     fn blocking(&mut self) -> Option<Blocking> {
-        let (from, to) = (self.from.as_ptr(), self.to.as_ptr());
-        let call = move || {
-            // SAFETY: `from` and `to` are live NUL-terminated strings (see above).
-            syscall!(renameat(libc::AT_FDCWD, from, libc::AT_FDCWD, to)).map(|_| 0)
-        };
-        // SAFETY: `from` and `to` are the op's heap memory, kept until the call's completion
+        // SAFETY: the op's NUL-terminated heap strings, kept until the call's completion
         // (`[heap-owned]`).
-        Some(unsafe { Blocking::new(call) })
+        let (from, to) = unsafe { (Raw::new(self.from.as_ptr()), Raw::new(self.to.as_ptr())) };
+        Some(Blocking::new(move || {
+            // SAFETY: `from` and `to` are live NUL-terminated strings (see above).
+            syscall!(renameat(
+                libc::AT_FDCWD,
+                from.get(),
+                libc::AT_FDCWD,
+                to.get()
+            ))
+            .map(|_| 0)
+        }))
     }
 }

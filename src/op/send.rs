@@ -44,11 +44,14 @@ impl<B: IoBuf> OpCode for Send<B> {
 // owned by the op (`[heap-owned]`); the fd (or its registered slot, `[slot-lifetime]`) is
 // held by `self.fd` (`[fd-outlives-op]`).
 unsafe impl<B: IoBuf> UringOp for Send<B> {
-    fn sqe(&mut self, ring: &Ring<'_>) -> squeue::Entry {
+    fn sqe(&mut self, ring: &Ring<'_>) -> io::Result<squeue::Entry> {
         let (ptr, len) = (self.buf.stable_ptr(), self.len());
-        on_target!(ring.target(&self.fd), |fd| opcode::Send::new(fd, ptr, len)
-            .flags(libc::MSG_NOSIGNAL)
-            .build())
+        let sqe = on_target!(ring.target(&self.fd), |fd| {
+            opcode::Send::new(fd, ptr, len)
+                .flags(libc::MSG_NOSIGNAL)
+                .build()
+        });
+        Ok(sqe)
     }
 
     fn fixed_fd(&self) -> Option<&SharedFd> {

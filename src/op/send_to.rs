@@ -63,11 +63,11 @@ impl<B: IoBuf> OpCode for SendTo<B> {
 // iovec points into `self.buf`, whose pointer is stable (`[heap-owned]`); the fd is held by
 // `self.fd` (`[fd-outlives-op]`).
 unsafe impl<B: IoBuf> UringOp for SendTo<B> {
-    fn sqe(&mut self, _ring: &Ring<'_>) -> squeue::Entry {
+    fn sqe(&mut self, _ring: &Ring<'_>) -> io::Result<squeue::Entry> {
         let hdr = self.prepare();
-        opcode::SendMsg::new(types::Fd(self.fd.raw()), hdr)
+        Ok(opcode::SendMsg::new(types::Fd(self.fd.raw()), hdr)
             .flags(libc::MSG_NOSIGNAL as u32)
-            .build()
+            .build())
     }
 }
 

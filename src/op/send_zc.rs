@@ -50,13 +50,14 @@ impl<B: IoBuf> OpCode for SendZc<B> {
 unsafe impl<B: IoBuf> UringOp for SendZc<B> {
     const NOTIFIES: bool = true;
 
-    fn sqe(&mut self, ring: &Ring<'_>) -> squeue::Entry {
+    fn sqe(&mut self, ring: &Ring<'_>) -> io::Result<squeue::Entry> {
         let (ptr, len) = (self.buf.stable_ptr(), self.len());
-        on_target!(ring.target(&self.fd), |fd| opcode::SendZc::new(
-            fd, ptr, len
-        )
-        .flags(libc::MSG_NOSIGNAL)
-        .build())
+        let sqe = on_target!(ring.target(&self.fd), |fd| {
+            opcode::SendZc::new(fd, ptr, len)
+                .flags(libc::MSG_NOSIGNAL)
+                .build()
+        });
+        Ok(sqe)
     }
 
     fn fixed_fd(&self) -> Option<&SharedFd> {

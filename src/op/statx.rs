@@ -6,7 +6,7 @@ use std::io;
 
 use io_uring::{opcode, squeue, types};
 
-use crate::driver::{Blocking, Completion, Mode, OpCode, ReadyOp, Ring, SharedFd, UringOp};
+use crate::driver::{Blocking, Completion, Mode, OpCode, Raw, ReadyOp, Ring, SharedFd, UringOp};
 use crate::sys::syscall;
 
 pub(crate) struct Statx {
@@ -62,12 +62,14 @@ impl OpCode for Statx {
 // SAFETY: the SQE points to `path` and `buf`, both heap memory owned by the op
 // (`[heap-owned]`); the fd, if any, is held open by `fd` (`[fd-outlives-op]`).
 unsafe impl UringOp for Statx {
-    fn sqe(&mut self, _ring: &Ring<'_>) -> squeue::Entry {
+    fn sqe(&mut self, _ring: &Ring<'_>) -> io::Result<squeue::Entry> {
         let buf: *mut libc::statx = &mut *self.buf;
-        opcode::Statx::new(types::Fd(self.dirfd()), self.path.as_ptr(), buf.cast())
-            .flags(self.flags)
-            .mask(MASK)
-            .build()
+        Ok(
+            opcode::Statx::new(types::Fd(self.dirfd()), self.path.as_ptr(), buf.cast())
+                .flags(self.flags)
+                .mask(MASK)
+                .build(),
+        )
     }
 }
 
@@ -81,14 +83,13 @@ impl ReadyOp for Statx {
     }
 
     fn blocking(&mut self) -> Option<Blocking> {
-        let (dirfd, path, flags) = (self.dirfd(), self.path.as_ptr(), self.flags);
-        let buf: *mut libc::statx = &mut *self.buf;
-        let call = move || {
-            // SAFETY: `path` is NUL-terminated and `buf` a writable statx (see below).
-            syscall!(statx(dirfd, path, flags, MASK, buf)).map(|_| 0)
-        };
-        // SAFETY: `path` and `buf` are the op's heap memory and `dirfd` is held by the op,
-        // all kept until the call's completion (`[heap-owned]`, `[fd-outlives-op]`).
-        Some(unsafe { Blocking::new(call) })
+        let (dirfd, flags) = (self.dirfd(), self.flags);
+        // SAFETY: the op's heap string and statx buffer, kept until the call's completion
+        // (`[heap-owned]`); `dirfd` is held by the op (`[fd-outlives-op]`).
+        let (path, buf) = unsafe { (Raw::new(self.path.as_ptr()), Raw::new(&*self.buf)) };
+        Some(Blocking::new(move || {
+            // SAFETY: `path` is NUL-terminated and `buf` a writable statx (see above).
+            syscall!(statx(dirfd, path.get(), flags, MASK, buf.get())).map(|_| 0)
+        }))
     }
 }

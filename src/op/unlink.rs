@@ -6,7 +6,7 @@ use std::io;
 
 use io_uring::{opcode, squeue, types};
 
-use crate::driver::{Blocking, Completion, Mode, OpCode, ReadyOp, Ring, UringOp};
+use crate::driver::{Blocking, Completion, Mode, OpCode, Raw, ReadyOp, Ring, UringOp};
 use crate::sys::syscall;
 
 pub(crate) struct Unlink {
@@ -34,10 +34,12 @@ impl OpCode for Unlink {
 // SAFETY: the SQE's only pointers are `path`, heap memory owned by the op
 // (`[heap-owned]`).
 unsafe impl UringOp for Unlink {
-    fn sqe(&mut self, _ring: &Ring<'_>) -> squeue::Entry {
-        opcode::UnlinkAt::new(types::Fd(libc::AT_FDCWD), self.path.as_ptr())
-            .flags(self.flags)
-            .build()
+    fn sqe(&mut self, _ring: &Ring<'_>) -> io::Result<squeue::Entry> {
+        Ok(
+            opcode::UnlinkAt::new(types::Fd(libc::AT_FDCWD), self.path.as_ptr())
+                .flags(self.flags)
+                .build(),
+        )
     }
 }
 
@@ -51,13 +53,13 @@ impl ReadyOp for Unlink {
     }
 
     fn blocking(&mut self) -> Option<Blocking> {
-        let (path, flags) = (self.path.as_ptr(), self.flags);
-        let call = move || {
-            // SAFETY: `path` is live NUL-terminated strings (see above).
-            syscall!(unlinkat(libc::AT_FDCWD, path, flags)).map(|_| 0)
-        };
-        // SAFETY: `path` is the op's heap memory, kept until the call's completion
+        let flags = self.flags;
+        // SAFETY: the op's NUL-terminated heap string, kept until the call's completion
         // (`[heap-owned]`).
-        Some(unsafe { Blocking::new(call) })
+        let path = unsafe { Raw::new(self.path.as_ptr()) };
+        Some(Blocking::new(move || {
+            // SAFETY: `path` is a live NUL-terminated string (see above).
+            syscall!(unlinkat(libc::AT_FDCWD, path.get(), flags)).map(|_| 0)
+        }))
     }
 }

@@ -9,7 +9,7 @@ use std::rc::Rc;
 use io_uring::{opcode, squeue, types};
 
 use crate::buf::{BufResult, IoBuf};
-use crate::driver::{Blocking, Completion, Mode, OpCode, ReadyOp, Ring, SharedFd, UringOp};
+use crate::driver::{Blocking, Completion, Mode, OpCode, Raw, ReadyOp, Ring, SharedFd, UringOp};
 use crate::sys::{self, Dir};
 
 pub(crate) struct WriteAt<B> {
@@ -75,16 +75,16 @@ impl<B: IoBuf> OpCode for WriteAt<B> {
 // SAFETY: the SQE points into `buf`, whose `IoBuf` contract keeps its memory in place while
 // the op owns it (`[heap-owned]`); the fd is held open by `fd` (`[fd-outlives-op]`).
 unsafe impl<B: IoBuf> UringOp for WriteAt<B> {
-    fn sqe(&mut self, ring: &Ring<'_>) -> squeue::Entry {
+    fn sqe(&mut self, ring: &Ring<'_>) -> io::Result<squeue::Entry> {
         let (fd, ptr, len) = (types::Fd(self.fd.raw()), self.buf.stable_ptr(), self.len());
-        match self.fixed {
+        Ok(match self.fixed {
             Some((pool, index)) if ring.has_buffers(pool) => {
                 opcode::WriteFixed::new(fd, ptr, len, index)
                     .offset(self.offset)
                     .build()
             }
             _ => opcode::Write::new(fd, ptr, len).offset(self.offset).build(),
-        }
+        })
     }
 
     fn try_inline(&mut self) -> Option<io::Result<u32>> {
@@ -103,11 +103,14 @@ impl<B: IoBuf> ReadyOp for WriteAt<B> {
     }
 
     fn blocking(&mut self) -> Option<Blocking> {
-        let (fd, ptr) = (self.fd.raw(), self.buf.stable_ptr().cast_mut());
-        let (len, offset) = (self.len() as usize, self.offset);
-        // SAFETY: `ptr` is `len` initialised bytes of `buf` (only read) and `fd` is held by
-        // `self.fd`, both owned by the op until the call's completion (`[heap-owned]`,
-        // `[fd-outlives-op]`).
-        Some(unsafe { Blocking::new(move || sys::rw_at(fd, Dir::Write, ptr, len, offset)) })
+        let (fd, len, offset) = (self.fd.raw(), self.len() as usize, self.offset);
+        // SAFETY: the pointer is `len` initialised bytes of `buf` (only read), owned by the op
+        // until the call's completion (`[heap-owned]`); `fd` is held by `self.fd`
+        // (`[fd-outlives-op]`).
+        let ptr = unsafe { Raw::new(self.buf.stable_ptr()) };
+        // SAFETY: `ptr` stays valid for the call (see above); `fd` is open.
+        Some(Blocking::new(move || unsafe {
+            sys::rw_at(fd, Dir::Write, ptr.get(), len, offset)
+        }))
     }
 }

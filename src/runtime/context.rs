@@ -274,9 +274,15 @@ impl Core {
                 timers.fire(Instant::now(), &mut due);
             }
         }
-        // Woken outside the store's borrow: a waker may drop or poll a `Sleep`.
-        due.drain(..).for_each(Waker::wake);
+        // Woken outside the store's borrow: a waker may drop or poll a `Sleep`. Each is woken
+        // even if another panics.
+        let woken = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            crate::driver::wake_all(due.drain(..));
+        }));
         *self.due.borrow_mut() = due;
+        if let Err(payload) = woken {
+            std::panic::resume_unwind(payload);
+        }
     }
 
     /// Decides how long an idle runtime may block, and announces it is about to park.
@@ -412,6 +418,16 @@ pub(crate) fn current_driver() -> Handle {
              Runtime::block_on(...)"
         )
     })
+}
+
+/// Whether `core` is this thread's current runtime.
+pub(crate) fn is_current(core: &Rc<Core>) -> bool {
+    try_with_current(|c| std::ptr::eq(c, Rc::as_ptr(core))).unwrap_or(false)
+}
+
+/// Whether `driver` is the driver of this thread's current runtime.
+pub(crate) fn is_current_driver(driver: &Handle) -> bool {
+    try_with_current(|core| core.driver.same(driver)).unwrap_or(false)
 }
 
 /// The driver of this thread's current runtime, or `None` outside one.

@@ -31,9 +31,19 @@ impl<T: Operation> Slot<T> {
         }
     }
 
-    /// The driver and the op, for one step.
+    /// The driver and the op, for one step: the current runtime's driver. An op that is
+    /// not handed off moves to the runtime polling it; one that is handed off cannot
+    /// (another ring or epoll set holds it), and polling it elsewhere is a clear panic.
     fn parts(&mut self) -> (&Handle, &mut OpState, &mut T) {
-        let driver = self.driver.get_or_insert_with(context::current_driver);
+        match &self.driver {
+            Some(bound) if context::is_current_driver(bound) => {}
+            Some(_) if self.state != OpState::Idle => panic!(
+                "proactor: an operation started on one runtime was polled on another (or \
+                 after its runtime was dropped); await it on the runtime that started it"
+            ),
+            _ => self.driver = Some(context::current_driver()),
+        }
+        let driver = self.driver.as_ref().expect("bound above");
         let data = self.data.as_mut().expect("op polled after completion");
         (driver, &mut self.state, data)
     }

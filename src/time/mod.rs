@@ -20,6 +20,12 @@ fn far_future() -> Instant {
     Instant::now() + Duration::from_secs(86400 * 365 * 30)
 }
 
+/// `at + d`, or "never" where that is past what an `Instant` holds: a timer saturates, it
+/// never panics and never fires early.
+fn later(at: Instant, d: Duration) -> Instant {
+    at.checked_add(d).unwrap_or_else(|| far_future().max(at))
+}
+
 /// Waits until `duration` has elapsed.
 ///
 /// ```
@@ -30,11 +36,7 @@ fn far_future() -> Instant {
 /// });
 /// ```
 pub fn sleep(duration: Duration) -> Sleep {
-    sleep_until(
-        Instant::now()
-            .checked_add(duration)
-            .unwrap_or_else(far_future),
-    )
+    sleep_until(later(Instant::now(), duration))
 }
 
 /// Waits until `deadline`.
@@ -46,7 +48,8 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 }
 
 /// The future of [`sleep`] and [`sleep_until`]. Registers with the runtime on first poll;
-/// dropping it removes the timer.
+/// dropping it removes the timer. Polled on another runtime later, it registers there,
+/// for the same deadline: it never fires early.
 pub struct Sleep {
     deadline: Instant,
     timer: Option<(Rc<Core>, TimerKey)>,
@@ -86,6 +89,15 @@ impl Future for Sleep {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
+        if this
+            .timer
+            .as_ref()
+            .is_some_and(|(core, _)| !context::is_current(core))
+        {
+            // Registered with another runtime (or one that is gone): its store says nothing
+            // about this one's clock. Register again here, for the same deadline.
+            this.deregister();
+        }
         if let Some((core, key)) = &mut this.timer {
             let fired = core.timers.borrow_mut().poll(*key, cx.waker());
             if !fired {
@@ -244,15 +256,17 @@ impl Interval {
         ready!(Pin::new(&mut self.sleep).poll(cx));
         let tick = self.next;
         let now = Instant::now();
-        let on_schedule = tick + self.period;
+        let on_schedule = later(tick, self.period);
         self.next = match self.behavior {
             MissedTickBehavior::Burst => on_schedule,
             _ if now < on_schedule => on_schedule,
-            MissedTickBehavior::Delay => now + self.period,
+            MissedTickBehavior::Delay => later(now, self.period),
             MissedTickBehavior::Skip => {
-                let behind = (now - tick).as_nanos() / self.period.as_nanos();
+                let behind =
+                    now.saturating_duration_since(tick).as_nanos() / self.period.as_nanos();
                 let periods = u32::try_from(behind + 1).unwrap_or(u32::MAX);
-                tick + self.period * periods
+                let ahead = self.period.checked_mul(periods).unwrap_or(Duration::MAX);
+                later(tick, ahead)
             }
         };
         self.sleep.reset(self.next);
@@ -276,7 +290,7 @@ impl Interval {
 
     /// Restarts the schedule: the next tick is one period from now.
     pub fn reset(&mut self) {
-        self.next = Instant::now() + self.period;
+        self.next = later(Instant::now(), self.period);
         self.sleep.reset(self.next);
     }
 }

@@ -161,12 +161,16 @@ impl FdState {
 /// keeps the list's allocation.
 fn wake_all(list: &RefCell<Vec<(u64, Waker)>>) {
     let mut wakers = std::mem::take(&mut *list.borrow_mut());
-    for (_, waker) in wakers.drain(..) {
-        waker.wake();
-    }
+    let woken = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        crate::driver::wake_all(wakers.drain(..).map(|(_, waker)| waker));
+    }));
     let mut slot = list.borrow_mut();
     if slot.is_empty() {
         *slot = wakers;
+    }
+    drop(slot);
+    if let Err(payload) = woken {
+        std::panic::resume_unwind(payload);
     }
 }
 

@@ -36,7 +36,8 @@ pub(super) struct Offload {
     /// The ops whose call runs, with their memory (`[parked-on-drop]`).
     inflight: InFlight,
     done: Arc<Done>,
-    /// Set when the drain gave up: the parked resources are leaked, never freed.
+    /// Set when the drain gave up: the table (and every op parked in it) is leaked when
+    /// the backend goes, never freed under a call that may still run.
     leaked: bool,
 }
 
@@ -66,12 +67,15 @@ impl Offload {
     pub(super) fn submit(&mut self, call: Blocking, waker: &Waker) -> u64 {
         let token = self.inflight.insert(waker);
         let done = self.done.clone();
-        crate::pool::submit(Box::new(move || {
-            let result = catch_unwind(AssertUnwindSafe(|| call.run()))
-                .unwrap_or_else(|_| Err(io::Error::other("a blocking file call panicked")));
-            lock(&done.results).push((token, result));
-            sys::eventfd_signal(done.eventfd.as_raw_fd());
-        }));
+        crate::pool::submit(
+            crate::pool::Kind::Files,
+            Box::new(move || {
+                let result = catch_unwind(AssertUnwindSafe(|| call.run()))
+                    .unwrap_or_else(|_| Err(io::Error::other("a blocking file call panicked")));
+                lock(&done.results).push((token, result));
+                sys::eventfd_signal(done.eventfd.as_raw_fd());
+            }),
+        );
         token
     }
 
@@ -110,7 +114,6 @@ impl Offload {
                     self.inflight.len()
                 );
                 self.leaked = true;
-                std::mem::forget(std::mem::take(&mut self.inflight));
                 return;
             }
             let mut pfd = libc::pollfd {
@@ -129,6 +132,11 @@ impl Drop for Offload {
     fn drop(&mut self) {
         let mut released = Vec::new();
         self.drain(&mut released);
+        drop(released);
+        if self.leaked {
+            // Calls may still run on the pool: what they touch stays allocated forever.
+            std::mem::forget(std::mem::take(&mut self.inflight));
+        }
     }
 }
 

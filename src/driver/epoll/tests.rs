@@ -235,8 +235,8 @@ impl OpCode for Slow {
 
 // SAFETY: a NOP SQE carries no pointers and no fd (the io_uring half is unused here).
 unsafe impl UringOp for Slow {
-    fn sqe(&mut self, _ring: &Ring<'_>) -> io_uring::squeue::Entry {
-        io_uring::opcode::Nop::new().build()
+    fn sqe(&mut self, _ring: &Ring<'_>) -> io::Result<io_uring::squeue::Entry> {
+        Ok(io_uring::opcode::Nop::new().build())
     }
 }
 
@@ -251,12 +251,10 @@ impl ReadyOp for Slow {
 
     fn blocking(&mut self) -> Option<Blocking> {
         let ms = self.ms;
-        let call = move || {
+        Some(Blocking::new(move || {
             std::thread::sleep(Duration::from_millis(ms));
             Ok(7)
-        };
-        // SAFETY: the call touches nothing of the op's.
-        Some(unsafe { Blocking::new(call) })
+        }))
     }
 }
 
@@ -322,8 +320,8 @@ fn an_op_without_a_blocking_call_reports_its_error() {
     }
     // SAFETY: a NOP SQE carries no pointers and no fd.
     unsafe impl UringOp for Never {
-        fn sqe(&mut self, _ring: &Ring<'_>) -> io_uring::squeue::Entry {
-            io_uring::opcode::Nop::new().build()
+        fn sqe(&mut self, _ring: &Ring<'_>) -> io::Result<io_uring::squeue::Entry> {
+            Ok(io_uring::opcode::Nop::new().build())
         }
     }
     impl ReadyOp for Never {

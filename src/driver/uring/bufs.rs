@@ -58,7 +58,14 @@ impl Uring {
         // SAFETY: the caller keeps the ring memory allocated until it is unregistered or the
         // ring is dropped (this function's contract).
         match unsafe { submitter.register_buf_ring_with_flags(ring_addr, entries, bgid, 0) } {
-            Ok(()) => Some(bgid),
+            Ok(()) => {
+                let index = bgid as usize;
+                if self.buf_rings.len() <= index {
+                    self.buf_rings.resize(index + 1, 0);
+                }
+                self.buf_rings[index] = ring_addr;
+                Some(bgid)
+            }
             Err(e) => {
                 self.free_bgids.push(bgid);
                 if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::EOPNOTSUPP)) {
@@ -72,6 +79,9 @@ impl Uring {
     /// Unregisters the buffer ring of group `bgid`; afterwards its memory may be freed.
     pub(crate) fn unregister_buf_ring(&mut self, bgid: u16) -> io::Result<()> {
         self.ring.submitter().unregister_buf_ring(bgid)?;
+        if let Some(addr) = self.buf_rings.get_mut(bgid as usize) {
+            *addr = 0;
+        }
         self.free_bgids.push(bgid);
         Ok(())
     }

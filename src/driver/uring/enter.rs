@@ -39,6 +39,19 @@ impl Uring {
         }
     }
 
+    /// Submits what is queued until the submission queue has room for `n` entries, so the
+    /// next `n` pushes cannot enter the kernel.
+    pub(super) fn reserve(&mut self, n: usize) {
+        loop {
+            let sq = self.ring.submission();
+            if sq.capacity() - sq.len() >= n {
+                return;
+            }
+            drop(sq);
+            self.enter(None);
+        }
+    }
+
     fn arm_wake(&mut self) {
         let buf: *mut u64 = &mut **self.wake_buf;
         let sqe = opcode::Read::new(types::Fd(self.wake_fd.as_raw_fd()), buf.cast(), 8)
@@ -252,9 +265,12 @@ impl Drop for Uring {
         if self.features.registered_ring_fd {
             unregister_ring_fd(self.ring.as_raw_fd(), self.enter_fd);
         }
-        // SAFETY: the drain reaped every completion (`[drain-before-unmap]`), so the kernel
-        // no longer touches the in-flight resources, the wake buffer or the ring
-        // (`[driver-owned]`); each ManuallyDrop is dropped exactly once, here.
+        // SAFETY: the drain reaped the final completion of every op and of the wake read
+        // (`[drain-before-unmap]`), so the kernel no longer touches the in-flight resources
+        // or the wake buffer (`[driver-owned]`); the driver's own requests still in flight
+        // (cancels, slot updates and closes) carry no pointer into memory freed here (a
+        // slot update's value lives in the table, which outlives the ring). Each
+        // ManuallyDrop is dropped exactly once, here.
         unsafe {
             ManuallyDrop::drop(&mut self.inflight);
             ManuallyDrop::drop(&mut self.wake_buf);

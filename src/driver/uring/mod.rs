@@ -86,6 +86,8 @@ pub(crate) struct Uring {
     /// Buffer group ids handed out for provided-buffer rings, and those given back.
     next_bgid: u16,
     free_bgids: Vec<u16>,
+    /// The address of the provided-buffer ring registered under each group id (0: none).
+    buf_rings: Vec<u64>,
     submissions: u64,
     enters: u64,
     completions: u64,
@@ -158,6 +160,7 @@ impl Uring {
             fast: multishot,
             next_bgid: 0,
             free_bgids: Vec::new(),
+            buf_rings: Vec::new(),
             submissions: 0,
             enters: 0,
             completions: 0,
@@ -193,7 +196,14 @@ impl Uring {
     ) -> Poll<Completion> {
         // The SQE first: `sqe()` may run user code (an `IoBuf`'s methods) that panics, and
         // a slot inserted before it would wait forever for a completion.
-        let sqe = op.sqe(&self.ring());
+        let sqe = match op.sqe(&self.ring()) {
+            Ok(sqe) => sqe,
+            Err(e) => return Poll::Ready(Completion::of(Err(e))),
+        };
+        // Room for the op and a slot update, before anything is recorded: making room may
+        // enter the kernel and run wakers (user code) that panic, and a slot taken before
+        // that would wait forever for a completion.
+        self.reserve(2);
         // A stream without a slot gets one now; this op still names the fd (the slot is
         // named once the update filling it completed). Queued after the op's SQE was built,
         // so a panic there leaves no update naming an fd that nothing holds open.

@@ -1,6 +1,7 @@
 //! What an SQE may name on the ring it is built for ([`Ring`]): a socket's registered slot
-//! of this ring's table, the buffers registered with this ring. Both belong to one ring: an
-//! fd or a buffer that meets another runtime is named there by its number or address.
+//! of this ring's table, the buffers and buffer rings registered with this ring. They all
+//! belong to one ring: an fd or a buffer that meets another runtime is named there by its
+//! number or address, and a buffer ring of another runtime is an error.
 
 use std::os::fd::RawFd;
 
@@ -21,6 +22,9 @@ pub(crate) struct Ring<'a> {
     files: Option<&'a FixedFiles>,
     /// The id of the [`FixedBufPool`](crate::buf::FixedBufPool) registered with this ring.
     buffers: Option<usize>,
+    /// The address of each provided-buffer ring registered with this ring, by group id
+    /// (0: none).
+    buf_rings: &'a [u64],
 }
 
 impl Ring<'_> {
@@ -37,6 +41,13 @@ impl Ring<'_> {
     /// `WRITE_FIXED` may name its buffers' indexes).
     pub(crate) fn has_buffers(&self, id: usize) -> bool {
         self.buffers == Some(id)
+    }
+
+    /// Whether buffer group `bgid` of this ring is the provided-buffer ring at `addr` (so
+    /// a receive may select from it): group ids are per ring, and another ring's group of
+    /// the same number is another pool.
+    pub(crate) fn owns_buf_ring(&self, bgid: u16, addr: u64) -> bool {
+        addr != 0 && self.buf_rings.get(bgid as usize) == Some(&addr)
     }
 }
 
@@ -64,6 +75,7 @@ impl Uring {
         Ring {
             files: self.fixed_files.as_deref(),
             buffers: self.buffers_pool,
+            buf_rings: &self.buf_rings,
         }
     }
 }
