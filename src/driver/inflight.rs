@@ -272,6 +272,24 @@ impl InFlight {
         }
     }
 
+    /// The parked resources of `token`, if its future was dropped and its final completion
+    /// has not arrived.
+    pub(crate) fn parked_mut(&mut self, token: u64) -> Option<&mut Box<dyn Parked>> {
+        match &mut self.slots.get_mut(token)?.lifecycle {
+            Lifecycle::Ignored(resources) => Some(resources),
+            _ => None,
+        }
+    }
+
+    /// Gives up on `token`: its slot goes and its parked resources are leaked, never freed
+    /// (the kernel may still read them). For the drain, when only a notification that may
+    /// never come is left of the op.
+    pub(crate) fn leak(&mut self, token: u64) {
+        if let Some(slot) = self.slots.remove(token) {
+            std::mem::forget(slot);
+        }
+    }
+
     /// For a multishot slot whose queue reached its cap ([`Outcome::Capped`]): whether it
     /// is still full now, its owner having had a turn to take from it. If so the slot is
     /// marked and `true` is returned once: the caller cancels the submission. Otherwise

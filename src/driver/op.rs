@@ -85,6 +85,12 @@ pub(crate) unsafe trait UringOp: OpCode {
         None
     }
 
+    /// The result of a notifying op ([`NOTIFIES`](UringOp::NOTIFIES)) arrived after its
+    /// future was dropped: release what only the kernel's work on the request needed (the
+    /// socket of a zero-copy send), keeping what the notification still needs (its pages):
+    /// `[fd-outlives-op]`, no longer than the kernel needs it.
+    fn result_in(&mut self) {}
+
     /// A non-blocking attempt the driver may make instead of submitting, where the kernel
     /// can answer at once without waiting on a device (a read of cached pages): `Some` is
     /// the result a completion would carry; `None` (the default) submits the SQE. The driver
@@ -185,6 +191,8 @@ pub(crate) trait Parked: 'static {
     fn orphan(&mut self, completion: Completion);
     /// Its [`ReadyOp::mode`], for the readiness backend to forget its waiter.
     fn mode(&self) -> Mode<'_>;
+    /// Its [`UringOp::result_in`].
+    fn result_in(&mut self);
 }
 
 impl<T: Operation> Parked for T {
@@ -194,6 +202,10 @@ impl<T: Operation> Parked for T {
 
     fn mode(&self) -> Mode<'_> {
         ReadyOp::mode(self)
+    }
+
+    fn result_in(&mut self) {
+        UringOp::result_in(self);
     }
 }
 

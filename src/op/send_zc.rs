@@ -17,8 +17,9 @@ use crate::driver::{
 use crate::sys::syscall;
 
 pub(crate) struct SendZc<B> {
-    /// Held until the completion (`[fd-outlives-op]`).
-    fd: SharedFd,
+    /// Held until the result completion (`[fd-outlives-op]`); let go of then when the future
+    /// was dropped, since the notification needs only the pages.
+    fd: Option<SharedFd>,
     /// The kernel reads its heap memory until the notification (`[heap-owned]`).
     buf: B,
 }
@@ -26,13 +27,17 @@ pub(crate) struct SendZc<B> {
 impl<B: IoBuf> SendZc<B> {
     pub(crate) fn new(fd: &SharedFd, buf: B) -> SendZc<B> {
         SendZc {
-            fd: fd.clone(),
+            fd: Some(fd.clone()),
             buf,
         }
     }
 
     fn len(&self) -> u32 {
         self.buf.bytes_init().min(u32::MAX as usize) as u32
+    }
+
+    fn fd(&self) -> &SharedFd {
+        self.fd.as_ref().expect("held until the result is in")
     }
 }
 
@@ -52,7 +57,7 @@ unsafe impl<B: IoBuf> UringOp for SendZc<B> {
 
     fn sqe(&mut self, ring: &Ring<'_>) -> io::Result<squeue::Entry> {
         let (ptr, len) = (self.buf.stable_ptr(), self.len());
-        let sqe = on_target!(ring.target(&self.fd), |fd| {
+        let sqe = on_target!(ring.target(self.fd()), |fd| {
             opcode::SendZc::new(fd, ptr, len)
                 .flags(libc::MSG_NOSIGNAL)
                 .build()
@@ -61,18 +66,25 @@ unsafe impl<B: IoBuf> UringOp for SendZc<B> {
     }
 
     fn fixed_fd(&self) -> Option<&SharedFd> {
-        Some(&self.fd)
+        self.fd.as_ref()
+    }
+
+    fn result_in(&mut self) {
+        self.fd = None;
     }
 }
 
 impl<B: IoBuf> ReadyOp for SendZc<B> {
     fn mode(&self) -> Mode<'_> {
-        Mode::Readiness(&self.fd, Interest::Write)
+        match &self.fd {
+            Some(fd) => Mode::Readiness(fd, Interest::Write),
+            None => Mode::Immediate, // let go of after its result: nothing to wait for
+        }
     }
 
     fn syscall(&mut self) -> io::Result<u32> {
         let (ptr, len) = (self.buf.stable_ptr().cast(), self.len() as usize);
         // SAFETY: `ptr` points to `len` initialised bytes of the owned buffer.
-        syscall!(send(self.fd.raw(), ptr, len, libc::MSG_NOSIGNAL)).map(|n| n as u32)
+        syscall!(send(self.fd().raw(), ptr, len, libc::MSG_NOSIGNAL)).map(|n| n as u32)
     }
 }

@@ -45,3 +45,24 @@ macro_rules! on_each_driver {
         }
     };
 }
+
+/// The number of descriptors this process holds open.
+pub fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+/// A lock for the tests of one file that count descriptors: held while a test runs, so no
+/// other test of the file opens or closes one meanwhile.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Turns the current runtime until `cond` holds (within 10 s): sleeps of 1 ms.
+pub async fn until(mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !cond() {
+        assert!(std::time::Instant::now() < deadline, "not within 10 s");
+        proactor::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+}

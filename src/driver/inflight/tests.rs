@@ -245,6 +245,7 @@ impl<T: 'static> Parked for Held<T> {
     fn mode(&self) -> crate::driver::Mode<'_> {
         crate::driver::Mode::Immediate
     }
+    fn result_in(&mut self) {}
 }
 
 fn held<T: 'static>(value: T) -> Box<dyn Parked> {

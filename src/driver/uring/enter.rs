@@ -149,6 +149,11 @@ impl Uring {
                     let Some((res, flags)) =
                         hold_for_notif(&mut self.notifying, user_data, cqe.result(), cqe.flags())
                     else {
+                        // The result of a notifying op, held for its notification: a dropped
+                        // one lets go of its socket now.
+                        if let Some(parked) = self.inflight.parked_mut(user_data) {
+                            parked.result_in();
+                        }
                         continue;
                     };
                     let completion = Completion {
@@ -231,6 +236,15 @@ impl Uring {
                 break;
             }
             for user_data in pending {
+                if matches!(self.notifying.get(&user_data), Some(Some(_))) {
+                    // Only the notification of a zero-copy send is left: it comes when the
+                    // kernel frees the pages it sent from, which a peer that never reads
+                    // can put off for ever. The kernel holds its own page references; the
+                    // buffer is leaked, never reused, and the ring need not wait.
+                    self.notifying.remove(&user_data);
+                    self.inflight.leak(user_data);
+                    continue;
+                }
                 if cancelled.insert(user_data) {
                     self.cancel(user_data);
                 }

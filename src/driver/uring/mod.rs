@@ -290,7 +290,15 @@ impl Backend for Uring {
         };
         let release = self.inflight.ignore(user_data, op);
         if release.is_none() {
-            self.cancel(user_data);
+            if matches!(self.notifying.get(&user_data), Some(Some(_))) {
+                // Its result is in: only the notification is awaited (nothing to cancel),
+                // which needs the pages, not the socket.
+                if let Some(parked) = self.inflight.parked_mut(user_data) {
+                    parked.result_in();
+                }
+            } else {
+                self.cancel(user_data);
+            }
         }
         release
     }
