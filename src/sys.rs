@@ -149,6 +149,27 @@ fn parse_kernel_version(release: &str) -> Option<(u32, u32)> {
     Some((major, minor))
 }
 
+/// How many connections wait in a listening TCP socket's accept queue: for a listener,
+/// `TCP_INFO` reports the queue's length in `tcpi_unacked` (what `ss -lt` shows as Recv-Q).
+/// `None` where it cannot be read (not a TCP listener).
+pub(crate) fn accept_queue_len(fd: RawFd) -> Option<u32> {
+    // SAFETY: `tcp_info` is plain integers; all-zero is a valid value to overwrite.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    let info_ptr: *mut libc::tcp_info = &mut info;
+    // SAFETY: `info` and `len` are live and writable for the call, `len` its size.
+    syscall!(getsockopt(
+        fd,
+        libc::IPPROTO_TCP,
+        libc::TCP_INFO,
+        info_ptr.cast(),
+        &mut len
+    ))
+    .ok()?;
+    const TCP_LISTEN: u8 = 10; // `TCP_LISTEN` of <netinet/tcp.h>'s state enum
+    (info.tcpi_state == TCP_LISTEN).then_some(info.tcpi_unacked)
+}
+
 /// The soft `RLIMIT_NOFILE`: how many descriptors this process may hold.
 pub(crate) fn nofile_limit() -> Option<u64> {
     let mut lim = libc::rlimit {

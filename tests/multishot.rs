@@ -159,6 +159,51 @@ fn reset_before_accept_is_skipped(driver: Driver, fast: bool) {
     assert_eq!(open_fds(), before, "descriptors leaked");
 }
 
+/// Connections that arrive while nobody takes them from `incoming()` wait in the kernel's
+/// backlog, not as accepted descriptors of the process: at most a small queue of them is
+/// accepted ahead, whether the multishot accept was armed before they came or is armed
+/// with a deep backlog. None is lost: all come out once the consumer asks.
+fn unaccepted_connections_wait_in_the_backlog(driver: Driver, fast: bool) {
+    const CONNS: usize = 300;
+    let _serial = serial();
+    runtime(driver, fast).block_on(async {
+        let (listener, addr) = listener();
+        let mut incoming = listener.incoming();
+        let first = std::net::TcpStream::connect(addr).unwrap();
+        let (_first, _) = incoming.next().await.unwrap().unwrap(); // armed
+        for round in 0..2 {
+            let before = open_fds();
+            let clients: Vec<_> = (0..CONNS)
+                .map(|_| std::net::TcpStream::connect(addr).unwrap())
+                .collect();
+            // Turns of the loop in which nobody takes a connection.
+            proactor::time::sleep(Duration::from_millis(100)).await;
+            let held = open_fds() - before - CONNS;
+            assert!(
+                held <= 80,
+                "round {round}: {held} connections accepted ahead of the consumer"
+            );
+            let mut accepted = Vec::new();
+            while accepted.len() < CONNS {
+                let (stream, _) = incoming.next().await.unwrap().unwrap();
+                accepted.push(stream);
+                // A slow consumer: the backlog must not be accepted in one burst either.
+                if accepted.len() == 10 {
+                    proactor::time::sleep(Duration::from_millis(20)).await;
+                    let ahead = open_fds() - before - CONNS - accepted.len();
+                    assert!(
+                        ahead <= 80,
+                        "round {round}: a burst of {ahead} accepted ahead"
+                    );
+                }
+            }
+            drop((accepted, clients));
+        }
+        drop(first);
+        settle().await;
+    });
+}
+
 /// Echo server task: every buffer received from the pool is written back.
 async fn echo_with_pool(stream: TcpStream, pool: BufRing) {
     let mut recv = stream.recv_multi(&pool);
@@ -460,6 +505,7 @@ macro_rules! fast_and_fallback {
 
 fast_and_fallback!(
     incoming_burst,
+    unaccepted_connections_wait_in_the_backlog,
     reset_before_accept_is_skipped,
     drop_incoming_mid_stream,
     pool_exhaustion,
@@ -471,6 +517,7 @@ mod on_fast {
     use super::fast::*;
     crate::on_each_driver!(
         incoming_burst,
+        unaccepted_connections_wait_in_the_backlog,
         reset_before_accept_is_skipped,
         drop_incoming_mid_stream,
         pool_exhaustion,
@@ -483,6 +530,7 @@ mod on_fallback {
     use super::fallback::*;
     crate::on_each_driver!(
         incoming_burst,
+        unaccepted_connections_wait_in_the_backlog,
         reset_before_accept_is_skipped,
         drop_incoming_mid_stream,
         pool_exhaustion,

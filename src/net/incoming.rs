@@ -17,18 +17,38 @@ use crate::op::accept_multi::{accepted, AcceptMulti};
 use crate::op::recv_multi::{another_runtime, RecvMulti};
 use crate::runtime::context;
 use crate::runtime::op::MultiOp;
+use crate::sys;
+
+/// How many accepted connections one [`Incoming`] may hold that its consumer has not taken:
+/// past that (checked at the driver's next turn) the multishot accept is cancelled and
+/// connections wait in the kernel's backlog.
+const ACCEPT_QUEUE: usize = 32;
 
 /// Connections accepted by a [`TcpListener`](crate::net::TcpListener), from
 /// [`incoming`](crate::net::TcpListener::incoming).
+///
+/// The process holds only a few connections its consumer has not taken. On io_uring the
+/// multishot accept queues at most [`ACCEPT_QUEUE`] (32) of them, plus those the kernel
+/// accepted before the driver's next turn; past that it is paused, and the rest wait in the
+/// listener's backlog. It is armed only when that backlog is empty (`TCP_INFO`); otherwise
+/// connections are taken one accept at a time until it is, so a deep backlog is never
+/// accepted in one burst.
 pub struct Incoming {
     op: MultiOp<AcceptMulti>,
+    /// Whether the ring offers multishot accept.
+    multishot: bool,
 }
 
 impl Incoming {
     pub(crate) fn new(fd: &SharedFd) -> Incoming {
         let multishot = context::with_uring(|u| u.fast_paths().accept_multi).unwrap_or(false);
+        let policy = MultiPolicy {
+            cap: Some(ACCEPT_QUEUE),
+            free_buffers: None,
+        };
         Incoming {
-            op: MultiOp::new(AcceptMulti::new(fd, multishot)),
+            op: MultiOp::with_policy(AcceptMulti::new(fd, multishot), policy),
+            multishot,
         }
     }
 
@@ -47,9 +67,19 @@ impl Incoming {
         cx: &mut Context<'_>,
     ) -> Poll<Option<io::Result<(TcpStream, SocketAddr)>>> {
         loop {
+            if self.multishot && self.op.is_idle() {
+                // A multishot accept takes the whole backlog at once: armed only when it is
+                // empty, else one connection per accept.
+                let op = self.op.get_mut();
+                let empty = sys::accept_queue_len(op.listener()) == Some(0);
+                op.set_multishot(empty);
+            }
             let completion = ready!(self.op.poll_next(cx));
+            let last = !completion.more();
             let socket = match accepted(completion) {
                 Ok(fd) => Socket::from_owned(fd),
+                // Paused by a full queue (the only cancel of a live accept): armed again.
+                Err(e) if last && e.raw_os_error() == Some(libc::ECANCELED) => continue,
                 Err(e) => return Poll::Ready(Some(Err(e))),
             };
             // A peer that reset before the connection was picked up leaves a socket with no

@@ -30,6 +30,16 @@ impl AcceptMulti {
             multishot,
         }
     }
+
+    /// Whether the next submission is multishot (where the ring has it) or one accept.
+    pub(crate) fn set_multishot(&mut self, on: bool) {
+        self.multishot = on;
+    }
+
+    /// The listening socket.
+    pub(crate) fn listener(&self) -> std::os::fd::RawFd {
+        self.fd.raw()
+    }
 }
 
 /// Turns one completion of a (multishot) accept into the accepted descriptor.

@@ -107,11 +107,6 @@ pub(crate) struct MultiOp<T: Operation> {
 }
 
 impl<T: Operation> MultiOp<T> {
-    /// A repeating op whose completions queue without bound (each holds nothing scarce).
-    pub(crate) fn new(data: T) -> Self {
-        Self::with_policy(data, MultiPolicy::default())
-    }
-
     /// A repeating op whose multishot submissions follow `policy`.
     pub(crate) fn with_policy(data: T, policy: MultiPolicy) -> Self {
         MultiOp {

@@ -55,3 +55,22 @@ fn nowait_refused_by_the_file_turns_itself_off() {
     assert!(!enabled.get(), "EOPNOTSUPP must switch the try off");
     assert_eq!(read(&file, &enabled), None, "off: nothing is tried");
 }
+
+#[test]
+fn a_listeners_accept_queue_length_is_read() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    assert_eq!(super::accept_queue_len(listener.as_raw_fd()), Some(0));
+    let clients: Vec<_> = (0..3)
+        .map(|_| std::net::TcpStream::connect(addr).unwrap())
+        .collect();
+    assert_eq!(super::accept_queue_len(listener.as_raw_fd()), Some(3));
+    let (accepted, _) = listener.accept().unwrap();
+    assert_eq!(super::accept_queue_len(listener.as_raw_fd()), Some(2));
+    assert_eq!(
+        super::accept_queue_len(accepted.as_raw_fd()),
+        None,
+        "not a listener"
+    );
+    drop(clients);
+}
