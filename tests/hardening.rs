@@ -295,7 +295,30 @@ fn a_fixed_buffer_pool_works_on_another_runtime() {
     drop(first);
 }
 
+/// A read into a slice that starts past the buffer's initialised bytes shows what it read:
+/// the bytes land in the buffer (the gap before them zeroed), never counted yet unseen.
+fn a_read_into_a_slice_past_the_initialised_bytes_is_seen(driver: Driver) {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f");
+    std::fs::write(&path, "hello").unwrap();
+    runtime(driver).block_on(async {
+        let (a, b) = UnixStream::pair().unwrap();
+        let (res, _) = a.write_all(b"hello".as_slice()).await;
+        res.unwrap();
+        let (res, slice) = b.read(Vec::with_capacity(64).slice(10..)).await;
+        assert_eq!(res.unwrap(), 5);
+        let buf = slice.into_inner();
+        assert_eq!(&buf[..], b"\0\0\0\0\0\0\0\0\0\0hello");
+        let file = File::open(&path).await.unwrap();
+        let (res, slice) = file.read_at(Vec::with_capacity(64).slice(3..), 0).await;
+        assert_eq!(res.unwrap(), 5);
+        assert_eq!(&slice.into_inner()[..], b"\0\0\0hello");
+    });
+}
+
 on_each_driver!(
+    a_read_into_a_slice_past_the_initialised_bytes_is_seen,
     an_op_dropped_inside_the_driver_is_not_forgotten,
     offsets_above_i64_max_are_invalid,
     a_sleep_moves_to_the_runtime_that_polls_it,

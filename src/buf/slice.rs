@@ -92,15 +92,25 @@ unsafe impl<T: IoBufMut> IoBufMut for Slice<T> {
         self.buf.stable_mut_ptr().wrapping_add(begin)
     }
     unsafe fn set_init(&mut self, pos: usize) {
-        let (begin, end) = self.bounds();
-        // Only when the inner buffer is initialised up to `begin`: otherwise the bytes
-        // between its initialised length and `begin` would be claimed without being written.
-        if self.buf.bytes_init() >= begin {
-            // SAFETY: the caller guarantees the slice's first `pos` bytes are initialised,
-            // the inner buffer's first `begin` bytes are (checked above), and the new length
-            // stays within the current capacity (clamped to `end`).
-            unsafe { self.buf.set_init((begin + pos).min(end)) }
+        if pos == 0 {
+            return;
         }
+        let (begin, end) = self.bounds();
+        let init = self.buf.bytes_init();
+        if init < begin {
+            // The slice starts past the inner buffer's initialised bytes: the bytes between
+            // are zeroed, so that those written into the slice become part of the buffer
+            // (a `Vec`'s length reaches them) instead of staying out of sight.
+            let gap = self.buf.stable_mut_ptr().wrapping_add(init);
+            // SAFETY: `init..begin` lies within the inner buffer's capacity (`begin <= end`,
+            // clamped to it by `bounds`), writable through its stable pointer, and is not the
+            // slice's own range, which the caller says is initialised.
+            unsafe { std::ptr::write_bytes(gap, 0, begin - init) };
+        }
+        // SAFETY: the caller guarantees the slice's first `pos` bytes are initialised, the
+        // inner buffer's first `begin` bytes are (they were, or were just zeroed), and the
+        // new length stays within the current capacity (clamped to `end`).
+        unsafe { self.buf.set_init((begin + pos).min(end)) }
     }
 }
 
