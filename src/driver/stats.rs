@@ -51,6 +51,9 @@ pub struct Stats {
     pub remote_wakeups: u64,
     /// Timers registered and not yet fired or dropped.
     pub timers: usize,
+    /// Times the kernel dropped io_uring completions (`EBADR`: it ran critically low on
+    /// memory); the operations in flight then fail with an `OutOfMemory` error. 0 on epoll.
+    pub lost_completions: u64,
     /// Registered file slots in use by sockets
     /// ([`Builder::fixed_files`](crate::Builder::fixed_files)); 0 on epoll.
     pub fixed_files: usize,

@@ -77,6 +77,7 @@ impl Rig {
             parks: 0,
             remote_wakeups: 0,
             timers: 0,
+            lost_completions: 0,
             fixed_files: 0,
         };
         self.handle.fill_stats(&mut stats);

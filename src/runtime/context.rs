@@ -202,6 +202,7 @@ impl Core {
             parks: self.parks.get(),
             remote_wakeups: self.shared.remote_wakeups.load(Ordering::Relaxed),
             timers: self.timers.borrow().len(),
+            lost_completions: 0,
             fixed_files: 0,
         };
         self.driver.fill_stats(&mut stats);

@@ -13,7 +13,7 @@ use super::setup::{
     unregister_ring_fd, GeteventsArg, KernelTimespec, ENTER_EXT_ARG, ENTER_GETEVENTS,
     ENTER_REGISTERED_RING,
 };
-use super::{Uring, CANCEL, FIXED_CLEAR, FIXED_INSTALL, FIXED_KIND, INLINE_PER_TURN, WAKE};
+use super::{Uring, CANCEL, FIXED_CLEAR, FIXED_INSTALL, FIXED_KIND, INLINE_PER_TURN, PROBE, WAKE};
 use crate::driver::inflight::Outcome;
 use crate::driver::op::{Completion, Parked, CQE_F_MORE};
 use crate::driver::Park;
@@ -21,7 +21,7 @@ use crate::sys::{self, syscall};
 
 /// How long dropping a runtime waits for cancelled operations before giving up and leaking
 /// the ring (leaking is safe; unmapping under the kernel's feet is not).
-const DRAIN_LIMIT: Duration = Duration::from_secs(30);
+pub(super) const DRAIN_LIMIT: Duration = Duration::from_secs(30);
 
 impl Uring {
     /// Queues `sqe`; when the submission queue is full, submits it first.
@@ -71,9 +71,21 @@ impl Uring {
         loop {
             self.enters += 1;
             let res = self.sys_enter(wait.is_some() as u32, wait.flatten());
+            #[cfg(test)]
+            let res = match std::mem::take(&mut self.faults.ebadr) {
+                true => Err(io::Error::from_raw_os_error(libc::EBADR)),
+                false => res,
+            };
             let Err(err) = res else { return };
             match err.raw_os_error() {
                 Some(libc::ETIME) => return,
+                // Completions were dropped (reported once); the ops in flight are probed.
+                Some(libc::EBADR) => {
+                    self.completions_lost();
+                    return;
+                }
+                // Short of memory for a moment: let others run, then try again.
+                Some(libc::ENOMEM) => std::thread::yield_now(),
                 Some(libc::EINTR) if wait.is_some() => return,
                 Some(libc::EINTR) => continue,
                 Some(libc::EBUSY | libc::EAGAIN) => {
@@ -134,14 +146,24 @@ impl Uring {
         .map(drop)
     }
 
-    /// Dispatches every completion in the completion queue; returns how many.
+    /// Dispatches every completion in the completion queue; returns how many. The driver's
+    /// own probes are handled after the ops' completions of the same batch, which came first.
     fn reap(&mut self) -> usize {
         let mut n = 0;
+        let mut probes = std::mem::take(&mut self.probe_results);
         for cqe in self.ring.completion() {
             n += 1;
+            #[cfg(test)]
+            if self.faults.drop == Some(cqe.user_data()) {
+                self.faults.drop = None;
+                continue; // dropped, as the kernel does when it runs out of memory
+            }
             match cqe.user_data() {
                 WAKE => self.wake_armed = false,
                 CANCEL => {}
+                user_data if user_data & FIXED_KIND == PROBE => {
+                    probes.push((user_data, cqe.result()));
+                }
                 user_data if matches!(user_data & FIXED_KIND, FIXED_INSTALL | FIXED_CLEAR) => {
                     super::fixed::completed(&self.fixed_files, user_data, cqe.result());
                 }
@@ -156,10 +178,11 @@ impl Uring {
                         }
                         continue;
                     };
-                    let completion = Completion {
+                    let mut completion = Completion {
                         result: sys::cqe_result(res),
                         flags,
                     };
+                    super::lost::settle(&mut self.suspect, user_data, &mut completion);
                     match self.inflight.complete(user_data, completion) {
                         Outcome::Released(res) => self.released.push(res),
                         Outcome::Capped => self.over_cap.push(user_data),
@@ -168,6 +191,10 @@ impl Uring {
                 }
             }
         }
+        for (user_data, res) in probes.drain(..) {
+            self.probe_completed(user_data, res);
+        }
+        self.probe_results = probes;
         self.completions += n as u64;
         n
     }
@@ -205,6 +232,7 @@ impl Uring {
         }
         // Completions held back by a full CQ (IORING_FEAT_NODROP) are flushed by an enter.
         while self.reap() > 0 && self.ring.submission().cq_overflow() {
+            self.overflow_flushes += 1;
             self.enter(None);
         }
         released.append(&mut self.released);
@@ -219,7 +247,7 @@ impl Uring {
         if self.leak {
             return; // an earlier drain gave up; the ring is leaked, not waited on again
         }
-        let deadline = Instant::now() + DRAIN_LIMIT;
+        let deadline = Instant::now() + self.drain_limit;
         let mut cancelled = HashSet::new();
         loop {
             let pending: Vec<u64> = self.inflight.pending().collect();
@@ -228,9 +256,10 @@ impl Uring {
             }
             if Instant::now() >= deadline {
                 eprintln!(
-                    "proactor: {} io_uring operations did not complete within {DRAIN_LIMIT:?} \
-                     of shutdown; leaking the ring instead of freeing memory the kernel may use",
-                    pending.len()
+                    "proactor: {} io_uring operations did not complete within {:?} of \
+                     shutdown; leaking the ring instead of freeing memory the kernel may use",
+                    pending.len(),
+                    self.drain_limit
                 );
                 self.leak = true;
                 break;

@@ -22,18 +22,20 @@
 mod bufs;
 mod enter;
 mod fixed;
+mod lost;
 mod setup;
 mod sqe;
 #[cfg(test)]
 mod tests;
 
 use std::any::Any;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::mem::ManuallyDrop;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::rc::Rc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use io_uring::IoUring;
 
@@ -55,13 +57,26 @@ const WAKE: u64 = RESERVED | 2;
 const FIXED_INSTALL: u64 = RESERVED | 1 << 32;
 /// `user_data` of the close emptying a registered file slot (the slot in the low 32 bits).
 const FIXED_CLEAR: u64 = RESERVED | 2 << 32;
-/// The bits of `user_data` that tell a registered-slot request apart.
+/// `user_data` of the probes sent after the kernel dropped completions (a probe number in
+/// the low 32 bits; `lost.rs`).
+const PROBE: u64 = RESERVED | 3 << 32;
+/// The bits of `user_data` that tell the driver's own kinds of request apart.
 const FIXED_KIND: u64 = RESERVED | 3 << 32;
 
 /// How many ops may finish inline ([`UringOp::try_inline`](super::UringOp::try_inline)) per
 /// loop turn: past it they go through the ring, whose completion comes a turn later, so a
 /// task looping on cached reads still lets the others run.
 const INLINE_PER_TURN: u32 = 64;
+
+/// Faults a unit test injects where the kernel cannot be made to produce them.
+#[cfg(test)]
+#[derive(Default)]
+pub(super) struct Faults {
+    /// The next `io_uring_enter` reports dropped completions (`EBADR`) after doing its work.
+    pub(super) ebadr: bool,
+    /// The completion of this `user_data` is dropped when reaped, once.
+    pub(super) drop: Option<u64>,
+}
 
 pub(crate) struct Uring {
     /// Unmapped only after every completion arrived, or leaked (`[drain-before-unmap]`).
@@ -91,6 +106,22 @@ pub(crate) struct Uring {
     submissions: u64,
     enters: u64,
     completions: u64,
+    /// Times the kernel said it dropped completions (`EBADR`).
+    lost_completions: u64,
+    /// Enters made to flush completions the kernel held back from a full CQ.
+    overflow_flushes: u64,
+    /// Probes in flight after dropped completions, by number, with the op each asks about.
+    probes: HashMap<u32, u64>,
+    next_probe: u32,
+    /// Probe completions of the current reap, handled after the ops' (a scratch vector).
+    probe_results: Vec<(u64, i32)>,
+    /// Ops in flight when completions were dropped: each final completion is an error.
+    suspect: HashSet<u64>,
+    /// How long the drain at shutdown waits before it leaks the ring.
+    drain_limit: Duration,
+    /// Faults a unit test injects.
+    #[cfg(test)]
+    faults: Faults,
     features: RingFeatures,
     /// Ops in flight that end with a notification ([`UringOp::NOTIFIES`](super::UringOp)),
     /// with their result (`res`, `flags`) once it arrived: their slot is completed only by
@@ -164,6 +195,15 @@ impl Uring {
             submissions: 0,
             enters: 0,
             completions: 0,
+            lost_completions: 0,
+            overflow_flushes: 0,
+            probes: HashMap::new(),
+            next_probe: 0,
+            probe_results: Vec::new(),
+            suspect: HashSet::new(),
+            drain_limit: enter::DRAIN_LIMIT,
+            #[cfg(test)]
+            faults: Faults::default(),
             features,
             notifying: HashMap::new(),
             over_cap: Vec::new(),
@@ -316,6 +356,7 @@ impl Backend for Uring {
         stats.submissions = self.submissions;
         stats.enters = self.enters;
         stats.completions = self.completions;
+        stats.lost_completions = self.lost_completions;
         stats.fixed_files = self.fixed_files.as_ref().map_or(0, |f| f.in_use());
     }
 }

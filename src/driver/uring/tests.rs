@@ -4,13 +4,18 @@
 //! registered file table's state machine.
 
 use std::collections::HashMap;
+use std::io;
 use std::os::fd::RawFd;
 use std::sync::Arc;
+use std::task::Context;
+use std::time::{Duration, Instant};
 
 use super::enter::hold_for_notif;
 use super::FixedFiles;
 use crate::driver::testing::{pipe, write_to, Nop, Read, Rig};
-use crate::driver::{Config, Driver};
+use crate::driver::{
+    Completion, Config, Driver, Engine, Mode, MultiPolicy, OpCode, OpState, ReadyOp, Ring, UringOp,
+};
 
 #[test]
 fn dropped_read_keeps_its_buffer_until_completion() {
@@ -171,4 +176,146 @@ fn a_full_table_hands_out_nothing_and_a_closed_one_ignores_releases() {
     assert!(!t.is_ready(s), "the ring is gone");
     t.release(s); // the ring is gone: no synchronous update on a stale fd
     assert!(t.alloc(9).is_none());
+}
+
+/// A slot the kernel never heard of (taken, nothing submitted): its cancel finds nothing
+/// and no completion ever comes, like an op the kernel cannot cancel.
+fn orphan_slot(rig: &Rig) -> u64 {
+    let (_, waker) = crate::driver::testing::counter();
+    rig.engine(|e| match e {
+        Engine::Uring(u) => {
+            u.drain_limit = Duration::from_millis(300);
+            u.inflight.insert(&waker)
+        }
+        Engine::Epoll(_) => unreachable!(),
+    })
+}
+
+/// The drain at shutdown cancels each op once, then waits: an op that never completes costs
+/// a few enters until the limit, not a spin of cancels whose own completions end every wait.
+#[test]
+fn the_drain_cancels_each_op_once_then_waits() {
+    let rig = Rig::new(Driver::Uring);
+    let token = orphan_slot(&rig);
+    rig.handle.drop_op(OpState::Pending(token), Nop);
+    let before = rig.stats().enters;
+    let start = Instant::now();
+    rig.handle.shutdown();
+    assert!(
+        start.elapsed() >= Duration::from_millis(300),
+        "gave up before the limit"
+    );
+    let enters = rig.stats().enters - before;
+    assert!(
+        enters <= 10,
+        "the drain entered the kernel {enters} times in 300 ms"
+    );
+}
+
+/// An op whose SQE cannot be built (its `sqe()` panics, user code: an `IoBuf` method) leaves
+/// no slot behind, multishot or not: the SQE is built before a slot is taken.
+#[test]
+fn a_panic_building_an_sqe_leaves_no_slot() {
+    struct Panics;
+    impl OpCode for Panics {
+        type Output = ();
+        fn complete(self, _: Completion) {}
+    }
+    // SAFETY: never builds an SQE.
+    unsafe impl UringOp for Panics {
+        fn sqe(&mut self, _ring: &Ring<'_>) -> io::Result<io_uring::squeue::Entry> {
+            panic!("an IoBuf method panicked")
+        }
+    }
+    impl ReadyOp for Panics {
+        fn mode(&self) -> Mode<'_> {
+            Mode::Immediate
+        }
+        fn syscall(&mut self) -> io::Result<u32> {
+            Ok(0)
+        }
+    }
+    let rig = Rig::new(Driver::Uring);
+    let (_, waker) = crate::driver::testing::counter();
+    let mut cx = Context::from_waker(&waker);
+    for multi in [false, true] {
+        let mut state = OpState::Idle;
+        let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match multi {
+            false => drop(rig.handle.poll_op(&mut state, &mut Panics, &mut cx)),
+            true => {
+                let policy = MultiPolicy::default();
+                drop(
+                    rig.handle
+                        .poll_multi(&mut state, &mut Panics, &policy, &mut cx),
+                )
+            }
+        }));
+        assert!(res.is_err());
+        assert_eq!(state, OpState::Idle);
+        assert_eq!(
+            rig.stats().ops_in_flight,
+            0,
+            "multishot {multi}: a slot was left"
+        );
+    }
+}
+
+/// Completions the kernel dropped (EBADR, injected: the kernel cannot be made to run out of
+/// memory for overflow entries here) fail the ops in flight with a clear error instead of
+/// leaving their slots for ever: the op whose completion was lost (its probe finds nothing)
+/// and the op still running (its probe cancels it). Nothing stays in flight, the error is
+/// counted, and the ring goes on working.
+#[test]
+fn dropped_completions_fail_the_ops_in_flight() {
+    let rig = Rig::new(Driver::Uring);
+    let (a, a_writer) = pipe();
+    let (b, _b_writer) = pipe();
+    let mut lost_one = rig.start(Read::new(&a, 8));
+    let mut running = rig.start(Read::new(&b, 8));
+    rig.turn();
+    let OpState::Pending(token) = lost_one.state else {
+        panic!("not submitted")
+    };
+    rig.engine(|e| match e {
+        Engine::Uring(u) => u.faults.drop = Some(token),
+        Engine::Epoll(_) => unreachable!(),
+    });
+    write_to(&a_writer, b"x").unwrap();
+    rig.until(|| rig.engine(|e| matches!(e, Engine::Uring(u) if u.faults.drop.is_none())));
+    rig.engine(|e| match e {
+        Engine::Uring(u) => u.faults.ebadr = true,
+        Engine::Epoll(_) => unreachable!(),
+    });
+    for op in [&mut lost_one, &mut running] {
+        let err = rig.finish(op).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::OutOfMemory, "{err}");
+    }
+    assert_eq!(rig.stats().ops_in_flight, 0);
+    assert_eq!(rig.stats().lost_completions, 1);
+    rig.run(Nop).unwrap();
+}
+
+/// A burst of completions larger than a tiny completion queue (8 entries) loses none: the
+/// kernel keeps the overflow (`IORING_FEAT_NODROP`) and the turn flushes it.
+#[test]
+fn a_full_completion_queue_loses_no_completion() {
+    let rig = Rig::with(Config {
+        driver: Driver::Uring,
+        entries: 2,
+        ..Config::default()
+    });
+    let mut ops: Vec<_> = (0..200).map(|_| rig.start(Nop)).collect();
+    for op in &mut ops {
+        rig.finish(op).unwrap();
+    }
+    let flushes = rig.engine(|e| match e {
+        Engine::Uring(u) => u.overflow_flushes,
+        Engine::Epoll(_) => unreachable!(),
+    });
+    assert!(
+        flushes > 0,
+        "the burst never overflowed the queue: nothing was tested"
+    );
+    assert_eq!(rig.stats().lost_completions, 0);
+    assert_eq!(rig.stats().ops_in_flight, 0);
 }
