@@ -92,6 +92,10 @@ impl File {
     }
 
     /// Writes `buf`'s initialised bytes at offset `pos`; returns how many were written.
+    ///
+    /// Dropping the future before it completes does not undo the write: the kernel (on
+    /// epoll, the thread pool) may still write the bytes, at any time until it is done with
+    /// them, even after later writes to the same range have completed.
     pub async fn write_at<B: IoBuf>(&self, buf: B, pos: u64) -> BufResult<usize, B> {
         if let Err(e) = offset(pos) {
             return (Err(e), buf);
