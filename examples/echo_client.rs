@@ -238,6 +238,7 @@ async fn run_thread(args: Args, conns: usize) -> io::Result<Tally> {
     if drained.is_err() {
         let stuck = set.len();
         set.abort_all();
+        while set.join_next().await.is_some() {} // the aborted tasks let go of the tally
         tally.borrow_mut().error(format!(
             "{stuck} connections still waiting for echoes 5 s after the end"
         ));

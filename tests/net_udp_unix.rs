@@ -6,6 +6,9 @@ use std::net::Shutdown;
 use std::path::PathBuf;
 
 use proactor::net::{UdpSocket, UnixDatagram, UnixListener, UnixStream};
+use std::time::Duration;
+
+use proactor::time::timeout;
 use proactor::{spawn, Driver};
 use util::block_on;
 
@@ -146,7 +149,79 @@ fn unix_connect_to_missing_path_fails(driver: Driver) {
     });
 }
 
+/// Datagrams queued before anyone reads come out one per receive, however short each is:
+/// a short datagram does not mean the socket is empty (unlike a stream's short read).
+fn queued_datagrams_are_all_received(driver: Driver) {
+    block_on(driver, async {
+        let (a, b) = UnixDatagram::pair().unwrap();
+        let udp_a = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let udp_b = UdpSocket::bind("127.0.0.1:0").unwrap();
+        udp_a.connect(udp_b.local_addr().unwrap()).await.unwrap();
+        udp_b.connect(udp_a.local_addr().unwrap()).await.unwrap();
+        // A receive that finds nothing first: on epoll the sockets are registered and
+        // known empty from then on, until an edge.
+        let idle = Duration::from_millis(5);
+        assert!(timeout(idle, b.recv(Vec::with_capacity(64))).await.is_err());
+        assert!(timeout(idle, udp_b.recv(Vec::with_capacity(64)))
+            .await
+            .is_err());
+        for round in 0..3 {
+            for i in 0..3u8 {
+                a.send(vec![i; 4]).await.0.unwrap();
+                udp_a.send(vec![i; 4]).await.0.unwrap();
+            }
+            for i in 0..3u8 {
+                let got = timeout(Duration::from_secs(5), b.recv(Vec::with_capacity(64))).await;
+                let (res, buf) =
+                    got.unwrap_or_else(|_| panic!("round {round}: datagram {i} stuck"));
+                assert_eq!((res.unwrap(), &buf[..]), (4, &[i; 4][..]));
+                let got = timeout(Duration::from_secs(5), udp_b.recv(Vec::with_capacity(64))).await;
+                let (res, buf) =
+                    got.unwrap_or_else(|_| panic!("round {round}: UDP datagram {i} stuck"));
+                assert_eq!((res.unwrap(), &buf[..]), (4, &[i; 4][..]));
+            }
+        }
+    });
+}
+
+/// On epoll, a stream read that comes back short is not followed by a read that would only
+/// find the socket empty: a reader waiting for each message costs one system call per
+/// message (the plain epoll loop's count), not an extra one that fails with `EAGAIN`.
+#[test]
+fn epoll_reads_once_per_message() {
+    const MESSAGES: u64 = 100;
+    block_on(Driver::Epoll, async {
+        let (a, b) = UnixStream::pair().unwrap();
+        let got = std::rc::Rc::new(std::cell::Cell::new(0u64));
+        let reader = spawn({
+            let got = got.clone();
+            async move {
+                for _ in 0..MESSAGES {
+                    let (res, _) = b.read(Vec::with_capacity(64)).await;
+                    assert_eq!(res.unwrap(), 10);
+                    got.set(got.get() + 1);
+                }
+            }
+        });
+        proactor::task::yield_now().await; // the reader waits for the first message
+        let before = proactor::runtime::stats().submissions;
+        for i in 0..MESSAGES {
+            a.write(vec![1u8; 10]).await.0.unwrap();
+            while got.get() <= i {
+                proactor::task::yield_now().await;
+            }
+        }
+        reader.await.unwrap();
+        let calls = proactor::runtime::stats().submissions - before;
+        assert!(
+            calls <= 2 * MESSAGES + 2,
+            "{calls} system calls for {MESSAGES} messages (a write and a read each)"
+        );
+    });
+}
+
 on_each_driver!(
+    queued_datagrams_are_all_received,
     udp_send_to_recv_from,
     udp_connected_send_recv,
     unix_stream_round_trip,

@@ -245,6 +245,9 @@ struct Inner {
     /// pushing never fails, whatever is borrowed.
     deferred: Cell<Vec<Deferred>>,
     kind: DriverKind,
+    /// Set while a `block_on` of its runtime runs ([`DriveGuard`]): on a thread at most one
+    /// runtime is, so an op bound to a driver that is not active is polled elsewhere.
+    active: Cell<bool>,
 }
 
 impl Handle {
@@ -255,6 +258,7 @@ impl Handle {
                 engine: RefCell::new(engine),
                 deferred: Cell::new(Vec::new()),
                 kind,
+                active: Cell::new(false),
             }),
         }
     }
@@ -365,9 +369,16 @@ impl Handle {
         engine.as_uring_mut().map(f)
     }
 
+    /// Whether a `block_on` of this driver's runtime runs now (on this thread: the driver
+    /// is not `Send`).
+    pub(crate) fn is_active(&self) -> bool {
+        self.inner.active.get()
+    }
+
     /// Marks the backend as driven by a `block_on` until the guard drops (see
     /// [`DriveGuard`]).
     pub(crate) fn drive(&self) -> DriveGuard<'_> {
+        self.inner.active.set(true);
         let files = self.with_uring(|u| u.fixed_files()).flatten();
         if let Some(files) = &files {
             files.set_driving(true);
@@ -381,11 +392,6 @@ impl Handle {
     /// A handle that does not keep the driver alive.
     pub(crate) fn downgrade(&self) -> WeakHandle {
         WeakHandle(Rc::downgrade(&self.inner))
-    }
-
-    /// Whether `other` is a handle of this very driver.
-    pub(crate) fn same(&self, other: &Handle) -> bool {
-        Rc::ptr_eq(&self.inner, &other.inner)
     }
 
     /// Whether `weak` is a handle of this very driver.
@@ -425,6 +431,7 @@ pub(crate) struct DriveGuard<'a> {
 
 impl Drop for DriveGuard<'_> {
     fn drop(&mut self) {
+        self.handle.inner.active.set(false);
         let Some(files) = &self.files else { return };
         files.set_driving(false);
         // Unwinding: no `io_uring_enter` (it may be what panicked). Otherwise the slots

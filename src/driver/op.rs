@@ -131,6 +131,15 @@ pub(crate) trait ReadyOp: OpCode {
     /// success, the errno as an error (`WouldBlock` when it would wait).
     fn syscall(&mut self) -> io::Result<u32>;
 
+    /// Whether a successful result of `n` shows that the fd's receive queue is now empty: a
+    /// stream read that came back shorter than asked. The epoll backend then waits for the
+    /// next readiness edge instead of trying a read that would only fail with `EAGAIN`
+    /// (data arriving later raises a new edge; a peer's FIN after a short read does not,
+    /// so the backend does not take this shortcut once the peer hung up).
+    fn drained(&self, _n: u32) -> bool {
+        false
+    }
+
     /// For [`Mode::Offload`]: the blocking call to run on the thread pool. `None` (the
     /// default, and what ops of the other modes keep) runs [`syscall`](ReadyOp::syscall)
     /// inline instead.

@@ -66,6 +66,11 @@ impl Socket {
         Op::new(Recv::new(&self.fd, buf)).await
     }
 
+    /// One datagram, from a datagram socket.
+    pub(crate) async fn recv_datagram<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
+        Op::new(Recv::datagram(&self.fd, buf)).await
+    }
+
     pub(crate) async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
         Op::new(Send::new(&self.fd, buf)).await
     }

@@ -76,7 +76,7 @@ impl UdpSocket {
 
     /// Receives one datagram from the connected address.
     pub async fn recv<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        self.inner.read(buf).await
+        self.inner.recv_datagram(buf).await
     }
 
     /// The local address.

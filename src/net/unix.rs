@@ -194,7 +194,7 @@ impl UnixDatagram {
 
     /// Receives one datagram.
     pub async fn recv<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        self.inner.read(buf).await
+        self.inner.recv_datagram(buf).await
     }
 
     /// The local address.

@@ -15,13 +15,26 @@ pub(crate) struct Recv<B> {
     fd: SharedFd,
     /// The kernel writes into its heap memory (`[heap-owned]`).
     buf: B,
+    /// A stream socket: a short read means its receive queue is empty (a datagram socket
+    /// gives one datagram per read, however many wait).
+    stream: bool,
 }
 
 impl<B: IoBufMut> Recv<B> {
+    /// A read from a stream socket.
     pub(crate) fn new(fd: &SharedFd, buf: B) -> Recv<B> {
         Recv {
             fd: fd.clone(),
             buf,
+            stream: true,
+        }
+    }
+
+    /// One datagram from a datagram socket.
+    pub(crate) fn datagram(fd: &SharedFd, buf: B) -> Recv<B> {
+        Recv {
+            stream: false,
+            ..Recv::new(fd, buf)
         }
     }
 
@@ -62,6 +75,10 @@ unsafe impl<B: IoBufMut> UringOp for Recv<B> {
 impl<B: IoBufMut> ReadyOp for Recv<B> {
     fn mode(&self) -> Mode<'_> {
         Mode::Readiness(&self.fd, Interest::Read)
+    }
+
+    fn drained(&self, n: u32) -> bool {
+        self.stream && n > 0 && n < self.len()
     }
 
     fn syscall(&mut self) -> io::Result<u32> {

@@ -125,6 +125,10 @@ impl ReadyOp for RecvMulti {
         Mode::Readiness(&self.fd, Interest::Read)
     }
 
+    fn drained(&self, n: u32) -> bool {
+        n > 0 && n < self.len()
+    }
+
     fn syscall(&mut self) -> io::Result<u32> {
         let bid = self
             .pool

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use async_task::Runnable;
 use slab::Slab;
 
-use super::task::TaskHeader;
+use super::task::{TaskEntry, TaskHeader};
 use super::timers::TimerStore;
 use crate::driver::{DriverKind, Handle, Park, Stats};
 use crate::sys;
@@ -145,8 +145,8 @@ pub(crate) struct Core {
     driver: Handle,
     pub(crate) timers: RefCell<TimerStore>,
     run_queue: RefCell<VecDeque<Task>>,
-    /// The waker of every live task, so shutdown can reach tasks parked on anything.
-    pub(crate) tasks: RefCell<Slab<Waker>>,
+    /// Every live task, so shutdown can reach tasks parked on anything.
+    pub(crate) tasks: RefCell<Slab<TaskEntry>>,
     pub(crate) shutting_down: Cell<bool>,
     event_interval: usize,
     pub(crate) driver_reason: String,
@@ -316,7 +316,7 @@ impl Core {
         let _enter = Enter::for_shutdown(self);
         self.shutting_down.set(true);
         loop {
-            let wakers: Vec<Waker> = self.tasks.borrow().iter().map(|(_, w)| w.clone()).collect();
+            let wakers: Vec<Waker> = self.tasks.borrow().iter().map(|(_, t)| t.abort()).collect();
             wakers.into_iter().for_each(Waker::wake);
             let remote = self.shared.take_remote();
             self.run_queue.borrow_mut().extend(remote);
@@ -424,11 +424,6 @@ pub(crate) fn current_driver() -> Handle {
 /// Whether `core` is this thread's current runtime.
 pub(crate) fn is_current(core: &Rc<Core>) -> bool {
     try_with_current(|c| std::ptr::eq(c, Rc::as_ptr(core))).unwrap_or(false)
-}
-
-/// Whether `driver` is the driver of this thread's current runtime.
-pub(crate) fn is_current_driver(driver: &Handle) -> bool {
-    try_with_current(|core| core.driver.same(driver)).unwrap_or(false)
 }
 
 /// The driver of this thread's current runtime, or `None` outside one.

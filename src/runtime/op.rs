@@ -36,7 +36,8 @@ impl<T: Operation> Slot<T> {
     /// (another ring or epoll set holds it), and polling it elsewhere is a clear panic.
     fn parts(&mut self) -> (&Handle, &mut OpState, &mut T) {
         match &self.driver {
-            Some(bound) if context::is_current_driver(bound) => {}
+            // Its runtime's block_on runs: on this thread that is the current runtime.
+            Some(bound) if bound.is_active() => {}
             Some(_) if self.state != OpState::Idle => panic!(
                 "proactor: an operation started on one runtime was polled on another (or \
                  after its runtime was dropped); await it on the runtime that started it"

@@ -20,6 +20,25 @@ pub(crate) struct TaskHeader {
     aborted: AtomicBool,
 }
 
+/// A live task in its runtime's registry: how shutdown reaches it, whatever it waits on.
+pub(crate) struct TaskEntry {
+    waker: Waker,
+    /// Points into the task's allocation, which `waker` keeps alive.
+    header: NonNull<TaskHeader>,
+}
+
+impl TaskEntry {
+    /// Marks the task cancelled (it ends at its next poll) and returns its waker, to run it.
+    pub(crate) fn abort(&self) -> Waker {
+        // SAFETY: the header lives in the task allocation, which `self.waker` (a reference
+        // to the task) keeps alive.
+        unsafe { self.header.as_ref() }
+            .aborted
+            .store(true, Ordering::Release);
+        self.waker.clone()
+    }
+}
+
 /// The future a task runs: the user's future plus cancellation and panic capture.
 struct TaskFuture<'a, F> {
     fut: Option<F>,
@@ -54,9 +73,8 @@ impl<F: Future> Future for TaskFuture<'_, F> {
         // dropped in place by `finish`, and `TaskFuture` has no `Unpin` impl or other
         // projection.
         let this = unsafe { self.get_unchecked_mut() };
-        let cancelled = this.header.aborted.load(Ordering::Acquire)
-            || context::try_with_current(|core| core.shutting_down.get()).unwrap_or(true);
-        if cancelled {
+        // Aborted by its handle, or by the runtime's shutdown (which aborts every task).
+        if this.header.aborted.load(Ordering::Acquire) {
             this.finish();
             return Poll::Ready(Err(JoinError::Cancelled));
         }
@@ -118,10 +136,17 @@ where
             .spawn_unchecked(build, schedule)
     };
     let waker = runnable.waker();
-    entry.insert(waker.clone());
+    let header = NonNull::from(task.metadata());
+    let task_entry = TaskEntry {
+        waker: waker.clone(),
+        header,
+    };
+    if core.shutting_down.get() {
+        task_entry.abort(); // spawned while the runtime shuts down: it never runs
+    }
+    entry.insert(task_entry);
     drop(tasks);
     core.tasks_spawned.set(core.tasks_spawned.get() + 1);
-    let header = NonNull::from(task.metadata());
     runnable.schedule();
     JoinHandle {
         task: Some(task.fallible()),

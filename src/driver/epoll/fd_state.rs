@@ -57,6 +57,9 @@ impl Registration {
 pub(crate) struct FdState {
     registration: Cell<Option<Registration>>,
     ready: Cell<u8>,
+    /// The peer hung up or the socket failed (`EPOLLRDHUP`, `EPOLLHUP`, `EPOLLERR`): no
+    /// edge comes after that, so a short read no longer means "wait".
+    hup: Cell<bool>,
     /// Ops waiting for readability, by waiter id.
     readers: RefCell<Vec<(u64, Waker)>>,
     /// Ops waiting for writability, by waiter id.
@@ -84,6 +87,14 @@ impl FdState {
 
     pub(super) fn clear_ready(&self, interest: Interest) {
         self.ready.set(self.ready.get() & !Self::bit(interest));
+    }
+
+    /// A read came back short: the receive queue is empty, and the next data raises an
+    /// edge. Not once the peer hung up (its FIN raised none after the data before it).
+    pub(super) fn drained(&self) {
+        if !self.hup.get() {
+            self.clear_ready(Interest::Read);
+        }
     }
 
     /// The token of its registration, if it has one.
@@ -141,6 +152,9 @@ impl FdState {
         const READABLE: u32 = (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLPRI | HANGUP) as u32;
         const WRITABLE: u32 = (libc::EPOLLOUT | HANGUP) as u32;
         let mut bits = 0;
+        if events & (libc::EPOLLRDHUP | HANGUP) as u32 != 0 {
+            self.hup.set(true);
+        }
         if events & READABLE != 0 {
             bits |= READ;
         }

@@ -246,11 +246,24 @@ impl Backend for Epoll {
         if matches!(op.mode(), Mode::Offload) {
             return self.poll_offload(state, op, cx);
         }
-        if let (Mode::Readiness(fd, interest), OpState::Pending(id)) = (op.mode(), *state) {
+        if let Mode::Readiness(fd, interest) = op.mode() {
             let fd_state = fd.epoll();
             if !fd_state.is_ready(interest) {
-                fd_state.set_waker(interest, id, cx.waker());
-                return Poll::Pending;
+                match *state {
+                    OpState::Pending(id) => {
+                        fd_state.set_waker(interest, id, cx.waker());
+                        return Poll::Pending;
+                    }
+                    // Known not ready (a registered fd whose last try found it empty):
+                    // wait for the edge rather than try a call that fails with EAGAIN.
+                    OpState::Idle if fd_state.is_registered_with(&self.closed) => {
+                        return match self.wait(state, fd, interest, cx) {
+                            Ok(()) => Poll::Pending,
+                            Err(e) => Poll::Ready(Completion::of(Err(e))),
+                        };
+                    }
+                    OpState::Idle => {}
+                }
             }
         }
         if self.budget == 0 {
@@ -272,6 +285,11 @@ impl Backend for Epoll {
                 res => break res,
             }
         };
+        if let (Ok(n), Mode::Readiness(fd, Interest::Read)) = (&result, op.mode()) {
+            if op.drained(*n) {
+                fd.epoll().drained();
+            }
+        }
         self.stop_waiting(state, &op.mode());
         self.budget -= 1;
         Poll::Ready(Completion::of(result))

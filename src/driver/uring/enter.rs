@@ -168,9 +168,12 @@ impl Uring {
                     super::fixed::completed(&self.fixed_files, user_data, cqe.result());
                 }
                 user_data => {
-                    let Some((res, flags)) =
-                        hold_for_notif(&mut self.notifying, user_data, cqe.result(), cqe.flags())
-                    else {
+                    let (res, flags) = (cqe.result(), cqe.flags());
+                    let held = match self.notifying.is_empty() {
+                        true => Some((res, flags)),
+                        false => hold_for_notif(&mut self.notifying, user_data, res, flags),
+                    };
+                    let Some((res, flags)) = held else {
                         // The result of a notifying op, held for its notification: a dropped
                         // one lets go of its socket now.
                         if let Some(parked) = self.inflight.parked_mut(user_data) {
@@ -182,7 +185,9 @@ impl Uring {
                         result: sys::cqe_result(res),
                         flags,
                     };
-                    super::lost::settle(&mut self.suspect, user_data, &mut completion);
+                    if !self.suspect.is_empty() {
+                        super::lost::settle(&mut self.suspect, user_data, &mut completion);
+                    }
                     match self.inflight.complete(user_data, completion) {
                         Outcome::Released(res) => self.released.push(res),
                         Outcome::Capped => self.over_cap.push(user_data),

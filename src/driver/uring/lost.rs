@@ -83,7 +83,7 @@ pub(super) fn settle(
     token: u64,
     completion: &mut Completion,
 ) {
-    if !suspect.is_empty() && !completion.more() && suspect.remove(&token) {
+    if !completion.more() && suspect.remove(&token) {
         completion.result = Err(lost());
     }
 }

@@ -247,7 +247,7 @@ impl Uring {
         // A stream without a slot gets one now; this op still names the fd (the slot is
         // named once the update filling it completed). Queued after the op's SQE was built,
         // so a panic there leaves no update naming an fd that nothing holds open.
-        if let Some(fd) = op.fixed_fd() {
+        if let (Some(_), Some(fd)) = (&self.fixed_files, op.fixed_fd()) {
             self.install_fixed(fd);
         }
         let user_data = match multi {
