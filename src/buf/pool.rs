@@ -228,6 +228,9 @@ impl Pool {
             Free::Local(list) => list.borrow_mut().push(bid),
         }
         self.available.set(self.available.get() + 1);
+        if self.waiters.borrow().is_empty() {
+            return;
+        }
         let waiters = std::mem::take(&mut *self.waiters.borrow_mut());
         waiters.into_iter().for_each(Waker::wake);
     }

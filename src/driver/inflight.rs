@@ -23,16 +23,20 @@ pub(crate) enum Lifecycle {
     Ignored(Box<dyn Parked>),
     /// The completion arrived; the future has not collected it yet.
     Completed(Completion),
-    /// A multishot submission: completions queue up here, in order, until the owner takes
-    /// them; the slot lives until the owner takes the one without `IORING_CQE_F_MORE`
-    /// (`[multishot-slot]`). The waker, if any, is woken on each arrival.
-    Multi {
-        queue: VecDeque<Completion>,
-        waker: Option<Waker>,
-        /// The owner's bound on `queue` ([`MultiPolicy::cap`]).
-        cap: Option<usize>,
-        capping: Capping,
-    },
+    /// A multishot submission (boxed: the other states stay small): completions queue up
+    /// in order until the owner takes them; the slot lives until the owner takes the one
+    /// without `IORING_CQE_F_MORE` (`[multishot-slot]`).
+    Multi(Box<Multi>),
+}
+
+/// The state of a multishot slot.
+pub(crate) struct Multi {
+    queue: VecDeque<Completion>,
+    /// Woken on each arrival, if the owner waits.
+    waker: Option<Waker>,
+    /// The owner's bound on `queue` ([`MultiPolicy::cap`]).
+    cap: Option<usize>,
+    capping: Capping,
 }
 
 /// Where a multishot slot stands with its [`MultiPolicy::cap`].
@@ -109,12 +113,12 @@ impl InFlight {
     /// returns its token.
     pub(crate) fn insert_multi(&mut self, waker: &Waker, policy: &MultiPolicy) -> u64 {
         self.slots.insert(Slot {
-            lifecycle: Lifecycle::Multi {
+            lifecycle: Lifecycle::Multi(Box::new(Multi {
                 queue: VecDeque::new(),
                 waker: Some(waker.clone()),
                 cap: policy.cap,
                 capping: Capping::Open,
-            },
+            })),
             free_buffers: policy.free_buffers.clone(),
         })
     }
@@ -133,8 +137,8 @@ impl InFlight {
             .get_mut(token)
             .expect("polled an operation that is not in flight");
         match &mut slot.lifecycle {
-            Lifecycle::Completed(_) => match self.slots.remove(token).map(|s| s.lifecycle) {
-                Some(Lifecycle::Completed(c)) => Poll::Ready(c),
+            Lifecycle::Completed(_) => match self.slots.take(token).lifecycle {
+                Lifecycle::Completed(c) => Poll::Ready(c),
                 _ => unreachable!("matched Completed above"),
             },
             Lifecycle::Waiting(w) if w.will_wake(cx.waker()) => Poll::Pending,
@@ -142,7 +146,7 @@ impl InFlight {
                 *lifecycle = Lifecycle::Waiting(cx.waker().clone());
                 Poll::Pending
             }
-            Lifecycle::Multi { queue, waker, .. } => match queue.pop_front() {
+            Lifecycle::Multi(multi) => match multi.queue.pop_front() {
                 Some(c) => {
                     if !c.more() {
                         self.slots.remove(token);
@@ -150,6 +154,7 @@ impl InFlight {
                     Poll::Ready(c)
                 }
                 None => {
+                    let waker = &mut multi.waker;
                     if !waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
                         *waker = Some(cx.waker().clone());
                     }
@@ -170,42 +175,35 @@ impl InFlight {
                 free.set(free.get().saturating_sub(1));
             }
         }
-        match std::mem::replace(&mut slot.lifecycle, Lifecycle::Submitted) {
-            Lifecycle::Waiting(waker) => {
-                slot.lifecycle = Lifecycle::Completed(completion);
+        if let Lifecycle::Multi(multi) = &mut slot.lifecycle {
+            // Queued in place; the owner's waker, if it waits, is woken once.
+            let full = completion.more() && multi.cap.is_some_and(|c| multi.queue.len() + 1 >= c);
+            let reached = full && multi.capping == Capping::Open;
+            if reached {
+                multi.capping = Capping::Reached;
+            }
+            multi.queue.push_back(completion);
+            if let Some(waker) = multi.waker.take() {
                 waker.wake();
-                Outcome::Delivered
             }
-            Lifecycle::Submitted => {
-                slot.lifecycle = Lifecycle::Completed(completion);
+            return if reached {
+                Outcome::Capped
+            } else {
                 Outcome::Delivered
+            };
+        }
+        if let Lifecycle::Waiting(_) | Lifecycle::Submitted = slot.lifecycle {
+            // The common case, without a drop of the state replaced.
+            if let Lifecycle::Waiting(waker) =
+                std::mem::replace(&mut slot.lifecycle, Lifecycle::Completed(completion))
+            {
+                waker.wake();
             }
-            Lifecycle::Multi {
-                mut queue,
-                waker,
-                cap,
-                mut capping,
-            } => {
-                let full = completion.more() && cap.is_some_and(|c| queue.len() + 1 >= c);
-                let reached = full && capping == Capping::Open;
-                if reached {
-                    capping = Capping::Reached;
-                }
-                queue.push_back(completion);
-                slot.lifecycle = Lifecycle::Multi {
-                    queue,
-                    waker: None,
-                    cap,
-                    capping,
-                };
-                if let Some(waker) = waker {
-                    waker.wake();
-                }
-                if reached {
-                    Outcome::Capped
-                } else {
-                    Outcome::Delivered
-                }
+            return Outcome::Delivered;
+        }
+        match std::mem::replace(&mut slot.lifecycle, Lifecycle::Submitted) {
+            Lifecycle::Waiting(_) | Lifecycle::Submitted | Lifecycle::Multi(_) => {
+                unreachable!("handled above")
             }
             Lifecycle::Ignored(resources) if completion.more() => {
                 // A dropped multishot op: what this completion created is released now; the
@@ -250,7 +248,8 @@ impl InFlight {
                 resources.orphan(c);
                 Some(resources)
             }
-            Lifecycle::Multi { queue, .. } => {
+            Lifecycle::Multi(multi) => {
+                let queue = multi.queue;
                 if queue.iter().any(|c| !c.more()) {
                     // The last completion is in: the kernel is done with the op.
                     self.slots.remove(token);
@@ -298,12 +297,15 @@ impl InFlight {
         let Some(slot) = self.slots.get_mut(token) else {
             return false;
         };
-        let Lifecycle::Multi {
+        let Lifecycle::Multi(multi) = &mut slot.lifecycle else {
+            return false;
+        };
+        let Multi {
             queue,
             cap: Some(cap),
             capping,
             ..
-        } = &mut slot.lifecycle
+        } = &mut **multi
         else {
             return false;
         };
@@ -326,7 +328,7 @@ impl InFlight {
             .iter()
             .filter_map(|(token, slot)| match &slot.lifecycle {
                 Lifecycle::Completed(_) => None,
-                Lifecycle::Multi { queue, .. } if queue.iter().any(|c| !c.more()) => None,
+                Lifecycle::Multi(multi) if multi.queue.iter().any(|c| !c.more()) => None,
                 _ => Some(token),
             })
     }

@@ -241,9 +241,9 @@ pub(crate) struct WeakHandle(Weak<Inner>);
 
 struct Inner {
     engine: RefCell<Engine>,
-    /// Ops dropped while the engine was borrowed (`[parked-on-drop]`): a `Cell`, so that
-    /// pushing never fails, whatever is borrowed.
-    deferred: Cell<Vec<Deferred>>,
+    /// Ops dropped while the engine was borrowed (`[parked-on-drop]`). Borrowed only for a
+    /// push or a take, with no user code in between, so a push never finds it borrowed.
+    deferred: RefCell<Vec<Deferred>>,
     kind: DriverKind,
     /// Set while a `block_on` of its runtime runs ([`DriveGuard`]): on a thread at most one
     /// runtime is, so an op bound to a driver that is not active is polled elsewhere.
@@ -256,7 +256,7 @@ impl Handle {
         Handle {
             inner: Rc::new(Inner {
                 engine: RefCell::new(engine),
-                deferred: Cell::new(Vec::new()),
+                deferred: RefCell::new(Vec::new()),
                 kind,
                 active: Cell::new(false),
             }),
@@ -307,9 +307,7 @@ impl Handle {
         }
         let op: Box<dyn Parked> = Box::new(op);
         let Ok(mut engine) = self.inner.engine.try_borrow_mut() else {
-            let mut deferred = self.inner.deferred.take();
-            deferred.push((state, op));
-            self.inner.deferred.set(deferred);
+            self.inner.deferred.borrow_mut().push((state, op));
             return;
         };
         let release = engine.drop_op(state, op);
@@ -319,11 +317,8 @@ impl Handle {
 
     /// Hands the deferred drops to the engine.
     fn run_deferred(&self, engine: &mut Engine, released: &mut Vec<Box<dyn Parked>>) {
-        loop {
-            let deferred = self.inner.deferred.take();
-            if deferred.is_empty() {
-                return;
-            }
+        while !self.inner.deferred.borrow().is_empty() {
+            let deferred = std::mem::take(&mut *self.inner.deferred.borrow_mut());
             for (state, op) in deferred {
                 released.extend(engine.drop_op(state, op));
             }
@@ -407,7 +402,7 @@ impl Drop for Inner {
         // engine's table if its drain gives up (`[drain-before-unmap]`).
         let engine = self.engine.get_mut();
         let mut released = Vec::new();
-        for (state, op) in self.deferred.take() {
+        for (state, op) in self.deferred.get_mut().drain(..) {
             released.extend(engine.drop_op(state, op));
         }
         drop(released);

@@ -85,6 +85,12 @@ impl<T> Tokens<T> {
         Some(self.slab.remove(key).1)
     }
 
+    /// Removes the entry of `token`, which the caller just found live (with
+    /// [`get_mut`](Tokens::get_mut)): no second check of its generation.
+    pub(crate) fn take(&mut self, token: u64) -> T {
+        self.slab.remove((token as u32) as usize).1
+    }
+
     /// Every live entry with its token.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (u64, &T)> + '_ {
         self.slab.iter().map(|(key, (g, v))| (join(key, *g), v))

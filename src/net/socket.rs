@@ -62,17 +62,17 @@ impl Socket {
         Ok((Socket::from_owned(fd), addr))
     }
 
-    pub(crate) async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        Op::new(Recv::new(&self.fd, buf)).await
+    pub(crate) fn read<B: IoBufMut>(&self, buf: B) -> Op<Recv<B>> {
+        Op::new(Recv::new(&self.fd, buf))
     }
 
     /// One datagram, from a datagram socket.
-    pub(crate) async fn recv_datagram<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        Op::new(Recv::datagram(&self.fd, buf)).await
+    pub(crate) fn recv_datagram<B: IoBufMut>(&self, buf: B) -> Op<Recv<B>> {
+        Op::new(Recv::datagram(&self.fd, buf))
     }
 
-    pub(crate) async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        Op::new(Send::new(&self.fd, buf)).await
+    pub(crate) fn write<B: IoBuf>(&self, buf: B) -> Op<Send<B>> {
+        Op::new(Send::new(&self.fd, buf))
     }
 
     /// A zero-copy send where the ring offers it ([`RingFeatures::send_zc`]), else `write`.
@@ -89,12 +89,33 @@ impl Socket {
     /// Reads until the buffer's whole capacity is filled; `UnexpectedEof` if the peer
     /// closes first.
     pub(crate) async fn read_exact<B: IoBufMut>(&self, buf: B) -> BufResult<(), B> {
-        crate::io::read_exact(buf, |rest, _| self.read(rest)).await
+        // The whole buffer first: one read usually fills it.
+        let total = buf.bytes_total();
+        let (res, buf) = self.read(buf).await;
+        match res {
+            Ok(n) if n >= total => (Ok(()), buf),
+            Ok(0) => (Err(crate::io::unexpected_eof(0, total)), buf),
+            Ok(n) => crate::io::read_exact_from(buf, n, |rest, _| self.read(rest)).await,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                crate::io::read_exact(buf, |rest, _| self.read(rest)).await
+            }
+            Err(e) => (Err(e), buf),
+        }
     }
 
     /// Writes every initialised byte of `buf`, however many writes it takes.
     pub(crate) async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
-        crate::io::write_all(buf, |rest, _| self.write(rest)).await
+        // The whole buffer first: one send usually takes it all.
+        let total = buf.bytes_init();
+        let (res, buf) = self.write(buf).await;
+        match res {
+            Ok(n) if n >= total => (Ok(()), buf),
+            Ok(n) => crate::io::write_all_from(buf, n, |rest, _| self.write(rest)).await,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                crate::io::write_all(buf, |rest, _| self.write(rest)).await
+            }
+            Err(e) => (Err(e), buf),
+        }
     }
 
     pub(crate) async fn recv_from<B: IoBufMut>(&self, buf: B) -> BufResult<(usize, SockAddr), B> {

@@ -268,6 +268,9 @@ impl Core {
         if let Err(e) = res {
             panic!("proactor: the I/O driver failed: {e}");
         }
+        if self.timers.borrow().is_empty() {
+            return;
+        }
         let mut due = std::mem::take(&mut *self.due.borrow_mut());
         {
             let mut timers = self.timers.borrow_mut();

@@ -24,7 +24,7 @@
 //! kernels release an emptied slot's file in order behind every older request that named
 //! a slot, so a pending receive could hold closed sockets open.
 
-use std::cell::{OnceCell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::fmt;
 use std::io;
 use std::os::fd::RawFd;
@@ -89,6 +89,10 @@ struct State {
 pub(crate) struct FixedFiles {
     /// The ring's own fd (not the registered index), for synchronous updates.
     ring_fd: RawFd,
+    /// Which slots SQEs may name (filled, and their owner alive), and whether the ring is
+    /// gone: kept beside `state` so that the check of every SQE borrows nothing.
+    ready: Box<[Cell<bool>]>,
+    closed: Cell<bool>,
     state: RefCell<State>,
 }
 
@@ -97,6 +101,8 @@ impl FixedFiles {
     pub(crate) fn new(ring_fd: RawFd, len: u32) -> FixedFiles {
         FixedFiles {
             ring_fd,
+            ready: (0..len).map(|_| Cell::new(false)).collect(),
+            closed: Cell::new(false),
             state: RefCell::new(State {
                 slots: vec![Slot::Free; len as usize],
                 free: (0..len).rev().collect(),
@@ -123,8 +129,7 @@ impl FixedFiles {
 
     /// Whether SQEs may name `slot`: the ring is not gone and the slot's install completed.
     pub(super) fn is_ready(&self, slot: u32) -> bool {
-        let st = self.state.borrow();
-        !st.closed && st.slots[slot as usize] == Slot::Ready
+        !self.closed.get() && self.ready[slot as usize].get()
     }
 
     /// The install of `slot` completed with `res`. A slot whose owner left meanwhile is
@@ -133,7 +138,10 @@ impl FixedFiles {
         let mut st = self.state.borrow_mut();
         let s = &mut st.slots[slot as usize];
         match (*s, res >= 0) {
-            (Slot::Installing, true) => *s = Slot::Ready,
+            (Slot::Installing, true) => {
+                *s = Slot::Ready;
+                self.ready[slot as usize].set(true);
+            }
             (Slot::Installing, false) => *s = Slot::Failed,
             (Slot::Orphaned, true) => {
                 *s = Slot::Clearing;
@@ -186,6 +194,7 @@ impl FixedFiles {
     /// The ring is being dropped: it releases every slot itself.
     pub(crate) fn close(&self) {
         self.state.borrow_mut().closed = true;
+        self.closed.set(true);
     }
 
     /// Slots holding (or about to hold) a file.
@@ -202,6 +211,7 @@ impl FixedFiles {
             return;
         }
         let s = st.slots[slot as usize];
+        self.ready[slot as usize].set(false); // its owner is gone: never named again
         match s {
             Slot::Installing => st.slots[slot as usize] = Slot::Orphaned,
             Slot::Failed => st.put_back(slot),
