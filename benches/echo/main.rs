@@ -6,6 +6,10 @@
 //! `cargo bench --bench echo [-- --quick] [-- --duration SECS --reps N --conns 1,256
 //! --servers uring,monoio,tokio --ladder --no-ladder --list --baseline PATH]`
 //!
+//! Two plain loops with no runtime (`uring-loop`, `epoll-loop`) run beside them as each
+//! driver's floor, each right after proactor on its driver; a pairs table gives the ratio of
+//! each repetition's pair.
+//!
 //! `--baseline PATH` adds another build of `echo-server` (`baseline-uring`,
 //! `baseline-epoll`; e.g. the last commit's, built in a worktree) to the servers, and a
 //! before/after table of paired ratios: each repetition's current server against the
@@ -117,7 +121,9 @@ fn parse_args() -> Options {
         reps: 3,
         servers: vec![
             ServerKind::URING,
+            ServerKind::URING_LOOP,
             ServerKind::EPOLL,
+            ServerKind::EPOLL_LOOP,
             ServerKind::TOKIO,
             ServerKind::MONOIO,
         ],
@@ -160,14 +166,14 @@ fn parse_args() -> Options {
         // Each current proactor server is paired with the same driver of the baseline.
         let pairs: Vec<ServerKind> = [ServerKind::BASE_URING, ServerKind::BASE_EPOLL]
             .into_iter()
-            .filter(|b| b.baseline_of().is_some_and(|k| opts.servers.contains(&k)))
+            .filter(|b| b.paired_with().is_some_and(|k| opts.servers.contains(&k)))
             .collect();
         for b in pairs {
             if !opts.servers.contains(&b) {
                 let at = opts
                     .servers
                     .iter()
-                    .position(|k| Some(*k) == b.baseline_of());
+                    .position(|k| Some(*k) == b.paired_with());
                 opts.servers
                     .insert(at.map_or(opts.servers.len(), |i| i + 1), b);
             }
@@ -300,9 +306,10 @@ fn main() {
         table.push_str(&ladder);
         write(&opts, "ladder.md", &ladder);
     }
-    if opts.baseline.is_some() {
+    let pairs = report::render_pairs(&opts, &plan, &samples);
+    if !pairs.is_empty() {
         table.push('\n');
-        table.push_str(&report::render_pairs(&opts, &plan, &samples));
+        table.push_str(&pairs);
     }
     println!("{table}");
     write(&opts, "table.md", &table);

@@ -15,6 +15,8 @@ pub struct Binaries {
     echo_server: PathBuf,
     tokio_server: PathBuf,
     monoio_server: PathBuf,
+    epoll_loop: PathBuf,
+    uring_loop: PathBuf,
     client: PathBuf,
     /// Another build of `echo-server` (`--baseline PATH`), for before/after rows.
     pub baseline: Option<PathBuf>,
@@ -39,6 +41,10 @@ pub fn build_binaries() -> Binaries {
             "tokio_echo_server",
             "--example",
             "monoio_echo_server",
+            "--example",
+            "epoll_echo_loop",
+            "--example",
+            "uring_echo_loop",
         ])
         .status()
         .expect("run cargo build");
@@ -56,6 +62,8 @@ pub fn build_binaries() -> Binaries {
         echo_server,
         tokio_server: target.join("examples/tokio_echo_server"),
         monoio_server: target.join("examples/monoio_echo_server"),
+        epoll_loop: target.join("examples/epoll_echo_loop"),
+        uring_loop: target.join("examples/uring_echo_loop"),
         client: target.join("examples/echo_client"),
         baseline: None,
         echo_help: String::from_utf8_lossy(&help.stdout).into_owned(),
@@ -91,6 +99,12 @@ impl Server {
             }
             Program::Monoio => {
                 cmd.arg(&bins.monoio_server).args(["--addr", &addr]);
+            }
+            Program::EpollLoop => {
+                cmd.arg(&bins.epoll_loop).args(["--addr", &addr]);
+            }
+            Program::UringLoop => {
+                cmd.arg(&bins.uring_loop).args(["--addr", &addr]);
             }
         }
         let launch = kind.launch(&bins.echo_help);

@@ -24,6 +24,12 @@ pub enum Program {
     /// Another build of `echo-server` (`--baseline PATH`) with `--driver <driver>`: the
     /// "before" of a before/after comparison.
     Baseline(&'static str),
+    /// `examples/epoll_echo_loop`: a plain epoll loop with no runtime, the reactor limit
+    /// the epoll variant is measured against.
+    EpollLoop,
+    /// `examples/uring_echo_loop`: a hand-written io_uring loop with no runtime, the
+    /// reference of the io_uring driver.
+    UringLoop,
 }
 
 struct Def {
@@ -91,6 +97,8 @@ const DEFS: &[Def] = &[
         Program::Baseline("epoll"),
         "#aec7e8",
     ),
+    def("epoll-loop", "epoll-loop", Program::EpollLoop, "#393b79"),
+    def("uring-loop", "uring-loop", Program::UringLoop, "#ff7f0e"),
     rung("uring-base", 0, "#7f7f7f"),
     rung("uring+ring-flags", 1, "#8c564b"),
     rung("uring+accept-multi", 2, "#e377c2"),
@@ -193,6 +201,8 @@ impl ServerKind {
     pub const MONOIO: ServerKind = ServerKind(3);
     pub const BASE_URING: ServerKind = ServerKind(4);
     pub const BASE_EPOLL: ServerKind = ServerKind(5);
+    pub const EPOLL_LOOP: ServerKind = ServerKind(6);
+    pub const URING_LOOP: ServerKind = ServerKind(7);
 
     fn def(self) -> &'static Def {
         &DEFS[self.0 as usize]
@@ -210,11 +220,12 @@ impl ServerKind {
         self.def().color
     }
 
-    /// For a baseline server, the current build's server it is compared with.
-    pub fn baseline_of(self) -> Option<ServerKind> {
+    /// For a reference server (a baseline build, a plain loop), the current build's
+    /// server it is paired with: the two run one after the other in each repetition.
+    pub fn paired_with(self) -> Option<ServerKind> {
         match self {
-            ServerKind::BASE_URING => Some(ServerKind::URING),
-            ServerKind::BASE_EPOLL => Some(ServerKind::EPOLL),
+            ServerKind::BASE_URING | ServerKind::URING_LOOP => Some(ServerKind::URING),
+            ServerKind::BASE_EPOLL | ServerKind::EPOLL_LOOP => Some(ServerKind::EPOLL),
             _ => None,
         }
     }
