@@ -316,7 +316,15 @@ impl Handle {
     }
 
     /// Hands the deferred drops to the engine.
+    #[inline]
     fn run_deferred(&self, engine: &mut Engine, released: &mut Vec<Box<dyn Parked>>) {
+        if !self.inner.deferred.borrow().is_empty() {
+            self.run_deferred_slow(engine, released);
+        }
+    }
+
+    #[cold]
+    fn run_deferred_slow(&self, engine: &mut Engine, released: &mut Vec<Box<dyn Parked>>) {
         while !self.inner.deferred.borrow().is_empty() {
             let deferred = std::mem::take(&mut *self.inner.deferred.borrow_mut());
             for (state, op) in deferred {

@@ -93,6 +93,8 @@ pub(crate) struct FixedFiles {
     /// gone: kept beside `state` so that the check of every SQE borrows nothing.
     ready: Box<[Cell<bool>]>,
     closed: Cell<bool>,
+    /// Whether `to_clear` may hold a slot: each turn checks it without a borrow.
+    clearing: Cell<bool>,
     state: RefCell<State>,
 }
 
@@ -103,6 +105,7 @@ impl FixedFiles {
             ring_fd,
             ready: (0..len).map(|_| Cell::new(false)).collect(),
             closed: Cell::new(false),
+            clearing: Cell::new(false),
             state: RefCell::new(State {
                 slots: vec![Slot::Free; len as usize],
                 free: (0..len).rev().collect(),
@@ -145,7 +148,7 @@ impl FixedFiles {
             (Slot::Installing, false) => *s = Slot::Failed,
             (Slot::Orphaned, true) => {
                 *s = Slot::Clearing;
-                st.to_clear.push(slot);
+                self.queue_clear(&mut st, slot);
             }
             (Slot::Orphaned, false) => st.put_back(slot),
             (other, _) => debug_assert!(false, "install completed on a {other:?} slot"),
@@ -176,14 +179,27 @@ impl FixedFiles {
             if self.clear_now(slot).is_ok() {
                 st.put_back(slot);
             } else {
-                st.to_clear.push(slot);
+                self.queue_clear(&mut st, slot);
             }
         }
     }
 
+    /// Queues `slot` to be emptied at the next turn.
+    fn queue_clear(&self, st: &mut State, slot: u32) {
+        st.to_clear.push(slot);
+        self.clearing.set(true);
+    }
+
     /// The next slot to empty at this turn.
     pub(crate) fn pop_to_clear(&self) -> Option<u32> {
-        self.state.borrow_mut().to_clear.pop()
+        if !self.clearing.get() {
+            return None;
+        }
+        let slot = self.state.borrow_mut().to_clear.pop();
+        if slot.is_none() {
+            self.clearing.set(false);
+        }
+        slot
     }
 
     /// Marks whether a `block_on` is driving the ring.
@@ -217,7 +233,7 @@ impl FixedFiles {
             Slot::Failed => st.put_back(slot),
             Slot::Ready if st.driving => {
                 st.slots[slot as usize] = Slot::Clearing;
-                st.to_clear.push(slot);
+                self.queue_clear(&mut st, slot);
             }
             Slot::Ready => {
                 // No turn is coming to queue a close: empty the slot now, so the socket
@@ -228,7 +244,7 @@ impl FixedFiles {
                     Err(_) => {
                         // Left for the next turn; until then the table keeps the file open.
                         st.slots[slot as usize] = Slot::Clearing;
-                        st.to_clear.push(slot);
+                        self.queue_clear(&mut st, slot);
                     }
                 }
             }

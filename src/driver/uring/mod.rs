@@ -113,8 +113,6 @@ pub(crate) struct Uring {
     /// Probes in flight after dropped completions, by number, with the op each asks about.
     probes: HashMap<u32, u64>,
     next_probe: u32,
-    /// Probe completions of the current reap, handled after the ops' (a scratch vector).
-    probe_results: Vec<(u64, i32)>,
     /// Ops in flight when completions were dropped: each final completion is an error.
     suspect: HashSet<u64>,
     /// How long the drain at shutdown waits before it leaks the ring.
@@ -199,7 +197,6 @@ impl Uring {
             overflow_flushes: 0,
             probes: HashMap::new(),
             next_probe: 0,
-            probe_results: Vec::new(),
             suspect: HashSet::new(),
             drain_limit: enter::DRAIN_LIMIT,
             #[cfg(test)]
