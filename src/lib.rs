@@ -19,7 +19,9 @@
 //! (`run_until_complete` is [`block_on`]); a task is [`spawn`]ed and awaited through its
 //! [`JoinHandle`]; `gather` and `as_completed` are [`JoinSet::join_all`] and
 //! [`JoinSet::join_next`]; `asyncio.sleep` and `wait_for` are [`time::sleep`] and
-//! [`time::timeout`].
+//! [`time::timeout`]; `run_coroutine_threadsafe` is [`runtime::Handle::spawn`] (or
+//! [`spawn_pinned`](runtime::Handle::spawn_pinned) for a future that uses the runtime's
+//! I/O).
 //!
 //! # Layout
 //! From the bottom up: each layer imports only those listed before it (`ci/test.sh` checks
@@ -50,7 +52,8 @@
 //! - `io.rs`: the one copy of `read_exact` / `write_all`, for streams and positional I/O.
 //! - `runtime/`: [`Runtime`], [`Builder`], the loop and its thread-local context
 //!   (`context.rs`), the op futures (`op.rs`), the timer store (`timers.rs`), tasks
-//!   ([`JoinHandle`], [`JoinSet`]) and thread-per-core ([`runtime::ThreadPerCore`]).
+//!   ([`JoinHandle`], [`JoinSet`]), the cross-thread [`runtime::Handle`] (`handle.rs`) and
+//!   thread-per-core ([`runtime::ThreadPerCore`]).
 //! - [`time`], [`net`], [`fs`], [`BufRing`](buf::BufRing) and
 //!   [`FixedBufPool`](buf::FixedBufPool) (`buf/ring.rs`, `buf/fixed.rs`),
 //!   `blocking.rs` ([`spawn_blocking`]): the public API on top.

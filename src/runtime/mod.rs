@@ -5,6 +5,7 @@
 //! costs an eventfd write only while the runtime is parked.
 
 pub(crate) mod context;
+mod handle;
 mod join_set;
 pub(crate) mod op;
 mod per_core;
@@ -18,6 +19,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 pub use crate::driver::{Driver, DriverKind, RingFeatures, Stats};
+pub use handle::{Handle, TryCurrentError};
 pub use join_set::JoinSet;
 pub use per_core::{run_per_core, ThreadPerCore};
 pub use task::{spawn, yield_now, AbortHandle, JoinError, JoinHandle};
@@ -167,6 +169,11 @@ impl Runtime {
         F::Output: 'static,
     {
         task::spawn_on(&self.core, fut)
+    }
+
+    /// A handle to this runtime, to spawn onto it from any thread (see [`Handle`]).
+    pub fn handle(&self) -> Handle {
+        Handle::new(self.core.shared.clone())
     }
 
     /// The driver this runtime runs on.
