@@ -89,7 +89,9 @@
 //! Memory safety rests on ownership: an operation owns its buffers and fd handle; if its
 //! future is dropped while the kernel still owns the operation, those resources move into
 //! the in-flight table and are freed only when the completion arrives. Dropping the runtime
-//! cancels every operation once and waits for every completion before unmapping the ring.
+//! cancels every operation once and waits for every completion before unmapping the ring
+//! ([`Runtime::shutdown_timeout`] bounds that wait: past it the ring and what the kernel may
+//! still touch are leaked, never freed).
 //! An operation whose completion creates something (an accepted socket) releases it in
 //! `OpCode::complete_orphan` when its future was dropped, so a cancelled accept leaks no fd.
 //! `user_data` carries a generation, so a stale completion cannot complete a newer

@@ -335,8 +335,13 @@ impl Core {
         Park::Until(timeout)
     }
 
-    /// Cancels every task, then every in-flight op, and waits for the kernel to finish.
-    pub(crate) fn shutdown(self: &Rc<Self>) {
+    /// Cancels every task, then every in-flight op, and waits for the kernel to finish them
+    /// until `deadline`; past it, what the kernel may still touch is leaked. Runs once: a
+    /// second call (the drop after `shutdown_timeout`) returns at once.
+    pub(crate) fn shutdown(self: &Rc<Self>, deadline: Instant) {
+        if self.shared.is_closed() {
+            return;
+        }
         let _enter = Enter::for_shutdown(self);
         self.shutting_down.set(true);
         loop {
@@ -354,7 +359,7 @@ impl Core {
                 break;
             }
         }
-        self.driver.shutdown();
+        self.driver.shutdown(deadline);
         let timers = std::mem::take(&mut *self.timers.borrow_mut());
         drop(timers);
         let remote = {

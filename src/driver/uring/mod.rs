@@ -34,6 +34,7 @@ use std::mem::ManuallyDrop;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::rc::Rc;
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use io_uring::IoUring;
 
@@ -307,8 +308,8 @@ impl Backend for Uring {
         self.turn_ring(park, released)
     }
 
-    fn shutdown(&mut self, released: &mut Vec<Box<dyn Parked>>) {
-        self.drain(released);
+    fn shutdown(&mut self, deadline: Instant, released: &mut Vec<Box<dyn Parked>>) {
+        self.drain(deadline, released);
     }
 
     fn fill_stats(&self, stats: &mut Stats) {

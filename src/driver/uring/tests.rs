@@ -42,7 +42,8 @@ fn shutdown_drains_a_read_that_never_completes() {
     assert_eq!(rig.stats().ops_in_flight, 1);
     started.drop_in(&rig);
     assert_eq!(Arc::strong_count(&witness), 2);
-    rig.handle.shutdown();
+    rig.handle
+        .shutdown(std::time::Instant::now() + std::time::Duration::from_secs(30));
     assert_eq!(
         Arc::strong_count(&witness),
         1,
