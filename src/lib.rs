@@ -47,13 +47,15 @@
 //!     (`offload.rs`).
 //! - `op/`: one operation per file, each with its io_uring half and its readiness half:
 //!   accept, accept_multi, connect, recv, recv_multi, recv_from, send, send_zc, send_to,
-//!   shutdown, close, nop; open, read_at (and `READ_FIXED`), write_at (and `WRITE_FIXED`),
+//!   shutdown, close, nop, read (of a signalfd); open, read_at (and `READ_FIXED`), write_at (and `WRITE_FIXED`),
 //!   fsync, ftruncate, statx, mkdir, rename, unlink.
 //! - `io.rs`: the one copy of `read_exact` / `write_all`, for streams and positional I/O.
 //! - `runtime/`: [`Runtime`], [`Builder`], the loop and its thread-local context
 //!   (`context.rs`), the op futures (`op.rs`), the timer store (`timers.rs`), tasks
 //!   ([`JoinHandle`], [`JoinSet`]), the cross-thread [`runtime::Handle`] (`handle.rs`) and
 //!   thread-per-core ([`runtime::ThreadPerCore`]).
+//! - [`signal`]: `ctrl_c` and Unix signals on a signalfd read through the driver
+//!   (`op/read.rs`), shared by every listener of the process (`signal/registry.rs`).
 //! - [`time`], [`net`], [`fs`], [`BufRing`](buf::BufRing) and
 //!   [`FixedBufPool`](buf::FixedBufPool) (`buf/ring.rs`, `buf/fixed.rs`),
 //!   `blocking.rs` ([`spawn_blocking`]): the public API on top.
@@ -138,6 +140,7 @@ pub mod net;
 mod op;
 mod pool;
 pub mod runtime;
+pub mod signal;
 mod sys;
 pub mod time;
 

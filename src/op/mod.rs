@@ -14,6 +14,7 @@ pub(crate) mod ftruncate;
 pub(crate) mod mkdir;
 pub(crate) mod nop;
 pub(crate) mod open;
+pub(crate) mod read;
 pub(crate) mod read_at;
 pub(crate) mod recv;
 pub(crate) mod recv_from;
