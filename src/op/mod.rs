@@ -9,8 +9,10 @@ pub(crate) mod accept;
 pub(crate) mod accept_multi;
 pub(crate) mod close;
 pub(crate) mod connect;
+pub(crate) mod fallocate;
 pub(crate) mod fsync;
 pub(crate) mod ftruncate;
+pub(crate) mod link;
 pub(crate) mod mkdir;
 pub(crate) mod nop;
 pub(crate) mod open;
@@ -25,8 +27,42 @@ pub(crate) mod send_to;
 pub(crate) mod send_zc;
 pub(crate) mod shutdown;
 pub(crate) mod statx;
+pub(crate) mod symlink;
 pub(crate) mod unlink;
 pub(crate) mod write_at;
 
 #[cfg(test)]
 mod tests;
+
+use std::fmt;
+use std::io;
+
+/// What an op completes with when it went through a ring whose kernel lacks its opcode
+/// (the ring answers `EINVAL` to an unknown one): its caller then runs the system call on
+/// the blocking pool instead (which gives the call's own `EINVAL` back, if that is what it
+/// was). Opcodes newer than those the ring requires are never required; they fall back.
+#[derive(Debug)]
+pub(crate) struct LackingOnRing;
+
+impl fmt::Display for LackingOnRing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("this kernel's io_uring lacks the operation")
+    }
+}
+
+impl std::error::Error for LackingOnRing {}
+
+/// `result`, with an `EINVAL` of the ring turned into [`LackingOnRing`].
+pub(crate) fn lacking_on_ring(result: io::Result<u32>, via_ring: bool) -> io::Result<u32> {
+    match result {
+        Err(e) if via_ring && e.raw_os_error() == Some(libc::EINVAL) => {
+            Err(io::Error::new(io::ErrorKind::Unsupported, LackingOnRing))
+        }
+        res => res,
+    }
+}
+
+/// Whether `e` is [`LackingOnRing`].
+pub(crate) fn is_lacking_on_ring(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|e| e.is::<LackingOnRing>())
+}
