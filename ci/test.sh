@@ -8,8 +8,8 @@ cd "$(dirname "$0")/.."
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
-echo "== cargo clippy --all-targets -- -D warnings"
-cargo clippy --workspace --all-targets -- -D warnings
+echo "== cargo clippy --all-targets --all-features -- -D warnings"
+cargo clippy --workspace --all-targets --all-features -- -D warnings
 
 echo "== layering: the driver and the ops never name the runtime"
 if grep -rn 'crate::runtime' src/driver src/op; then
@@ -18,10 +18,14 @@ if grep -rn 'crate::runtime' src/driver src/op; then
 fi
 echo "ok"
 
-echo "== the library's normal dependencies: no CLI crate"
+echo "== the library's normal dependencies: no CLI crate, no macros by default"
 deps=$(cargo tree -p proactor -e normal --prefix none)
 if grep -E '^(clap|signal-hook) ' <<<"$deps"; then
     echo "the library depends on a CLI crate (above); it belongs to the echo-server member" >&2
+    exit 1
+fi
+if grep -E '^proactor-macros ' <<<"$deps"; then
+    echo "the macros crate is in the default dependencies; it is the \`macros\` feature's" >&2
     exit 1
 fi
 echo "$(sort -u <<<"$deps" | wc -l) crates: $(sort -u <<<"$deps" | cut -d' ' -f1 | tr '\n' ' ')"
@@ -29,6 +33,11 @@ echo "$(sort -u <<<"$deps" | wc -l) crates: $(sort -u <<<"$deps" | cut -d' ' -f1
 echo "== cargo test"
 cargo test --workspace --all-targets
 cargo test --workspace --doc
+
+echo "== the macros feature: #[proactor::main] / #[proactor::test], and their compile errors"
+cargo test -p proactor --features macros --test macros
+cargo test -p proactor --features macros --doc
+bash ci/macros-errors.sh
 
 echo "== benchmarks build"
 cargo bench --no-run

@@ -61,6 +61,8 @@
 //! - [`time`], [`net`], [`fs`], [`BufRing`](buf::BufRing) and
 //!   [`FixedBufPool`](buf::FixedBufPool) (`buf/ring.rs`, `buf/fixed.rs`),
 //!   `blocking.rs` ([`spawn_blocking`]): the public API on top.
+//! - [`main`] and [`test`] (feature `macros`): the attributes, from the `proactor-macros/`
+//!   member crate, which has no dependencies.
 //! - Outside the library: `echo-server/` (a member crate, with its CLI dependencies), a
 //!   thread-per-core TCP echo server on the public API; `examples/` (`echo_client` is its
 //!   load generator, `download` a concurrent downloader); `benches/` (`echo`, `ops`).
@@ -152,6 +154,81 @@ pub use runtime::{
     block_on, spawn, Builder, Driver, DriverKind, JoinError, JoinHandle, JoinSet, RingFeatures,
     Runtime, Stats,
 };
+
+/// Runs an `async fn main` to completion on a new runtime (feature `macros`).
+///
+/// ```no_run
+/// #[proactor::main]
+/// async fn main() -> std::io::Result<()> {
+///     proactor::time::sleep(std::time::Duration::from_millis(1)).await;
+///     Ok(())
+/// }
+/// ```
+///
+/// expands to a `fn main` that builds a runtime with [`Builder`] and [`Driver::Auto`]
+/// (`#[proactor::main(driver = "epoll")]`, or `"uring"`, picks the driver), panics with the
+/// cause if it cannot be built, and runs the body with [`Runtime::block_on`]. The function
+/// must be `async`, take no arguments and have no generic parameters; a wrong argument or
+/// function is a compile error that says what is wrong:
+///
+/// ```compile_fail
+/// #[proactor::main(driver = "kqueue")] // unknown driver "kqueue": expected "uring", ...
+/// async fn main() {}
+/// ```
+///
+/// ```compile_fail
+/// #[proactor::main]
+/// fn main() {} // the function must be `async fn`
+/// ```
+#[cfg(feature = "macros")]
+#[doc(inline)]
+pub use proactor_macros::main;
+
+/// Runs an `async fn` test on a new runtime, or once on each driver (feature `macros`).
+///
+/// ```
+/// #[proactor::test]
+/// async fn on_the_default_driver() {
+///     proactor::nop().await.unwrap();
+/// }
+///
+/// #[proactor::test(driver = "epoll")]
+/// async fn on_epoll() -> std::io::Result<()> {
+///     assert_eq!(proactor::runtime::current_driver(), Some(proactor::DriverKind::Epoll));
+///     proactor::nop().await
+/// }
+///
+/// // Two tests, `on_both::uring` and `on_both::epoll`, as `on_each_driver!` makes.
+/// #[proactor::test(each_driver)]
+/// async fn on_both() {
+///     proactor::time::sleep(std::time::Duration::from_millis(1)).await;
+/// }
+/// ```
+///
+/// Each expands to a `#[test]` function building its runtime with [`Builder`] on the named
+/// driver ([`Driver::Auto`] when none is named), which fails the test with the cause if it
+/// cannot be built. Other attributes (`#[should_panic]`, `#[ignore]`) go on the generated
+/// test(s). With `each_driver`, the `async fn` stays as written and a module of its name
+/// holds one test per driver. The function must be `async`, take no arguments and have no
+/// generic parameters; mistakes are compile errors that say what is wrong:
+///
+/// ```compile_fail
+/// #[proactor::test(each_driver, driver = "epoll")] // each_driver runs on every driver
+/// async fn both() {}
+/// ```
+///
+/// ```compile_fail
+/// #[proactor::test(drivers = "epoll")] // unknown argument `drivers`
+/// async fn typo() {}
+/// ```
+///
+/// ```compile_fail
+/// #[proactor::test]
+/// async fn takes(x: u32) {} // the function cannot take arguments
+/// ```
+#[cfg(feature = "macros")]
+#[doc(inline)]
+pub use proactor_macros::test;
 
 /// Tasks: spawning, handles, sets, and cooperative yielding.
 pub mod task {
