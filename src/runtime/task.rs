@@ -246,6 +246,15 @@ impl<T> JoinHandle<T> {
 
     /// Cancels the task at its next await point. Awaiting the handle then gives
     /// [`JoinError::Cancelled`], unless the task had already finished. Works from any thread.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// proactor::block_on(async {
+    ///     let task = proactor::spawn(proactor::time::sleep(Duration::from_secs(3600)));
+    ///     task.abort(); // its future is dropped, the sleep never ends it
+    ///     assert!(task.await.unwrap_err().is_cancelled());
+    /// });
+    /// ```
     pub fn abort(&self) {
         // SAFETY: the header lives in the task allocation, which `self.waker` (a reference
         // to the task) keeps alive even after `self.task` has been taken.
