@@ -1,5 +1,7 @@
 //! `IORING_OP_READ` at the fd's own position / `read(2)` on readiness: reads a pollable,
-//! non-seekable fd (a signalfd) into an owned buffer.
+//! non-seekable fd (a signalfd) into an owned buffer. What a read of a dropped op took
+//! from the fd can still be handed on ([`Read::on_orphan`]): a signalfd's read consumes the
+//! signals it returns.
 
 use std::io;
 
@@ -14,6 +16,8 @@ pub(crate) struct Read<B> {
     fd: SharedFd,
     /// The kernel writes into its heap memory (`[heap-owned]`).
     buf: B,
+    /// Given the buffer of a completion that arrived after the op's future was dropped.
+    orphan: Option<fn(&B)>,
 }
 
 impl<B: IoBufMut> Read<B> {
@@ -21,7 +25,15 @@ impl<B: IoBufMut> Read<B> {
         Read {
             fd: fd.clone(),
             buf,
+            orphan: None,
         }
+    }
+
+    /// Hands the bytes a completion brings after the future was dropped to `hook`, instead
+    /// of dropping them with the buffer.
+    pub(crate) fn on_orphan(mut self, hook: fn(&B)) -> Read<B> {
+        self.orphan = Some(hook);
+        self
     }
 
     fn len(&self) -> u32 {
@@ -39,6 +51,14 @@ impl<B: IoBufMut> OpCode for Read<B> {
             unsafe { self.buf.set_init(n) };
         }
         (res, self.buf)
+    }
+
+    fn complete_orphan(&mut self, completion: Completion) {
+        if let (Some(hook), Ok(n)) = (self.orphan, completion.result) {
+            // SAFETY: the kernel wrote `n` bytes at the start of the buffer.
+            unsafe { self.buf.set_init(n as usize) };
+            hook(&self.buf);
+        }
     }
 }
 

@@ -36,7 +36,10 @@
 //! `recv` is awaited; the first read to take the signal from the kernel hands it to all the
 //! listeners of that signal, whose `recv` then completes. With thread-per-core, a `SIGTERM`
 //! sent to the process thus reaches each thread's listener once, whichever thread the
-//! kernel picked. Deliveries between two `recv` calls of a listener are reported once.
+//! kernel picked. Deliveries between two `recv` calls of a listener are reported once. A
+//! listener dropped while its read is in flight (or whose runtime shuts down) may still
+//! take a signal from the kernel before the read is cancelled: that read's completion hands
+//! it to the other listeners all the same, so none is lost.
 //!
 //! A signal sent to one thread rather than to the process (`pthread_kill`, `raise`,
 //! `tgkill`) reaches the listeners when that thread does not block it (its handler sends

@@ -204,19 +204,16 @@ impl Signal {
                 return Poll::Ready(Some(()));
             }
             let fd = &self.fd;
-            let read = self
-                .read
-                .get_or_insert_with(|| Op::new(Read::new(fd, Vec::with_capacity(SIGINFO * BATCH))));
+            let read = self.read.get_or_insert_with(|| {
+                let buf = Vec::with_capacity(SIGINFO * BATCH);
+                // A read still in flight when this listener goes may take signals from the
+                // kernel: they go to the other listeners all the same.
+                Op::new(Read::new(fd, buf).on_orphan(deliver))
+            });
             let (res, buf) = ready!(Pin::new(read).poll(cx));
             self.read = None;
             match res {
-                Ok(n) => {
-                    for record in buf[..n].chunks_exact(SIGINFO) {
-                        let signo =
-                            u32::from_ne_bytes([record[0], record[1], record[2], record[3]]);
-                        registry::broadcast(signo as libc::c_int);
-                    }
-                }
+                Ok(_) => deliver(&buf),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     cx.waker().wake_by_ref();
@@ -230,6 +227,16 @@ impl Signal {
     /// The signal this listener receives.
     pub fn kind(&self) -> SignalKind {
         self.kind
+    }
+}
+
+/// Hands each signal a signalfd read returned (records of `signalfd_siginfo`) to every
+/// listener of it.
+#[allow(clippy::ptr_arg)] // the orphan hook of a read into a `Vec<u8>` takes `&Vec<u8>`
+fn deliver(records: &Vec<u8>) {
+    for record in records.chunks_exact(SIGINFO) {
+        let signo = u32::from_ne_bytes([record[0], record[1], record[2], record[3]]);
+        registry::broadcast(signo as libc::c_int);
     }
 }
 
