@@ -8,8 +8,8 @@ cd "$(dirname "$0")/.."
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
-echo "== cargo clippy --all-targets -- -D warnings"
-cargo clippy --workspace --all-targets -- -D warnings
+echo "== cargo clippy --all-targets --all-features -- -D warnings"
+cargo clippy --workspace --all-targets --all-features -- -D warnings
 
 echo "== layering: the driver and the ops never name the runtime"
 if grep -rn 'crate::runtime' src/driver src/op; then
@@ -18,10 +18,14 @@ if grep -rn 'crate::runtime' src/driver src/op; then
 fi
 echo "ok"
 
-echo "== the library's normal dependencies: no CLI crate"
+echo "== the library's normal dependencies: no CLI crate, no macros by default"
 deps=$(cargo tree -p proactor -e normal --prefix none)
 if grep -E '^(clap|signal-hook) ' <<<"$deps"; then
     echo "the library depends on a CLI crate (above); it belongs to the echo-server member" >&2
+    exit 1
+fi
+if grep -E '^proactor-macros ' <<<"$deps"; then
+    echo "the macros crate is in the default dependencies; it is the \`macros\` feature's" >&2
     exit 1
 fi
 echo "$(sort -u <<<"$deps" | wc -l) crates: $(sort -u <<<"$deps" | cut -d' ' -f1 | tr '\n' ' ')"
@@ -29,6 +33,11 @@ echo "$(sort -u <<<"$deps" | wc -l) crates: $(sort -u <<<"$deps" | cut -d' ' -f1
 echo "== cargo test"
 cargo test --workspace --all-targets
 cargo test --workspace --doc
+
+echo "== the macros feature: #[proactor::main] / #[proactor::test], and their compile errors"
+cargo test -p proactor --features macros --test macros
+cargo test -p proactor --features macros --doc
+bash ci/macros-errors.sh
 
 echo "== benchmarks build"
 cargo bench --no-run
@@ -39,5 +48,6 @@ cargo bench --bench echo -- --quick --conns 1,256
 echo "== io_uring fast paths forced off (PROACTOR_FAST_PATHS=off): the fallbacks"
 PROACTOR_FAST_PATHS=off cargo test -p proactor --test ring_features --test fixed_buf \
     --test net_tcp --test runtime --test time --test drop --test fs --test multishot \
-    --test net_drop --test fixed_files --test stress --test hardening
+    --test net_drop --test fixed_files --test stress --test hardening --test handle \
+    --test shutdown --test signal --test fs_dirs
 PROACTOR_FAST_PATHS=off cargo test -p echo-server --test echo_server

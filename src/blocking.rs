@@ -60,32 +60,42 @@ where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
 {
+    let (outcome, job) = job(f);
+    // Spawn first: outside a runtime this panics before any job is queued.
+    let handle = crate::spawn(outcome);
+    crate::pool::submit(crate::pool::Kind::User, job);
+    handle
+}
+
+/// `f` as a job of the pool, and the future that gives its result (re-raising its panic,
+/// which the task awaiting it turns into its `JoinError::Panic`).
+pub(crate) fn job<F, R>(f: F) -> (impl Future<Output = R> + Send + 'static, crate::pool::Job)
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
     let slot = Arc::new(Mutex::new(Slot {
         result: None,
         waker: None,
     }));
     let outcome = Outcome(slot.clone());
-    // Spawn first: outside a runtime this panics before any job is queued.
-    let handle = crate::spawn(async move {
+    let fut = async move {
         match outcome.await {
             Ok(value) => value,
             // Re-raised inside the task, the panic becomes the task's `JoinError::Panic`.
             Err(payload) => panic::resume_unwind(payload),
         }
+    };
+    let job: crate::pool::Job = Box::new(move || {
+        let result = panic::catch_unwind(AssertUnwindSafe(f));
+        let waker = {
+            let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
+            slot.result = Some(result);
+            slot.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
     });
-    crate::pool::submit(
-        crate::pool::Kind::User,
-        Box::new(move || {
-            let result = panic::catch_unwind(AssertUnwindSafe(f));
-            let waker = {
-                let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
-                slot.result = Some(result);
-                slot.waker.take()
-            };
-            if let Some(waker) = waker {
-                waker.wake();
-            }
-        }),
-    );
-    handle
+    (fut, job)
 }

@@ -19,7 +19,9 @@
 //! (`run_until_complete` is [`block_on`]); a task is [`spawn`]ed and awaited through its
 //! [`JoinHandle`]; `gather` and `as_completed` are [`JoinSet::join_all`] and
 //! [`JoinSet::join_next`]; `asyncio.sleep` and `wait_for` are [`time::sleep`] and
-//! [`time::timeout`].
+//! [`time::timeout`]; `run_coroutine_threadsafe` is [`runtime::Handle::spawn`] (or
+//! [`spawn_pinned`](runtime::Handle::spawn_pinned) for a future that uses the runtime's
+//! I/O).
 //!
 //! # Layout
 //! From the bottom up: each layer imports only those listed before it (`ci/test.sh` checks
@@ -45,15 +47,22 @@
 //!     (`offload.rs`).
 //! - `op/`: one operation per file, each with its io_uring half and its readiness half:
 //!   accept, accept_multi, connect, recv, recv_multi, recv_from, send, send_zc, send_to,
-//!   shutdown, close, nop; open, read_at (and `READ_FIXED`), write_at (and `WRITE_FIXED`),
-//!   fsync, ftruncate, statx, mkdir, rename, unlink.
+//!   shutdown, close, nop, read (of a signalfd); open, read_at (and `READ_FIXED`), write_at
+//!   (and `WRITE_FIXED`), fsync, ftruncate, fallocate, statx, mkdir, rename, unlink, link,
+//!   symlink. Ops on opcodes newer than those the ring requires fall back to their system
+//!   call on the blocking pool where the ring answers `EINVAL` (`op/mod.rs`).
 //! - `io.rs`: the one copy of `read_exact` / `write_all`, for streams and positional I/O.
 //! - `runtime/`: [`Runtime`], [`Builder`], the loop and its thread-local context
 //!   (`context.rs`), the op futures (`op.rs`), the timer store (`timers.rs`), tasks
-//!   ([`JoinHandle`], [`JoinSet`]) and thread-per-core ([`runtime::ThreadPerCore`]).
+//!   ([`JoinHandle`], [`JoinSet`]), the cross-thread [`runtime::Handle`] (`handle.rs`) and
+//!   thread-per-core ([`runtime::ThreadPerCore`]).
+//! - [`signal`]: `ctrl_c` and Unix signals on a signalfd read through the driver
+//!   (`op/read.rs`), shared by every listener of the process (`signal/registry.rs`).
 //! - [`time`], [`net`], [`fs`], [`BufRing`](buf::BufRing) and
 //!   [`FixedBufPool`](buf::FixedBufPool) (`buf/ring.rs`, `buf/fixed.rs`),
 //!   `blocking.rs` ([`spawn_blocking`]): the public API on top.
+//! - [`main`] and [`test`] (feature `macros`): the attributes, from the `proactor-macros/`
+//!   member crate, which has no dependencies.
 //! - Outside the library: `echo-server/` (a member crate, with its CLI dependencies), a
 //!   thread-per-core TCP echo server on the public API; `examples/` (`echo_client` is its
 //!   load generator, `download` a concurrent downloader); `benches/` (`echo`, `ops`).
@@ -86,7 +95,9 @@
 //! Memory safety rests on ownership: an operation owns its buffers and fd handle; if its
 //! future is dropped while the kernel still owns the operation, those resources move into
 //! the in-flight table and are freed only when the completion arrives. Dropping the runtime
-//! cancels every operation once and waits for every completion before unmapping the ring.
+//! cancels every operation once and waits for every completion before unmapping the ring
+//! ([`Runtime::shutdown_timeout`] bounds that wait: past it the ring and what the kernel may
+//! still touch are leaked, never freed).
 //! An operation whose completion creates something (an accepted socket) releases it in
 //! `OpCode::complete_orphan` when its future was dropped, so a cancelled accept leaks no fd.
 //! `user_data` carries a generation, so a stale completion cannot complete a newer
@@ -133,6 +144,7 @@ pub mod net;
 mod op;
 mod pool;
 pub mod runtime;
+pub mod signal;
 mod sys;
 pub mod time;
 
@@ -142,6 +154,81 @@ pub use runtime::{
     block_on, spawn, Builder, Driver, DriverKind, JoinError, JoinHandle, JoinSet, RingFeatures,
     Runtime, Stats,
 };
+
+/// Runs an `async fn main` to completion on a new runtime (feature `macros`).
+///
+/// ```no_run
+/// #[proactor::main]
+/// async fn main() -> std::io::Result<()> {
+///     proactor::time::sleep(std::time::Duration::from_millis(1)).await;
+///     Ok(())
+/// }
+/// ```
+///
+/// expands to a `fn main` that builds a runtime with [`Builder`] and [`Driver::Auto`]
+/// (`#[proactor::main(driver = "epoll")]`, or `"uring"`, picks the driver), panics with the
+/// cause if it cannot be built, and runs the body with [`Runtime::block_on`]. The function
+/// must be `async`, take no arguments and have no generic parameters; a wrong argument or
+/// function is a compile error that says what is wrong:
+///
+/// ```compile_fail
+/// #[proactor::main(driver = "kqueue")] // unknown driver "kqueue": expected "uring", ...
+/// async fn main() {}
+/// ```
+///
+/// ```compile_fail
+/// #[proactor::main]
+/// fn main() {} // the function must be `async fn`
+/// ```
+#[cfg(feature = "macros")]
+#[doc(inline)]
+pub use proactor_macros::main;
+
+/// Runs an `async fn` test on a new runtime, or once on each driver (feature `macros`).
+///
+/// ```
+/// #[proactor::test]
+/// async fn on_the_default_driver() {
+///     proactor::nop().await.unwrap();
+/// }
+///
+/// #[proactor::test(driver = "epoll")]
+/// async fn on_epoll() -> std::io::Result<()> {
+///     assert_eq!(proactor::runtime::current_driver(), Some(proactor::DriverKind::Epoll));
+///     proactor::nop().await
+/// }
+///
+/// // Two tests, `on_both::uring` and `on_both::epoll`, as `on_each_driver!` makes.
+/// #[proactor::test(each_driver)]
+/// async fn on_both() {
+///     proactor::time::sleep(std::time::Duration::from_millis(1)).await;
+/// }
+/// ```
+///
+/// Each expands to a `#[test]` function building its runtime with [`Builder`] on the named
+/// driver ([`Driver::Auto`] when none is named), which fails the test with the cause if it
+/// cannot be built. Other attributes (`#[should_panic]`, `#[ignore]`) go on the generated
+/// test(s). With `each_driver`, the `async fn` stays as written and a module of its name
+/// holds one test per driver. The function must be `async`, take no arguments and have no
+/// generic parameters; mistakes are compile errors that say what is wrong:
+///
+/// ```compile_fail
+/// #[proactor::test(each_driver, driver = "epoll")] // each_driver runs on every driver
+/// async fn both() {}
+/// ```
+///
+/// ```compile_fail
+/// #[proactor::test(drivers = "epoll")] // unknown argument `drivers`
+/// async fn typo() {}
+/// ```
+///
+/// ```compile_fail
+/// #[proactor::test]
+/// async fn takes(x: u32) {} // the function cannot take arguments
+/// ```
+#[cfg(feature = "macros")]
+#[doc(inline)]
+pub use proactor_macros::test;
 
 /// Tasks: spawning, handles, sets, and cooperative yielding.
 pub mod task {

@@ -1,6 +1,9 @@
 //! `echo-server`: a TCP echo server on proactor, one runtime and one `SO_REUSEPORT`
 //! listener per thread. Prints `listening on <addr>` once every thread's listener is up;
-//! SIGINT or SIGTERM stops accepting, closes the connections and exits 0.
+//! SIGINT or SIGTERM stops accepting, closes the connections and exits 0. Each thread
+//! listens to both signals with `proactor::signal` (a signalfd read through its ring), and
+//! each listener gets every signal the process receives; a thread that fails sends the
+//! process SIGTERM, which stops the others.
 //!
 //! By default connections come from `incoming()` (a multishot accept on io_uring) and read
 //! with `recv_multi` from a pool of buffers shared by the thread's connections (a
@@ -29,15 +32,16 @@ use std::io::{self, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::pin::Pin;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use proactor::buf::BufRing;
 use proactor::net::{Incoming, ListenOptions, TcpListener, TcpStream};
 use proactor::runtime::ThreadPerCore;
+use proactor::signal::unix::{signal, Signal, SignalKind};
 use proactor::{Builder, Driver, DriverKind, JoinSet};
 
 /// A TCP echo server: every byte received is sent back.
@@ -111,43 +115,35 @@ impl From<DriverArg> for Driver {
     }
 }
 
-/// The stop signal, from the signal thread (or a failing worker) to every runtime.
+/// A thread's listeners of the two signals that stop the server.
 struct Stop {
-    stopped: AtomicBool,
-    wakers: Mutex<Vec<Option<Waker>>>,
+    interrupt: Signal,
+    terminate: Signal,
 }
 
 impl Stop {
-    fn new(threads: usize) -> Stop {
-        Stop {
-            stopped: AtomicBool::new(false),
-            wakers: Mutex::new(vec![None; threads]),
-        }
+    /// Listens to SIGINT and SIGTERM: the first listeners (made in `main`, before any other
+    /// thread starts) claim them for the process, so that neither ends it by default.
+    fn listen() -> io::Result<Stop> {
+        Ok(Stop {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
     }
 
-    fn trigger(&self) {
-        self.stopped.store(true, Ordering::SeqCst);
-        let wakers = std::mem::take(&mut *self.wakers.lock().unwrap_or_else(|p| p.into_inner()));
-        wakers.into_iter().flatten().for_each(Waker::wake);
-    }
-
-    /// Ready once stopped; otherwise registers thread `i`'s waker.
-    fn poll(&self, i: usize, cx: &mut Context<'_>) -> Poll<()> {
-        if self.stopped.load(Ordering::SeqCst) {
+    /// Ready once either signal arrived (or a listener failed).
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.interrupt.poll_recv(cx).is_ready() || self.terminate.poll_recv(cx).is_ready() {
             return Poll::Ready(());
         }
-        {
-            let mut wakers = self.wakers.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(slot) = wakers.get_mut(i) {
-                *slot = Some(cx.waker().clone());
-            }
-        }
-        // A trigger between the first check and the registration is seen here.
-        if self.stopped.load(Ordering::SeqCst) {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
+        Poll::Pending
+    }
+
+    /// Stops every thread: the process sends itself SIGTERM, which each thread's listener
+    /// receives.
+    fn stop_all() {
+        // SAFETY: getpid and kill take no pointers.
+        unsafe { libc::kill(libc::getpid(), libc::SIGTERM) };
     }
 }
 
@@ -158,7 +154,6 @@ struct Server {
     /// The address to bind: the first listener replaces port 0 with the port it got.
     addr: Mutex<SocketAddr>,
     listening: AtomicUsize,
-    stop: Arc<Stop>,
     /// Times accept hit the descriptor limit (logged the first time only).
     fd_limit_hits: AtomicU64,
     /// Connections that failed on their own before they were accepted (logged once).
@@ -176,12 +171,15 @@ fn main() -> ExitCode {
                 .fixed_files(args.fixed_files)
                 .clone(),
         );
-    // Signals first: from here on a SIGINT/SIGTERM is caught, never the default kill.
-    let stop = Arc::new(Stop::new(pool.threads()));
-    if let Err(e) = watch_signals(stop.clone()) {
-        eprintln!("echo-server: cannot handle signals: {e}");
-        return ExitCode::FAILURE;
-    }
+    // Signals first: from here on a SIGINT/SIGTERM is caught, never the default kill (the
+    // threads started below inherit them blocked). Kept until the end of `main`.
+    let _claim = match Stop::listen() {
+        Ok(claim) => claim,
+        Err(e) => {
+            eprintln!("echo-server: cannot handle signals: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     if let Err(e) = Builder::new().driver(driver).build() {
         eprintln!(
             "echo-server: the {:?} driver cannot be used: {e}",
@@ -193,7 +191,6 @@ fn main() -> ExitCode {
         addr: Mutex::new(args.addr),
         threads: pool.threads(),
         listening: AtomicUsize::new(0),
-        stop,
         fd_limit_hits: AtomicU64::new(0),
         conn_errors: AtomicU64::new(0),
         args,
@@ -203,7 +200,7 @@ fn main() -> ExitCode {
         async move {
             let res = worker(i, &server).await;
             if res.is_err() {
-                server.stop.trigger(); // one thread failing stops them all
+                Stop::stop_all(); // one thread failing stops them all
             }
             res
         }
@@ -225,23 +222,8 @@ fn main() -> ExitCode {
     }
 }
 
-/// SIGINT/SIGTERM are caught from now on (none is lost), and trigger the stop.
-fn watch_signals(stop: Arc<Stop>) -> io::Result<()> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
-    std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            // The thread (and so the handlers) live until the process exits: a second
-            // signal during the shutdown is caught too.
-            for _ in signals.forever() {
-                stop.trigger();
-            }
-        })?;
-    Ok(())
-}
-
 async fn worker(i: usize, server: &Server) -> io::Result<()> {
+    let mut stop = Stop::listen()?;
     let listener = bind(server)?;
     if server.listening.fetch_add(1, Ordering::SeqCst) + 1 == server.threads {
         let addr = listener.local_addr()?;
@@ -258,7 +240,7 @@ async fn worker(i: usize, server: &Server) -> io::Result<()> {
         Acceptor::Multi(listener.incoming())
     };
     loop {
-        let event = poll_fn(|cx| next_event(i, server, &mut accept, &mut conns, cx)).await;
+        let event = poll_fn(|cx| next_event(&mut stop, &mut accept, &mut conns, cx)).await;
         let Some(accepted) = event else { break };
         match accepted {
             Ok((stream, _)) => {
@@ -327,13 +309,12 @@ impl Acceptor<'_> {
 
 /// `None` when stopping; otherwise the next accept result. Reaps finished connections.
 fn next_event(
-    i: usize,
-    server: &Server,
+    stop: &mut Stop,
     accept: &mut Acceptor<'_>,
     conns: &mut JoinSet<()>,
     cx: &mut Context<'_>,
 ) -> Poll<Option<Accepted>> {
-    if server.stop.poll(i, cx).is_ready() {
+    if stop.poll(cx).is_ready() {
         return Poll::Ready(None);
     }
     while let Poll::Ready(Some(_)) = conns.poll_join_next(cx) {}

@@ -13,7 +13,8 @@
 //!   its thread pool) may still touch, and hands back what may be freed now.
 //! - `turn(park, released)`: submits what is queued, waits as [`Park`] allows, dispatches
 //!   what completed; resources of dropped ops whose completion arrived go to `released`.
-//! - `shutdown(released)`: cancels every operation once and waits for all completions.
+//! - `shutdown(deadline, released)`: cancels every operation once and waits for all
+//!   completions until `deadline`; past it, leaks what the kernel may still touch.
 //! - `fill_stats(stats)`: its counters.
 //!
 //! Dispatch between the two happens in one place, [`Engine`], whose methods each hold one
@@ -67,7 +68,7 @@ use std::cell::{Cell, RefCell, RefMut};
 use std::io;
 use std::rc::{Rc, Weak};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub(crate) use fd::SharedFd;
 pub(crate) use inflight::MultiPolicy;
@@ -137,8 +138,9 @@ pub(crate) trait Backend {
     fn turn(&mut self, park: Park, released: &mut Vec<Box<dyn Parked>>) -> io::Result<()>;
 
     /// Cancels every operation in flight, once, and waits for all their completions
-    /// (`[drain-before-unmap]`).
-    fn shutdown(&mut self, released: &mut Vec<Box<dyn Parked>>);
+    /// (`[drain-before-unmap]`) until `deadline`; past it, gives up and leaks, for good,
+    /// what the kernel (or the thread pool) may still touch.
+    fn shutdown(&mut self, deadline: Instant, released: &mut Vec<Box<dyn Parked>>);
 
     /// Adds the backend's counters to `stats`.
     fn fill_stats(&self, stats: &mut Stats);
@@ -193,10 +195,10 @@ impl Backend for Engine {
         }
     }
 
-    fn shutdown(&mut self, released: &mut Vec<Box<dyn Parked>>) {
+    fn shutdown(&mut self, deadline: Instant, released: &mut Vec<Box<dyn Parked>>) {
         match self {
-            Engine::Uring(d) => d.shutdown(released),
-            Engine::Epoll(d) => d.shutdown(released),
+            Engine::Uring(d) => d.shutdown(deadline, released),
+            Engine::Epoll(d) => d.shutdown(deadline, released),
         }
     }
 
@@ -347,12 +349,13 @@ impl Handle {
         res
     }
 
-    /// Cancels every op and waits for every completion ([`Backend::shutdown`]).
-    pub(crate) fn shutdown(&self) {
+    /// Cancels every op and waits for every completion until `deadline`
+    /// ([`Backend::shutdown`]).
+    pub(crate) fn shutdown(&self, deadline: Instant) {
         let mut released = Vec::new();
         let mut engine = self.engine();
         self.run_deferred(&mut engine, &mut released);
-        engine.shutdown(&mut released);
+        engine.shutdown(deadline, &mut released);
         drop(engine);
         drop(released);
     }

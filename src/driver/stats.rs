@@ -23,6 +23,21 @@ impl fmt::Display for DriverKind {
 }
 
 /// Counters of a runtime, for tests, benchmarks and monitoring.
+///
+/// ```
+/// let rt = proactor::Runtime::new()?;
+/// rt.block_on(async {
+///     proactor::spawn(async {}).await.unwrap();
+///     proactor::nop().await
+/// })?;
+/// let stats = rt.stats();
+/// assert_eq!(stats.driver, rt.driver());
+/// assert_eq!(stats.tasks_spawned, 1);
+/// assert_eq!(stats.tasks_alive, 0);
+/// assert!(stats.submissions >= 1, "the nop");
+/// assert_eq!(stats.ops_in_flight, 0);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {

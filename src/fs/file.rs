@@ -3,7 +3,7 @@
 use std::cell::Cell;
 use std::fmt;
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::rc::Rc;
 
@@ -11,6 +11,7 @@ use super::{Metadata, OpenOptions};
 use crate::buf::{BufResult, FixedBuf, IoBuf, IoBufMut};
 use crate::driver::SharedFd;
 use crate::op::close::Close;
+use crate::op::fallocate::Fallocate;
 use crate::op::fsync::Fsync;
 use crate::op::ftruncate::Ftruncate;
 use crate::op::read_at::ReadAt;
@@ -79,6 +80,58 @@ impl File {
     /// Options to open a file with.
     pub fn options() -> OpenOptions {
         OpenOptions::new()
+    }
+
+    /// Takes over a file opened by std: its reads and writes then go through the driver.
+    ///
+    /// ```
+    /// # proactor::block_on(async {
+    /// # let dir = tempfile::tempdir()?;
+    /// let std_file = std::fs::File::create(dir.path().join("f"))?;
+    /// let file = proactor::fs::File::from_std(std_file);
+    /// let (res, _) = file.write_at(&b"hi"[..], 0).await;
+    /// assert_eq!(res?, 2);
+    /// let std_file: std::fs::File = file.into_std().await;
+    /// assert_eq!(std_file.metadata()?.len(), 2);
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn from_std(file: std::fs::File) -> File {
+        File::from_shared(SharedFd::new(OwnedFd::from(file)))
+    }
+
+    /// Gives the file back as a `std::fs::File`, once every operation still using it (one
+    /// whose future was dropped) has completed.
+    pub async fn into_std(self) -> std::fs::File {
+        let mut file = self;
+        loop {
+            match file.try_into_std() {
+                Ok(std_file) => return std_file,
+                // A dropped op still holds it: wait a turn for its completion.
+                Err(back) => {
+                    file = back;
+                    crate::time::sleep(std::time::Duration::from_millis(1)).await;
+                }
+            }
+        }
+    }
+
+    /// Gives the file back as a `std::fs::File` now, or the file itself while an operation
+    /// still uses it.
+    pub fn try_into_std(self) -> Result<std::fs::File, File> {
+        let File {
+            fd,
+            inline_read,
+            inline_write,
+        } = self;
+        match fd.try_unwrap() {
+            Ok(owned) => Ok(std::fs::File::from(owned)),
+            Err(fd) => Err(File {
+                fd,
+                inline_read,
+                inline_write,
+            }),
+        }
     }
 
     /// Reads into `buf` (up to its capacity, from its start) at offset `pos`; returns how
@@ -160,6 +213,22 @@ impl File {
         Op::new(Ftruncate::new(&self.fd, size)).await
     }
 
+    /// Allocates the file's blocks for the `len` bytes at `offset` (`fallocate(2)` with mode
+    /// 0, through the ring): later writes there cannot fail for lack of space, and the file
+    /// grows to `offset + len` if it was shorter (the new bytes read as zeros).
+    ///
+    /// # Errors
+    /// `EINVAL` for a `len` of 0 or an offset or length above `i64::MAX`; `EOPNOTSUPP` on
+    /// file systems that cannot allocate ahead; `ENOSPC`.
+    pub async fn fallocate(&self, offset: u64, len: u64) -> io::Result<()> {
+        offset_ok(offset)?;
+        offset_ok(len)?;
+        if len == 0 {
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        Op::new(Fallocate::new(&self.fd, offset, len, 0)).await
+    }
+
     /// Closes the file, reporting the error `close(2)` gives (e.g. a delayed write error
     /// on some file systems). Any operation still using the fd (one whose future was
     /// dropped) finishes first.
@@ -185,6 +254,17 @@ fn offset(pos: u64) -> io::Result<u64> {
         return Err(io::Error::from_raw_os_error(libc::EINVAL));
     }
     Ok(pos)
+}
+
+/// [`offset`], for a value that is not used afterwards.
+fn offset_ok(pos: u64) -> io::Result<()> {
+    offset(pos).map(drop)
+}
+
+impl AsFd for File {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
 }
 
 impl AsRawFd for File {

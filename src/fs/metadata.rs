@@ -49,6 +49,11 @@ impl Metadata {
         u32::from(self.stx.stx_mode)
     }
 
+    /// The permission bits, for [`set_permissions`](super::set_permissions).
+    pub fn permissions(&self) -> std::fs::Permissions {
+        std::os::unix::fs::PermissionsExt::from_mode(self.mode() & 0o7777)
+    }
+
     /// Inode number.
     pub fn ino(&self) -> u64 {
         self.stx.stx_ino

@@ -1,6 +1,9 @@
-//! Files and directories through the driver: on io_uring every call here is one ring
-//! operation (`openat`, `read`, `write`, `fsync`, `statx`, `ftruncate`, `unlinkat`,
-//! `renameat`, `mkdirat`, `close`), so file I/O does not block the runtime's thread.
+//! Files and directories through the driver: on io_uring most calls here are one ring
+//! operation (`openat`, `read`, `write`, `fsync`, `statx`, `ftruncate`, `fallocate`,
+//! `unlinkat`, `renameat`, `mkdirat`, `linkat`, `symlinkat`, `close`), so file I/O does not
+//! block the runtime's thread. What the ring has no operation for runs on the blocking pool:
+//! [`read_dir`]'s listing, [`copy`]'s `copy_file_range`, [`set_permissions`] and
+//! [`remove_dir_all`].
 //!
 //! Errors are `io::Error`s carrying the kernel's errno (`NotFound`, `PermissionDenied`,
 //! `AlreadyExists`, `EISDIR`...).
@@ -21,23 +24,31 @@
 //! # }).unwrap();
 //! ```
 
+mod copy;
 mod file;
 mod metadata;
 mod open_options;
+mod read_dir;
 
 use std::ffi::CString;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
+pub use copy::copy;
 pub use file::File;
 pub use metadata::Metadata;
 pub use open_options::OpenOptions;
+pub use read_dir::{read_dir, DirEntry, ReadDir};
+pub use std::fs::Permissions;
 
 use crate::buf::IoBuf;
+use crate::op::is_lacking_on_ring;
+use crate::op::link::{self, Link};
 use crate::op::mkdir::Mkdir;
 use crate::op::rename::Rename;
 use crate::op::statx::Statx;
+use crate::op::symlink::{self, Symlink};
 use crate::op::unlink::Unlink;
 use crate::runtime::op::Op;
 
@@ -150,4 +161,50 @@ pub async fn metadata(path: impl AsRef<Path>) -> io::Result<Metadata> {
 pub async fn symlink_metadata(path: impl AsRef<Path>) -> io::Result<Metadata> {
     let stx = Op::new(Statx::path(cstring(path.as_ref())?, false)).await?;
     Ok(Metadata::from_statx(stx))
+}
+
+/// Makes `link` a new hard link to the file `original` (`linkat`, not following a final
+/// symlink of `original`, as `std::fs::hard_link` on Linux).
+pub async fn hard_link(original: impl AsRef<Path>, link: impl AsRef<Path>) -> io::Result<()> {
+    let (original, link) = (cstring(original.as_ref())?, cstring(link.as_ref())?);
+    let res = Op::new(Link::new(original.clone(), link.clone())).await;
+    on_pool_if_lacking(res, move || link::link_at(&original, &link).map(drop)).await
+}
+
+/// Makes `link` a symbolic link to `original` (`symlinkat`; `original` is stored as given,
+/// relative or absolute, and need not exist), as `std::os::unix::fs::symlink`.
+pub async fn symlink(original: impl AsRef<Path>, link: impl AsRef<Path>) -> io::Result<()> {
+    let (original, link) = (cstring(original.as_ref())?, cstring(link.as_ref())?);
+    let res = Op::new(Symlink::new(original.clone(), link.clone())).await;
+    on_pool_if_lacking(res, move || symlink::symlink_at(&original, &link).map(drop)).await
+}
+
+/// `res`, or, where the ring lacked the operation, `fallback` run on the blocking pool.
+async fn on_pool_if_lacking<T: Send + 'static>(
+    res: io::Result<T>,
+    fallback: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
+    match res {
+        Err(e) if is_lacking_on_ring(&e) => crate::spawn_blocking(fallback).await?,
+        res => res,
+    }
+}
+
+/// Removes a directory after removing everything in it, not following symlinks (a symlink
+/// itself is removed, never what it points to). Runs `std::fs::remove_dir_all` on the
+/// blocking pool: it walks the tree through directory descriptors (`openat`, `unlinkat`),
+/// so a directory swapped for a symlink meanwhile cannot redirect it elsewhere, which a walk
+/// by paths through the ring could not promise.
+pub async fn remove_dir_all(path: impl AsRef<Path>) -> io::Result<()> {
+    let path = path.as_ref().to_owned();
+    crate::spawn_blocking(move || std::fs::remove_dir_all(path)).await?
+}
+
+/// Sets the permissions of `path` (following symlinks; `chmod`, on the blocking pool: the
+/// ring has no such operation). `Permissions::from_mode` (from
+/// `std::os::unix::fs::PermissionsExt`) makes them from mode bits, and
+/// [`Metadata::permissions`] gives a file's.
+pub async fn set_permissions(path: impl AsRef<Path>, perm: Permissions) -> io::Result<()> {
+    let path = path.as_ref().to_owned();
+    crate::spawn_blocking(move || std::fs::set_permissions(path, perm)).await?
 }

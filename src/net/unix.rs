@@ -55,6 +55,27 @@ impl AsRawFd for UnixListener {
 }
 
 /// A Unix stream connection. Same I/O methods as [`TcpStream`](super::TcpStream).
+///
+/// ```
+/// use proactor::net::{UnixListener, UnixStream};
+/// proactor::block_on(async {
+/// # let dir = tempfile::tempdir()?;
+///     let path = dir.path().join("sock");
+///     let listener = UnixListener::bind(&path)?;
+///     let client = proactor::spawn(async move {
+///         let stream = UnixStream::connect(&path).await?;
+///         let (res, _) = stream.write_all(&b"ping"[..]).await;
+///         res
+///     });
+///     let (stream, _) = listener.accept().await?;
+///     let (res, buf) = stream.read_exact(vec![0u8; 4]).await;
+///     res?;
+///     assert_eq!(buf, b"ping");
+///     client.await??;
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct UnixStream {
     inner: Socket,
@@ -137,6 +158,19 @@ impl AsRawFd for UnixStream {
 }
 
 /// A Unix datagram socket.
+///
+/// ```
+/// use proactor::net::UnixDatagram;
+/// proactor::block_on(async {
+///     let (a, b) = UnixDatagram::pair()?;
+///     let (res, _) = a.send(&b"one message"[..]).await;
+///     res?;
+///     let (res, buf) = b.recv(Vec::with_capacity(64)).await;
+///     assert_eq!(&buf[..res?], b"one message");
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct UnixDatagram {
     inner: Socket,

@@ -44,7 +44,7 @@ impl<B: IoBufMut> ReadAt<B> {
     }
 
     fn len(&self) -> u32 {
-        self.buf.bytes_total().min(u32::MAX as usize) as u32
+        super::fill_len(&self.buf)
     }
 
     /// A read of cached pages that never waits; `None` where it would (or is off).
@@ -67,13 +67,8 @@ impl<B: IoBufMut> ReadAt<B> {
 impl<B: IoBufMut> OpCode for ReadAt<B> {
     type Output = BufResult<usize, B>;
 
-    fn complete(mut self, completion: Completion) -> BufResult<usize, B> {
-        let res = completion.result.map(|n| {
-            // SAFETY: the kernel initialised the first `n` bytes of the buffer.
-            unsafe { self.buf.set_init(n as usize) };
-            n as usize
-        });
-        (res, self.buf)
+    fn complete(self, completion: Completion) -> BufResult<usize, B> {
+        super::filled(self.buf, completion)
     }
 }
 

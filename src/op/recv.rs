@@ -39,20 +39,15 @@ impl<B: IoBufMut> Recv<B> {
     }
 
     fn len(&self) -> u32 {
-        self.buf.bytes_total().min(u32::MAX as usize) as u32
+        super::fill_len(&self.buf)
     }
 }
 
 impl<B: IoBufMut> OpCode for Recv<B> {
     type Output = BufResult<usize, B>;
 
-    fn complete(mut self, completion: Completion) -> BufResult<usize, B> {
-        let res = completion.result.map(|n| n as usize);
-        if let Ok(n) = res {
-            // SAFETY: the kernel wrote `n` bytes at the start of the buffer.
-            unsafe { self.buf.set_init(n) };
-        }
-        (res, self.buf)
+    fn complete(self, completion: Completion) -> BufResult<usize, B> {
+        super::filled(self.buf, completion)
     }
 }
 

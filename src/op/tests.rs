@@ -186,3 +186,21 @@ fn close_on_the_readiness_path() {
     wait_ready(&b, Interest::Read);
     assert_eq!(eof.syscall().unwrap(), 0);
 }
+
+#[test]
+fn an_einval_of_the_ring_means_the_opcode_is_lacking() {
+    use super::{is_lacking_on_ring, lacking_on_ring};
+    let einval = || Err(std::io::Error::from_raw_os_error(libc::EINVAL));
+    let lacking = lacking_on_ring(einval(), true).unwrap_err();
+    assert!(is_lacking_on_ring(&lacking), "{lacking}");
+    assert_eq!(lacking.kind(), std::io::ErrorKind::Unsupported);
+    // The system call's own EINVAL, on the pool, is the call's error.
+    let own = lacking_on_ring(einval(), false).unwrap_err();
+    assert!(!is_lacking_on_ring(&own));
+    assert_eq!(own.raw_os_error(), Some(libc::EINVAL));
+    assert_eq!(lacking_on_ring(Ok(3), true).unwrap(), 3);
+    let other = Err(std::io::Error::from_raw_os_error(libc::ENOENT));
+    assert!(!is_lacking_on_ring(
+        &lacking_on_ring(other, true).unwrap_err()
+    ));
+}

@@ -59,7 +59,7 @@ impl Shared {
     }
 
     /// Whether the calling thread is inside this runtime.
-    fn is_current(self: &Arc<Self>) -> bool {
+    pub(crate) fn is_current(self: &Arc<Self>) -> bool {
         CURRENT
             .try_with(|c| {
                 let core = c.get();
@@ -87,23 +87,48 @@ impl Shared {
             }
         });
         if let Some(task) = task {
-            self.schedule_remote(task);
+            if let Err(task) = self.schedule_remote(task) {
+                // The runtime is gone: the task's future was already dropped at shutdown on
+                // the runtime's thread; leaking this handle keeps it from being touched here.
+                std::mem::forget(task);
+            }
         }
     }
 
-    fn schedule_remote(&self, task: Task) {
+    /// The schedule function of a task spawned through a [`Handle`](super::Handle): like
+    /// [`schedule`](Shared::schedule), but once the runtime is gone a task that never
+    /// started is dropped here, so its handle reports it cancelled. That is sound because
+    /// such a future is `Send` until its first poll (`task::spawn_remote`); one that started
+    /// (only possible if a shutdown left it behind) is leaked as a local task is.
+    pub(crate) fn schedule_send(self: &Arc<Self>, task: Task) {
+        if self.is_current() {
+            self.schedule(task);
+        } else if let Err(task) = self.schedule_remote(task) {
+            if task.metadata().started.load(Ordering::Acquire) {
+                std::mem::forget(task);
+            } else {
+                drop(task);
+            }
+        }
+    }
+
+    /// Whether the runtime has shut down: no task it receives will run.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Queues `task` for the runtime's thread, or gives it back when the runtime is gone.
+    fn schedule_remote(&self, task: Task) -> Result<(), Task> {
         let mut queue = self.remote.lock().unwrap_or_else(|e| e.into_inner());
         if self.closed.load(Ordering::Acquire) {
             drop(queue);
-            // The runtime is gone: the task's future was already dropped at shutdown on
-            // the runtime's thread; leaking this handle keeps it from being touched here.
-            std::mem::forget(task);
-            return;
+            return Err(task);
         }
         queue.push(task);
         self.has_remote.store(true, Ordering::SeqCst);
         drop(queue);
         self.unpark();
+        Ok(())
     }
 
     /// Wakes the runtime if it is parked; costs nothing when it is awake.
@@ -314,8 +339,13 @@ impl Core {
         Park::Until(timeout)
     }
 
-    /// Cancels every task, then every in-flight op, and waits for the kernel to finish.
-    pub(crate) fn shutdown(self: &Rc<Self>) {
+    /// Cancels every task, then every in-flight op, and waits for the kernel to finish them
+    /// until `deadline`; past it, what the kernel may still touch is leaked. Runs once: a
+    /// second call (the drop after `shutdown_timeout`) returns at once.
+    pub(crate) fn shutdown(self: &Rc<Self>, deadline: Instant) {
+        if self.shared.is_closed() {
+            return;
+        }
         let _enter = Enter::for_shutdown(self);
         self.shutting_down.set(true);
         loop {
@@ -333,7 +363,7 @@ impl Core {
                 break;
             }
         }
-        self.driver.shutdown();
+        self.driver.shutdown(deadline);
         let timers = std::mem::take(&mut *self.timers.borrow_mut());
         drop(timers);
         let remote = {

@@ -150,10 +150,16 @@ impl<T> JoinSet<T> {
         }
         // Register first, then look: a task finishing in between is not missed.
         *lock(&self.ready.waker) = Some(cx.waker().clone());
+        match self.take_finished() {
+            Some(next) => Poll::Ready(Some(next)),
+            None => Poll::Pending,
+        }
+    }
+
+    /// A task of the set that finished, with its sequence number, if any.
+    fn take_finished(&mut self) -> Option<(u64, Result<T, JoinError>)> {
         loop {
-            let Some(key) = lock(&self.ready.keys).pop_front() else {
-                return Poll::Pending;
-            };
+            let key = lock(&self.ready.keys).pop_front()?;
             let Some(entry) = self.entries.get_mut(key) else {
                 continue; // a stale notification for an entry already joined
             };
@@ -161,9 +167,47 @@ impl<T> JoinSet<T> {
             let mut task_cx = Context::from_waker(&entry.waker);
             if let Poll::Ready(res) = Pin::new(&mut entry.handle).poll(&mut task_cx) {
                 let seq = self.entries.remove(key).seq;
-                return Poll::Ready(Some((seq, res)));
+                return Some((seq, res));
             }
         }
+    }
+
+    /// The result of a task that already finished, without waiting; `None` when none has
+    /// (or the set is empty). Results come in completion order, as from
+    /// [`join_next`](JoinSet::join_next).
+    ///
+    /// ```
+    /// use proactor::JoinSet;
+    /// proactor::block_on(async {
+    ///     let mut set = JoinSet::new();
+    ///     assert!(set.try_join_next().is_none(), "empty");
+    ///     set.spawn(async { 1 });
+    ///     while set.try_join_next().is_none() {
+    ///         proactor::task::yield_now().await; // let the task run
+    ///     }
+    ///     assert!(set.is_empty());
+    /// });
+    /// ```
+    pub fn try_join_next(&mut self) -> Option<Result<T, JoinError>> {
+        self.take_finished().map(|(_, res)| res)
+    }
+
+    /// Aborts every task in the set and waits for all of them to finish: when it returns,
+    /// the set is empty and every task's future has been dropped (or ran to its end, if it
+    /// finished first). Their results are discarded.
+    ///
+    /// ```
+    /// use proactor::JoinSet;
+    /// proactor::block_on(async {
+    ///     let mut set = JoinSet::new();
+    ///     set.spawn(proactor::time::sleep(std::time::Duration::from_secs(3600)));
+    ///     set.shutdown().await;
+    ///     assert!(set.is_empty());
+    /// });
+    /// ```
+    pub async fn shutdown(&mut self) {
+        self.abort_all();
+        while self.join_next().await.is_some() {}
     }
 
     /// Removes every task from the set without aborting it: they keep running, detached.

@@ -5,6 +5,7 @@
 //! costs an eventfd write only while the runtime is parked.
 
 pub(crate) mod context;
+mod handle;
 mod join_set;
 pub(crate) mod op;
 mod per_core;
@@ -16,8 +17,10 @@ use std::future::Future;
 use std::io;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 pub use crate::driver::{Driver, DriverKind, RingFeatures, Stats};
+pub use handle::{Handle, TryCurrentError};
 pub use join_set::JoinSet;
 pub use per_core::{run_per_core, ThreadPerCore};
 pub use task::{spawn, yield_now, AbortHandle, JoinError, JoinHandle};
@@ -169,6 +172,11 @@ impl Runtime {
         task::spawn_on(&self.core, fut)
     }
 
+    /// A handle to this runtime, to spawn onto it from any thread (see [`Handle`]).
+    pub fn handle(&self) -> Handle {
+        Handle::new(self.core.shared.clone())
+    }
+
     /// The driver this runtime runs on.
     pub fn driver(&self) -> DriverKind {
         self.core.driver_kind()
@@ -190,13 +198,48 @@ impl Runtime {
     pub fn stats(&self) -> Stats {
         self.core.stats()
     }
+
+    /// Shuts the runtime down, waiting at most `timeout` for the kernel: every task is
+    /// cancelled (its future dropped, as on a drop of the runtime), every operation still in
+    /// flight is cancelled, and their completions are awaited until `timeout` has passed.
+    ///
+    /// An operation the kernel has not finished by then (a read stuck in a device, a
+    /// blocking file call of the epoll backend still running on the thread pool) is not
+    /// waited for: what it may still write into (its buffers, and on io_uring the ring
+    /// itself) is leaked, never freed under the kernel's feet, and a line on stderr says
+    /// so. Dropping the runtime is `shutdown_timeout` with a limit of 30 s.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let rt = proactor::Runtime::new()?;
+    /// rt.spawn(proactor::time::sleep(Duration::from_secs(3600)));
+    /// rt.block_on(proactor::task::yield_now());
+    /// rt.shutdown_timeout(Duration::from_secs(1)); // the sleeping task is cancelled
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn shutdown_timeout(self, timeout: Duration) {
+        let now = Instant::now();
+        let deadline = now
+            .checked_add(timeout)
+            .unwrap_or_else(|| now + Duration::from_secs(365 * 24 * 3600));
+        self.core.shutdown(deadline);
+    }
+
+    /// Shuts the runtime down without waiting for the kernel: `shutdown_timeout` with a
+    /// zero timeout. Operations that cancel at once are freed; the others are leaked.
+    pub fn shutdown_background(self) {
+        self.shutdown_timeout(Duration::ZERO);
+    }
 }
 
 impl Drop for Runtime {
     fn drop(&mut self) {
-        self.core.shutdown();
+        self.core.shutdown(Instant::now() + SHUTDOWN_LIMIT);
     }
 }
+
+/// How long dropping a runtime waits for the kernel to finish its cancelled operations.
+const SHUTDOWN_LIMIT: Duration = Duration::from_secs(30);
 
 impl fmt::Debug for Runtime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

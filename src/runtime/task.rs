@@ -18,6 +18,9 @@ use std::sync::Arc;
 #[derive(Debug, Default)]
 pub(crate) struct TaskHeader {
     aborted: AtomicBool,
+    /// Set at the task's first poll: from then on a task spawned from another thread may
+    /// hold what is tied to the runtime's thread (see [`spawn_remote`]).
+    pub(crate) started: AtomicBool,
 }
 
 /// A live task in its runtime's registry: how shutdown reaches it, whatever it waits on.
@@ -45,6 +48,9 @@ struct TaskFuture<'a, F> {
     key: usize,
     /// The runtime that registered `key` (compared by address only, never dereferenced).
     owner: *const Shared,
+    /// Set for a task spawned from another thread ([`spawn_send`]): it registers itself in
+    /// its runtime's registry at its first poll, on the runtime's thread.
+    register: bool,
     header: &'a TaskHeader,
 }
 
@@ -65,6 +71,28 @@ impl<F> TaskFuture<'_, F> {
     }
 }
 
+impl<F> TaskFuture<'_, F> {
+    /// Enters the task in the registry of the runtime polling it (its own: only that
+    /// runtime's thread runs it), so that shutdown reaches it like a task spawned there.
+    /// Whether it was entered: not when polled outside its runtime or while it shuts down.
+    fn register_here(&mut self, waker: &Waker) -> bool {
+        let header = NonNull::from(self.header);
+        context::try_with_current(|core| {
+            if !std::ptr::eq(Arc::as_ptr(&core.shared), self.owner) || core.shutting_down.get() {
+                return false;
+            }
+            let entry = TaskEntry {
+                waker: waker.clone(),
+                header,
+            };
+            self.key = core.tasks.borrow_mut().insert(entry);
+            core.tasks_spawned.set(core.tasks_spawned.get() + 1);
+            true
+        })
+        .unwrap_or(false)
+    }
+}
+
 impl<F: Future> Future for TaskFuture<'_, F> {
     type Output = Result<F::Output, JoinError>;
 
@@ -73,6 +101,13 @@ impl<F: Future> Future for TaskFuture<'_, F> {
         // dropped in place by `finish`, and `TaskFuture` has no `Unpin` impl or other
         // projection.
         let this = unsafe { self.get_unchecked_mut() };
+        this.header.started.store(true, Ordering::Release);
+        // A task spawned from another thread enters its runtime's registry at its first
+        // poll; one its runtime cannot take (shutting down) never runs.
+        if std::mem::take(&mut this.register) && !this.register_here(cx.waker()) {
+            this.finish();
+            return Poll::Ready(Err(JoinError::Cancelled));
+        }
         // Aborted by its handle, or by the runtime's shutdown (which aborts every task).
         if this.header.aborted.load(Ordering::Acquire) {
             this.finish();
@@ -109,6 +144,7 @@ fn task_future<'a, F>(
         fut: Some(fut),
         key,
         owner,
+        register: key == usize::MAX,
         header,
     }
 }
@@ -147,12 +183,38 @@ where
     entry.insert(task_entry);
     drop(tasks);
     core.tasks_spawned.set(core.tasks_spawned.get() + 1);
-    runnable.schedule();
-    JoinHandle {
-        task: Some(task.fallible()),
-        header,
-        waker,
-    }
+    JoinHandle::start(runnable, task, waker)
+}
+
+/// Spawns `fut` on the runtime of `shared` from any thread: it goes through the runtime's
+/// cross-thread queue and registers itself at its first poll. If the runtime is gone (or
+/// goes before the task first runs), the task is dropped unrun, on whatever thread finds
+/// the runtime gone, and its handle gives [`JoinError::Cancelled`].
+///
+/// # Safety
+/// `fut` may be moved to and dropped on another thread until its first poll (it is `Send`
+/// until then, e.g. a closure that makes the real future when first polled); after it, it
+/// is only polled and dropped on the runtime's thread.
+pub(crate) unsafe fn spawn_remote<F>(shared: &Arc<Shared>, fut: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: Send + 'static,
+{
+    let target = shared.clone();
+    let schedule = move |task| target.schedule_send(task);
+    let build = task_future(fut, usize::MAX, Arc::as_ptr(shared));
+    // SAFETY: until its first poll the future may go to any thread (the caller's
+    // contract), and the schedule function drops a runnable off the runtime's thread only
+    // when the task never started (`schedule_send`); otherwise the runnable is run only on
+    // the runtime's thread. The output is `Send`; future and output are 'static, so no
+    // borrow outlives the task.
+    let (runnable, task) = unsafe {
+        async_task::Builder::new()
+            .metadata(TaskHeader::default())
+            .spawn_unchecked(build, schedule)
+    };
+    let waker = runnable.waker();
+    JoinHandle::start(runnable, task, waker)
 }
 
 /// Spawns a task on the current thread's runtime and returns a handle to await its output.
@@ -205,8 +267,32 @@ unsafe impl<T: Send> Sync for JoinHandle<T> {}
 impl<T> Unpin for JoinHandle<T> {}
 
 impl<T> JoinHandle<T> {
+    /// Schedules the new task's first run and wraps its handle.
+    fn start(
+        runnable: async_task::Runnable<TaskHeader>,
+        task: async_task::Task<Result<T, JoinError>, TaskHeader>,
+        waker: Waker,
+    ) -> JoinHandle<T> {
+        let header = NonNull::from(task.metadata());
+        runnable.schedule();
+        JoinHandle {
+            task: Some(task.fallible()),
+            header,
+            waker,
+        }
+    }
+
     /// Cancels the task at its next await point. Awaiting the handle then gives
     /// [`JoinError::Cancelled`], unless the task had already finished. Works from any thread.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// proactor::block_on(async {
+    ///     let task = proactor::spawn(proactor::time::sleep(Duration::from_secs(3600)));
+    ///     task.abort(); // its future is dropped, the sleep never ends it
+    ///     assert!(task.await.unwrap_err().is_cancelled());
+    /// });
+    /// ```
     pub fn abort(&self) {
         // SAFETY: the header lives in the task allocation, which `self.waker` (a reference
         // to the task) keeps alive even after `self.task` has been taken.

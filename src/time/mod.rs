@@ -237,6 +237,16 @@ pub fn interval_at(start: Instant, period: Duration) -> Interval {
 }
 
 /// A stream of ticks; see [`interval`].
+///
+/// ```
+/// use std::time::Duration;
+/// proactor::block_on(async {
+///     let mut ticks = proactor::time::interval(Duration::from_millis(2));
+///     let first = ticks.tick().await; // at once
+///     let second = ticks.tick().await; // a period later
+///     assert!(second >= first + Duration::from_millis(2));
+/// });
+/// ```
 #[derive(Debug)]
 pub struct Interval {
     period: Duration,

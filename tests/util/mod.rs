@@ -66,3 +66,28 @@ pub async fn until(mut cond: impl FnMut() -> bool) {
         proactor::time::sleep(std::time::Duration::from_millis(1)).await;
     }
 }
+
+/// Waits for `fut` on the calling thread, parking between polls: how a plain thread (not a
+/// runtime's) awaits a `JoinHandle`. Panics if it takes more than 20 s.
+pub fn wait<F: Future>(fut: F) -> F::Output {
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Wake, Waker};
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut fut = std::pin::pin!(fut);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
+            return out;
+        }
+        let now = std::time::Instant::now();
+        assert!(now < deadline, "not ready within 20 s");
+        std::thread::park_timeout(deadline - now);
+    }
+}

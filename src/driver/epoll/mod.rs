@@ -27,7 +27,7 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::rc::Rc;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub(crate) use fd_state::FdState;
 use fd_state::{ClosedSlots, Registration};
@@ -345,8 +345,8 @@ impl Backend for Epoll {
 
     /// The kernel holds no memory of a readiness op, and the ops still waiting were dropped
     /// with their tasks; calls still running on the pool are waited for.
-    fn shutdown(&mut self, released: &mut Vec<Box<dyn Parked>>) {
-        self.offload.drain(released);
+    fn shutdown(&mut self, deadline: Instant, released: &mut Vec<Box<dyn Parked>>) {
+        self.offload.drain(deadline, released);
     }
 
     fn fill_stats(&self, stats: &mut Stats) {

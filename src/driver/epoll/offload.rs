@@ -21,7 +21,7 @@ use crate::driver::op::{Blocking, Completion, Parked};
 use crate::sys::{self, syscall};
 
 /// How long dropping the backend waits for calls still running on the pool before it gives
-/// up and leaks what they may touch.
+/// up and leaks what they may touch, unless its shutdown was given a deadline of its own.
 const DRAIN_LIMIT: Duration = Duration::from_secs(30);
 
 /// Results of finished calls, pushed by pool threads.
@@ -102,14 +102,16 @@ impl Offload {
         n
     }
 
-    /// Waits for every call still running (bounded by [`DRAIN_LIMIT`]); past the limit the
-    /// parked ops are leaked rather than freed under a running call.
-    pub(super) fn drain(&mut self, released: &mut Vec<Box<dyn Parked>>) {
-        let deadline = Instant::now() + DRAIN_LIMIT;
+    /// Waits for every call still running until `deadline` (the drop's: [`DRAIN_LIMIT`]);
+    /// past it the parked ops are leaked rather than freed under a running call.
+    pub(super) fn drain(&mut self, deadline: Instant, released: &mut Vec<Box<dyn Parked>>) {
+        let limit = deadline.saturating_duration_since(Instant::now());
+        let mut first = true;
         while self.inflight.pending().next().is_some() && !self.leaked {
-            if Instant::now() >= deadline {
+            // Past the deadline only after one look at what already finished.
+            if !std::mem::take(&mut first) && Instant::now() >= deadline {
                 eprintln!(
-                    "proactor: {} blocking file calls did not finish within {DRAIN_LIMIT:?} of \
+                    "proactor: {} blocking file calls did not finish within {limit:?} of \
                      shutdown; leaking their buffers instead of freeing memory they may use",
                     self.inflight.len()
                 );
@@ -121,8 +123,10 @@ impl Offload {
                 events: libc::POLLIN,
                 revents: 0,
             };
+            let left = deadline.saturating_duration_since(Instant::now());
+            let wait = left.as_millis().min(100) as libc::c_int;
             // SAFETY: `pfd` is a live pollfd for the duration of the call.
-            let _ = syscall!(poll(&mut pfd, 1, 100));
+            let _ = syscall!(poll(&mut pfd, 1, wait));
             self.collect(released);
         }
     }
@@ -131,7 +135,7 @@ impl Offload {
 impl Drop for Offload {
     fn drop(&mut self) {
         let mut released = Vec::new();
-        self.drain(&mut released);
+        self.drain(Instant::now() + DRAIN_LIMIT, &mut released);
         drop(released);
         if self.leaked {
             // Calls may still run on the pool: what they touch stays allocated forever.

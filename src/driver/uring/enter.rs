@@ -20,8 +20,9 @@ use crate::driver::Park;
 use crate::sys::{self, syscall};
 
 /// How long dropping a runtime waits for cancelled operations before giving up and leaking
-/// the ring (leaking is safe; unmapping under the kernel's feet is not).
-pub(super) const DRAIN_LIMIT: Duration = Duration::from_secs(30);
+/// the ring (leaking is safe; unmapping under the kernel's feet is not), unless its
+/// shutdown was given a deadline of its own.
+const DRAIN_LIMIT: Duration = Duration::from_secs(30);
 
 impl Uring {
     /// Queues `sqe`; when the submission queue is full, submits it first.
@@ -245,26 +246,28 @@ impl Uring {
     }
 
     /// Cancels every op in flight and the wake read, each once, and reaps until none is
-    /// left (`[drain-before-unmap]`). Safe to call again (the drop calls it after the
-    /// runtime's shutdown did): it re-checks what is pending rather than trusting an
-    /// earlier call, and returns at once when nothing is.
-    pub(super) fn drain(&mut self, released: &mut Vec<Box<dyn Parked>>) {
+    /// left (`[drain-before-unmap]`) or `deadline` passed: then the ring is marked leaked,
+    /// so that it is never unmapped nor what it holds freed. Safe to call again (the drop
+    /// calls it after the runtime's shutdown did): it re-checks what is pending rather than
+    /// trusting an earlier call, and returns at once when nothing is.
+    pub(super) fn drain(&mut self, deadline: Instant, released: &mut Vec<Box<dyn Parked>>) {
         if self.leak {
             return; // an earlier drain gave up; the ring is leaked, not waited on again
         }
-        let deadline = Instant::now() + self.drain_limit;
+        let limit = deadline.saturating_duration_since(Instant::now());
         let mut cancelled = HashSet::new();
         loop {
             let pending: Vec<u64> = self.inflight.pending().collect();
             if pending.is_empty() && !self.wake_armed {
                 break;
             }
-            if Instant::now() >= deadline {
+            // Past the deadline, but only once the cancels went out and what they completed
+            // at once was reaped: a deadline of zero still frees what cancels at once.
+            if !cancelled.is_empty() && Instant::now() >= deadline {
                 eprintln!(
-                    "proactor: {} io_uring operations did not complete within {:?} of \
+                    "proactor: {} io_uring operations did not complete within {limit:?} of \
                      shutdown; leaking the ring instead of freeing memory the kernel may use",
-                    pending.len(),
-                    self.drain_limit
+                    pending.len()
                 );
                 self.leak = true;
                 break;
@@ -286,7 +289,11 @@ impl Uring {
             if self.wake_armed && cancelled.insert(WAKE) {
                 self.cancel(WAKE);
             }
-            self.enter(Some(Some(Duration::from_millis(100))));
+            let wait = deadline.saturating_duration_since(Instant::now());
+            match wait.min(Duration::from_millis(100)) {
+                Duration::ZERO => self.enter(None),
+                wait => self.enter(Some(Some(wait))),
+            }
             self.reap();
             released.append(&mut self.released);
         }
@@ -297,7 +304,7 @@ impl Uring {
 impl Drop for Uring {
     fn drop(&mut self) {
         let mut released = Vec::new();
-        self.drain(&mut released);
+        self.drain(Instant::now() + DRAIN_LIMIT, &mut released);
         drop(released);
         if self.leak {
             std::mem::forget(std::mem::take(&mut self.fixed_buffers));

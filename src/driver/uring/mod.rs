@@ -35,7 +35,7 @@ use std::mem::ManuallyDrop;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::rc::Rc;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::Instant;
 
 use io_uring::IoUring;
 
@@ -115,8 +115,6 @@ pub(crate) struct Uring {
     next_probe: u32,
     /// Ops in flight when completions were dropped: each final completion is an error.
     suspect: HashSet<u64>,
-    /// How long the drain at shutdown waits before it leaks the ring.
-    drain_limit: Duration,
     /// Faults a unit test injects.
     #[cfg(test)]
     faults: Faults,
@@ -198,7 +196,6 @@ impl Uring {
             probes: HashMap::new(),
             next_probe: 0,
             suspect: HashSet::new(),
-            drain_limit: enter::DRAIN_LIMIT,
             #[cfg(test)]
             faults: Faults::default(),
             features,
@@ -344,8 +341,8 @@ impl Backend for Uring {
         self.turn_ring(park, released)
     }
 
-    fn shutdown(&mut self, released: &mut Vec<Box<dyn Parked>>) {
-        self.drain(released);
+    fn shutdown(&mut self, deadline: Instant, released: &mut Vec<Box<dyn Parked>>) {
+        self.drain(deadline, released);
     }
 
     fn fill_stats(&self, stats: &mut Stats) {

@@ -47,7 +47,8 @@ fn shutdown_drains_a_read_that_never_completes() {
     assert_eq!(rig.stats().ops_in_flight, 1);
     started.drop_in(&rig);
     assert_eq!(Arc::strong_count(&witness), 2);
-    rig.handle.shutdown();
+    rig.handle
+        .shutdown(std::time::Instant::now() + std::time::Duration::from_secs(30));
     assert_eq!(
         Arc::strong_count(&witness),
         1,
@@ -183,10 +184,7 @@ fn a_full_table_hands_out_nothing_and_a_closed_one_ignores_releases() {
 fn orphan_slot(rig: &Rig) -> u64 {
     let (_, waker) = crate::driver::testing::counter();
     rig.engine(|e| match e {
-        Engine::Uring(u) => {
-            u.drain_limit = Duration::from_millis(300);
-            u.inflight.insert(&waker)
-        }
+        Engine::Uring(u) => u.inflight.insert(&waker),
         Engine::Epoll(_) => unreachable!(),
     })
 }
@@ -200,7 +198,7 @@ fn the_drain_cancels_each_op_once_then_waits() {
     rig.handle.drop_op(OpState::Pending(token), Nop);
     let before = rig.stats().enters;
     let start = Instant::now();
-    rig.handle.shutdown();
+    rig.handle.shutdown(start + Duration::from_millis(300));
     assert!(
         start.elapsed() >= Duration::from_millis(300),
         "gave up before the limit"
