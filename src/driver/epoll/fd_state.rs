@@ -174,6 +174,18 @@ impl FdState {
 /// Wakes and forgets every waiter of `list`, without holding its borrow while waking, and
 /// keeps the list's allocation.
 fn wake_all(list: &RefCell<Vec<(u64, Waker)>>) {
+    let mut waiters = list.borrow_mut();
+    if waiters.len() <= 1 {
+        // The common case, one waiter (or none): taken out, the borrow released, then woken;
+        // the list keeps its allocation and a panic of the wake leaves nothing half done.
+        let waiter = waiters.pop();
+        drop(waiters);
+        if let Some((_, waker)) = waiter {
+            waker.wake();
+        }
+        return;
+    }
+    drop(waiters);
     let mut wakers = std::mem::take(&mut *list.borrow_mut());
     let woken = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         crate::driver::wake_all(wakers.drain(..).map(|(_, waker)| waker));
