@@ -41,3 +41,6 @@ PROACTOR_FAST_PATHS=off cargo test -p proactor --test ring_features --test fixed
     --test net_tcp --test runtime --test time --test drop --test fs --test multishot \
     --test net_drop --test fixed_files
 PROACTOR_FAST_PATHS=off cargo test -p echo-server --test echo_server
+
+echo "== fuzz targets, 12 s each (scripts/fuzz.sh runs them longer; skipped without nightly or cargo-fuzz)"
+bash scripts/fuzz.sh --no-install 12

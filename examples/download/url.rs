@@ -107,11 +107,18 @@ impl std::fmt::Display for Url {
     }
 }
 
+/// `host[:port]` or `[v6-host][:port]`. A colon in the host is allowed only in brackets,
+/// brackets only around the host, and nothing but a port after them: anything else would
+/// name another host than the one the URL prints as.
 fn split_host_port(authority: &str) -> io::Result<(String, u16)> {
     let bad = || io::Error::new(io::ErrorKind::InvalidInput, "bad host or port in URL");
     let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
         let close = rest.find(']').ok_or_else(bad)?;
-        let port = rest[close + 1..].strip_prefix(':');
+        let after = &rest[close + 1..];
+        let port = after.strip_prefix(':');
+        if port.is_none() && !after.is_empty() {
+            return Err(bad());
+        }
         (&rest[..close], port)
     } else {
         match authority.rsplit_once(':') {
@@ -119,7 +126,8 @@ fn split_host_port(authority: &str) -> io::Result<(String, u16)> {
             None => (authority, None),
         }
     };
-    if host.is_empty() {
+    let bracketed = authority.starts_with('[');
+    if host.is_empty() || host.contains(['[', ']']) || (!bracketed && host.contains(':')) {
         return Err(bad());
     }
     let port = match port {
@@ -185,6 +193,31 @@ mod tests {
         assert!(Url::parse("http://h:99999/").is_err());
         assert!(Url::parse("http:///x").is_err());
         assert!(Url::parse("http://h/a b").is_err());
+    }
+
+    /// Found by the `url` fuzz target: an authority with a colon outside brackets, or
+    /// bytes after the closing bracket, parsed as a host that printed as another URL.
+    #[test]
+    fn a_host_is_what_the_url_prints() {
+        for bad in [
+            "http://a:b:80/",
+            "http://[x]y]:1/",
+            "http://[x]junk/",
+            "http://[[x]/",
+            "http://a]b/",
+            "http://`\u{fffd}:\u{6e9}:]\u{fffd}p\u{fffd}tp:",
+        ] {
+            let err = Url::parse(bad).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{bad}");
+        }
+        for good in [
+            "http://[::1]/",
+            "http://[::1]:8080/x",
+            "http://[fe80::1%25lo]:1/",
+        ] {
+            let u = Url::parse(good).unwrap();
+            assert_eq!(Url::parse(&u.to_string()).unwrap(), u, "{good}");
+        }
     }
 
     #[test]
