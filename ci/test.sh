@@ -42,5 +42,9 @@ PROACTOR_FAST_PATHS=off cargo test -p proactor --test ring_features --test fixed
     --test net_drop --test fixed_files
 PROACTOR_FAST_PATHS=off cargo test -p echo-server --test echo_server
 
-echo "== fuzz targets, 12 s each (scripts/fuzz.sh runs them longer; skipped without nightly or cargo-fuzz)"
-bash scripts/fuzz.sh --no-install 12
+echo "== loom: the cross-thread wake-up model (wake-model/; its own target directory)"
+CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/loom" RUSTFLAGS="--cfg loom" \
+    cargo test -p wake-model --test loom_wake --release
+
+echo "== fuzz targets, 10 s each (scripts/fuzz.sh runs them longer; skipped without nightly or cargo-fuzz)"
+bash scripts/fuzz.sh --no-install 10
