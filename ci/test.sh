@@ -26,6 +26,14 @@ if grep -E '^(clap|signal-hook) ' <<<"$deps"; then
 fi
 echo "$(sort -u <<<"$deps" | wc -l) crates: $(sort -u <<<"$deps" | cut -d' ' -f1 | tr '\n' ' ')"
 
+# The network-namespace tests (echo-server/tests/netns) put random loss on their links with
+# nftables; where it is missing they are skipped with a message, so CI installs it.
+if [ "${CI:-}" = true ] && ! command -v nft >/dev/null && command -v apt-get >/dev/null; then
+    echo "== installing nftables for the network-namespace tests"
+    { apt-get update -qq && apt-get install -y -qq nftables >/dev/null; } ||
+        echo "could not install nftables: the tests that need it will be skipped"
+fi
+
 echo "== cargo test"
 cargo test --workspace --all-targets
 cargo test --workspace --doc
