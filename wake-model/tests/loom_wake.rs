@@ -17,10 +17,9 @@
 //! synchronize with the remote thread, and the poll that follows need not see what that
 //! thread wrote before waking. If the future then returns `Pending`, `woken` is false and
 //! the remote thread found the loop awake (no eventfd write): the loop blocks for good.
-//! x86's and ARMv8's memory models do not allow the stale read here, so no test on this
-//! machine can show it; `self.woken.swap(true, Ordering::SeqCst)` in `wake_by_ref` closes
-//! it (the swaps then form one release sequence, which is what this model's stand-in
-//! checks).
+//! x86's memory model (TSO) does not allow the stale read, so no test on this machine
+//! can show it; `self.woken.swap(true, Ordering::SeqCst)` in `wake_by_ref` closes it (the
+//! swaps then form one release sequence, which is what this model's stand-in checks).
 #![cfg(loom)]
 
 use std::sync::atomic::Ordering;
