@@ -37,8 +37,8 @@ fi
 server=$!
 sampler=
 cleanup() {
-    [ -n "$sampler" ] && kill "$sampler" 2>/dev/null
-    kill "$server" 2>/dev/null
+    if [ -n "$sampler" ]; then kill "$sampler" 2>/dev/null || true; fi
+    kill "$server" 2>/dev/null || true
     rm -rf "$work"
 }
 trap cleanup EXIT
