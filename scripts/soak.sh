@@ -53,10 +53,12 @@ idle_rss=$(rss)
 
 # One sample a second while the load runs (second 1 is the end of the first second).
 (
+    start=$(date +%s%N)
     t=0
     while kill -0 "$server" 2>/dev/null; do
-        sleep 1
         t=$((t + 1))
+        left=$((start + t * 1000000000 - $(date +%s%N)))
+        [ "$left" -gt 0 ] && sleep "$(awk -v ns="$left" 'BEGIN { printf "%.3f", ns / 1e9 }')"
         echo "$t $(rss)" >>"$work/rss"
     done
 ) &
