@@ -66,6 +66,8 @@
 //! - Outside the library: `echo-server/` (a member crate, with its CLI dependencies), a
 //!   thread-per-core TCP echo server on the public API; `examples/` (`echo_client` is its
 //!   load generator, `download` a concurrent downloader); `benches/` (`echo`, `ops`).
+//! - `fuzz.rs`, built only under `cfg(fuzzing)` (`cargo fuzz`), hands the in-flight table
+//!   to the fuzz targets in `fuzz/` (a crate outside the workspace).
 //!
 //! # An operation's life on both backends
 //! ```text
@@ -139,6 +141,11 @@ mod blocking;
 pub mod buf;
 mod driver;
 pub mod fs;
+// The in-flight table for the fuzz targets (`fuzz/`): only where `cargo fuzz` builds.
+#[cfg(fuzzing)]
+#[doc(hidden)]
+#[path = "fuzz.rs"]
+pub mod __fuzz;
 mod io;
 pub mod net;
 mod op;

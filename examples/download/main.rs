@@ -11,7 +11,9 @@
 //! `DIR/<name>` once complete. A failed URL is reported, its `.part` removed, and the
 //! others carry on; the exit status is 1 if any failed. Only `http://` is supported.
 
+mod body;
 mod http;
+mod url;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -24,7 +26,8 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use proactor::fs::{self, File};
 use proactor::JoinSet;
 
-use http::{Sink, Url};
+use body::Sink;
+use url::Url;
 
 /// Download URLs concurrently to files.
 #[derive(Parser, Debug)]
