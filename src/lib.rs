@@ -59,10 +59,10 @@
 //! - [`signal`]: `ctrl_c` and Unix signals on a signalfd read through the driver
 //!   (`op/read.rs`), shared by every listener of the process (`signal/registry.rs`).
 //! - [`time`], [`net`], [`fs`], [`BufRing`](buf::BufRing) and
-//!   [`FixedBufPool`](buf::FixedBufPool) (`buf/ring.rs`, `buf/fixed.rs`),
-//!   `blocking.rs` ([`spawn_blocking`]): the public API on top.
-//! - [`main`] and [`test`] (feature `macros`): the attributes, from the `proactor-macros/`
-//!   member crate, which has no dependencies.
+//!   [`FixedBufPool`](buf::FixedBufPool) (`buf/ring.rs`, `buf/fixed.rs`), `blocking.rs`
+//!   ([`spawn_blocking`]): the public API on top.
+//! - `#[proactor::main]` and `#[proactor::test]` (feature `macros`): the attributes, from
+//!   the `proactor-macros/` member crate, which has no dependencies.
 //! - Outside the library: `echo-server/` (a member crate, with its CLI dependencies), a
 //!   thread-per-core TCP echo server on the public API; `examples/` (`echo_client` is its
 //!   load generator, `download` a concurrent downloader); `benches/` (`echo`, `ops`).

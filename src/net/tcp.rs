@@ -110,7 +110,7 @@ impl TcpListener {
     /// Waits for a connection; returns the stream and the peer's address.
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let (socket, addr) = self.inner.accept().await?;
-        Ok((TcpStream { inner: socket }, Socket::ip_addr(addr)?))
+        Ok((TcpStream::from_socket(socket), Socket::ip_addr(addr)?))
     }
 
     /// A stream of accepted connections: [`Incoming::next`] gives each one. On io_uring
@@ -174,14 +174,12 @@ impl TcpStream {
         let socket = Socket::create(Domain::for_address(addr), Type::STREAM)?;
         let inner = Socket::from_socket2(socket)?;
         inner.connect(SockAddr::from(addr)).await?;
-        Ok(TcpStream { inner })
+        Ok(TcpStream::from_socket(inner))
     }
 
     /// Wraps a connected std stream (made non-blocking).
     pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
-        Ok(TcpStream {
-            inner: Socket::from_socket2(stream.into())?,
-        })
+        Ok(TcpStream::from_socket(Socket::from_socket2(stream.into())?))
     }
 
     /// Reads into `buf` (up to its capacity); `Ok(0)` means the peer closed its side.
@@ -286,7 +284,9 @@ impl TcpStream {
 }
 
 impl TcpStream {
+    /// Every stream is made here: it marks the fd as a TCP stream's for the drivers.
     pub(crate) fn from_socket(inner: Socket) -> TcpStream {
+        inner.fd().short_reads_drain();
         TcpStream { inner }
     }
 }

@@ -77,6 +77,8 @@ impl<B: IoBufMut> OpCode for RecvFrom<B> {
 // and the iovec points into `self.buf`, whose pointer is stable (`[heap-owned]`); the fd is
 // held by `self.fd` (`[fd-outlives-op]`).
 unsafe impl<B: IoBufMut> UringOp for RecvFrom<B> {
+    const CANCEL_FINDS: bool = true;
+
     fn sqe(&mut self, _ring: &Ring<'_>) -> io::Result<squeue::Entry> {
         let hdr = self.prepare();
         Ok(opcode::RecvMsg::new(types::Fd(self.fd.raw()), hdr).build())

@@ -63,6 +63,8 @@ impl<B: IoBuf> OpCode for SendTo<B> {
 // iovec points into `self.buf`, whose pointer is stable (`[heap-owned]`); the fd is held by
 // `self.fd` (`[fd-outlives-op]`).
 unsafe impl<B: IoBuf> UringOp for SendTo<B> {
+    const CANCEL_FINDS: bool = true;
+
     fn sqe(&mut self, _ring: &Ring<'_>) -> io::Result<squeue::Entry> {
         let hdr = self.prepare();
         Ok(opcode::SendMsg::new(types::Fd(self.fd.raw()), hdr)

@@ -60,6 +60,12 @@ pub(crate) struct FdState {
     /// The peer hung up or the socket failed (`EPOLLRDHUP`, `EPOLLHUP`, `EPOLLERR`): no
     /// edge comes after that, so a short read no longer means "wait".
     hup: Cell<bool>,
+    /// A read that comes back short emptied the receive queue ([`FdState::drained`]): set
+    /// for TCP streams ([`SharedFd::short_reads_drain`](crate::driver::fd::SharedFd)), and
+    /// cleared for good once urgent data arrives (`EPOLLPRI`: a read stops at the urgent
+    /// mark with data still queued). Not for other fds: a Unix stream read also stops at a
+    /// message carrying descriptors or new credentials, with data behind it.
+    short_reads_drain: Cell<bool>,
     /// Ops waiting for readability, by waiter id.
     readers: RefCell<Vec<(u64, Waker)>>,
     /// Ops waiting for writability, by waiter id.
@@ -89,12 +95,18 @@ impl FdState {
         self.ready.set(self.ready.get() & !Self::bit(interest));
     }
 
-    /// A read came back short: the receive queue is empty, and the next data raises an
-    /// edge. Not once the peer hung up (its FIN raised none after the data before it).
+    /// A read came back short: on a TCP stream the receive queue is then empty, and the
+    /// next data raises an edge. Not once the peer hung up (its FIN raised none after the
+    /// data before it), nor once urgent data came.
     pub(super) fn drained(&self) {
-        if !self.hup.get() {
+        if self.short_reads_drain.get() && !self.hup.get() {
             self.clear_ready(Interest::Read);
         }
+    }
+
+    /// See [`FdState::short_reads_drain`].
+    pub(crate) fn set_short_reads_drain(&self) {
+        self.short_reads_drain.set(true);
     }
 
     /// The token of its registration, if it has one.
@@ -154,6 +166,9 @@ impl FdState {
         let mut bits = 0;
         if events & (libc::EPOLLRDHUP | HANGUP) as u32 != 0 {
             self.hup.set(true);
+        }
+        if events & libc::EPOLLPRI as u32 != 0 {
+            self.short_reads_drain.set(false);
         }
         if events & READABLE != 0 {
             bits |= READ;

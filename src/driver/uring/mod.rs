@@ -93,6 +93,9 @@ pub(crate) struct Uring {
     /// the read's completion (`[driver-owned]`).
     wake_buf: ManuallyDrop<Box<u64>>,
     wake_armed: bool,
+    /// How many times the wake-up read was armed: tells a probe's answer about an earlier
+    /// arming from one about the current.
+    wake_arms: u64,
     /// Set when the drain at shutdown gave up: the ring and what the kernel may still touch
     /// are leaked rather than freed.
     leak: bool,
@@ -111,8 +114,11 @@ pub(crate) struct Uring {
     /// Enters made to flush completions the kernel held back from a full CQ.
     overflow_flushes: u64,
     /// Probes in flight after dropped completions, by number, with the op each asks about.
-    probes: HashMap<u32, u64>,
+    probes: HashMap<u32, lost::Probed>,
     next_probe: u32,
+    /// Probe completions of the current reap, handled after the ops' (kept here, not on
+    /// the stack, so that a waker panicking in the reap loses none).
+    probe_results: Vec<(u64, i32)>,
     /// Ops in flight when completions were dropped: each final completion is an error.
     suspect: HashSet<u64>,
     /// Faults a unit test injects.
@@ -183,6 +189,7 @@ impl Uring {
             wake_fd,
             wake_buf: ManuallyDrop::new(Box::new(0)),
             wake_armed: false,
+            wake_arms: 0,
             leak: false,
             fast: multishot,
             next_bgid: 0,
@@ -195,6 +202,7 @@ impl Uring {
             overflow_flushes: 0,
             probes: HashMap::new(),
             next_probe: 0,
+            probe_results: Vec::new(),
             suspect: HashSet::new(),
             #[cfg(test)]
             faults: Faults::default(),
@@ -248,6 +256,9 @@ impl Uring {
             None => self.inflight.insert(cx.waker()),
             Some(policy) => self.inflight.insert_multi(cx.waker(), policy),
         };
+        if !T::CANCEL_FINDS {
+            self.inflight.mark_unfindable(user_data);
+        }
         // SAFETY: `T: UringOp` promises every pointer in the SQE refers to heap memory owned
         // by `op` (`[heap-owned]`); the op future keeps `op` alive until its final
         // completion is collected, or parks it in the in-flight slot if dropped
