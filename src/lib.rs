@@ -46,7 +46,8 @@
 //!     state (`fd_state.rs`), waiting (`wait.rs`), file I/O on the thread pool
 //!     (`offload.rs`).
 //! - `op/`: one operation per file, each with its io_uring half and its readiness half:
-//!   accept, accept_multi, connect, recv, recv_multi, recv_from, send, send_zc, send_to,
+//!   accept, accept_multi, connect, recv, recv_multi, recv_from, recv_fds, send, send_zc,
+//!   send_msg (a datagram to an address, or bytes with descriptors attached),
 //!   shutdown, close, nop, read (of a signalfd); open, read_at (and `READ_FIXED`), write_at
 //!   (and `WRITE_FIXED`), fsync, ftruncate, fallocate, statx, mkdir, rename, unlink, link,
 //!   symlink. Ops on opcodes newer than those the ring requires fall back to their system

@@ -26,4 +26,4 @@ pub use tcp::ListenOptions;
 pub use tcp::{TcpListener, TcpStream};
 pub use tcp_socket::TcpSocket;
 pub use udp::UdpSocket;
-pub use unix::{UnixDatagram, UnixListener, UnixStream};
+pub use unix::{UCred, UnixDatagram, UnixListener, UnixStream};
