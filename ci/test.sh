@@ -39,6 +39,19 @@ cargo test -p proactor --features macros --test macros
 cargo test -p proactor --features macros --doc
 bash ci/macros-errors.sh
 
+echo "== the asyncio tour (docs/asyncio-tour.md): each example runs to its end, on each driver"
+cargo build --quiet --examples
+for example in asyncio_gather asyncio_wait asyncio_as_completed asyncio_cancel \
+    asyncio_run_in_executor asyncio_start_server asyncio_threadsafe asyncio_signal; do
+    for driver in uring epoll; do
+        if ! PROACTOR_DRIVER=$driver timeout 60 cargo run --quiet --example "$example" >/dev/null; then
+            echo "the tour example $example failed on $driver" >&2
+            exit 1
+        fi
+    done
+done
+echo "ok"
+
 echo "== benchmarks build"
 cargo bench --no-run
 
