@@ -99,8 +99,9 @@
 //! cancels every operation once and waits for every completion before unmapping the ring
 //! ([`Runtime::shutdown_timeout`] bounds that wait: past it the ring and what the kernel may
 //! still touch are leaked, never freed).
-//! An operation whose completion creates something (an accepted socket) releases it in
-//! `OpCode::complete_orphan` when its future was dropped, so a cancelled accept leaks no fd.
+//! An operation whose completion creates something (an accepted socket, descriptors received
+//! over a Unix socket) releases it in `OpCode::complete_orphan` when its future was dropped,
+//! so a cancelled accept or `recv_fds` leaks no fd.
 //! `user_data` carries a generation, so a stale completion cannot complete a newer
 //! operation that reused its slot. The invariants are named in `driver/mod.rs`
 //! (`[heap-owned]`, `[parked-on-drop]`, `[generation]`, `[fd-outlives-op]`,
