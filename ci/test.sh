@@ -47,6 +47,19 @@ cargo test -p proactor --features macros --test macros
 cargo test -p proactor --features macros --doc
 bash ci/macros-errors.sh
 
+echo "== the asyncio tour (docs/asyncio-tour.md): each example runs to its end, on each driver"
+cargo build --quiet --examples
+for example in asyncio_gather asyncio_wait asyncio_as_completed asyncio_cancel \
+    asyncio_run_in_executor asyncio_start_server asyncio_threadsafe asyncio_signal; do
+    for driver in uring epoll; do
+        if ! PROACTOR_DRIVER=$driver timeout 60 cargo run --quiet --example "$example" >/dev/null; then
+            echo "the tour example $example failed on $driver" >&2
+            exit 1
+        fi
+    done
+done
+echo "ok"
+
 echo "== benchmarks build"
 cargo bench --no-run
 
@@ -56,8 +69,9 @@ cargo bench --bench echo -- --quick --conns 1,256
 echo "== io_uring fast paths forced off (PROACTOR_FAST_PATHS=off): the fallbacks"
 PROACTOR_FAST_PATHS=off cargo test -p proactor --test ring_features --test fixed_buf \
     --test net_tcp --test runtime --test time --test drop --test fs --test multishot \
-    --test net_drop --test fixed_files --test stress --test hardening --test short_reads --test handle \
-    --test shutdown --test signal --test fs_dirs
+    --test net_drop --test fixed_files --test stress --test hardening --test short_reads \
+    --test handle --test shutdown --test signal --test fs_dirs --test net_names --test net_socket \
+    --test net_fds
 PROACTOR_FAST_PATHS=off cargo test -p echo-server --test echo_server
 
 echo "== loom: the cross-thread wake-up model (wake-model/; its own target directory)"

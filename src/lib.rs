@@ -46,7 +46,8 @@
 //!     state (`fd_state.rs`), waiting (`wait.rs`), file I/O on the thread pool
 //!     (`offload.rs`).
 //! - `op/`: one operation per file, each with its io_uring half and its readiness half:
-//!   accept, accept_multi, connect, recv, recv_multi, recv_from, send, send_zc, send_to,
+//!   accept, accept_multi, connect, recv, recv_multi, recv_from, recv_fds, send, send_zc,
+//!   send_msg (a datagram to an address, or bytes with descriptors attached),
 //!   shutdown, close, nop, read (of a signalfd); open, read_at (and `READ_FIXED`), write_at
 //!   (and `WRITE_FIXED`), fsync, ftruncate, fallocate, statx, mkdir, rename, unlink, link,
 //!   symlink. Ops on opcodes newer than those the ring requires fall back to their system
@@ -100,8 +101,9 @@
 //! cancels every operation once and waits for every completion before unmapping the ring
 //! ([`Runtime::shutdown_timeout`] bounds that wait: past it the ring and what the kernel may
 //! still touch are leaked, never freed).
-//! An operation whose completion creates something (an accepted socket) releases it in
-//! `OpCode::complete_orphan` when its future was dropped, so a cancelled accept leaks no fd.
+//! An operation whose completion creates something (an accepted socket, descriptors received
+//! over a Unix socket) releases it in `OpCode::complete_orphan` when its future was dropped,
+//! so a cancelled accept or `recv_fds` leaks no fd.
 //! `user_data` carries a generation, so a stale completion cannot complete a newer
 //! operation that reused its slot. The invariants are named in `driver/mod.rs`
 //! (`[heap-owned]`, `[parked-on-drop]`, `[generation]`, `[fd-outlives-op]`,

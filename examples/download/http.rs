@@ -4,7 +4,7 @@
 //! every connect, write and read is bounded by an idle timeout. URLs are `url.rs`.
 
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use proactor::buf::IoBuf;
@@ -110,16 +110,15 @@ async fn send_request(socket: &Socket, url: &Url) -> io::Result<()> {
     }
 }
 
-/// Resolves the host on the blocking pool (getaddrinfo blocks).
+/// Resolves the host: `lookup_host` runs getaddrinfo on the blocking pool.
 async fn resolve(url: &Url, idle: Duration) -> io::Result<Vec<SocketAddr>> {
-    let target = (url.host.clone(), url.port);
-    let lookup =
-        proactor::spawn_blocking(move || target.to_socket_addrs().map(Iterator::collect::<Vec<_>>));
+    let lookup = proactor::net::lookup_host((url.host.as_str(), url.port));
     match proactor::time::timeout(idle, lookup).await {
-        Ok(Ok(res)) => {
-            res.map_err(|e| io::Error::new(e.kind(), format!("cannot resolve {}: {e}", url.host)))
-        }
-        Ok(Err(join)) => Err(join.into()),
+        Ok(Ok(addrs)) => Ok(addrs.collect()),
+        Ok(Err(e)) => Err(io::Error::new(
+            e.kind(),
+            format!("cannot resolve {}: {e}", url.host),
+        )),
         Err(_) => Err(timed_out(&format!("resolving {}", url.host), idle)),
     }
 }
