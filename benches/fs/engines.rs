@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use proactor::buf::{FixedBuf, FixedBufPool, IoBuf, IoBufMut};
 use proactor::fs::File;
-use proactor::{Driver, Runtime};
+use proactor::{Builder, Driver, DriverKind, Runtime};
 
 use super::{Cell, Row, Sample, Setup};
 
@@ -116,24 +116,27 @@ pub(crate) fn unavailable() -> Vec<(Row, String)> {
 
 /// One run of an in-process row in `cell`.
 pub(crate) fn run(row: Row, cell: Cell, setup: &Setup) -> Sample {
+    let mut b = Runtime::builder();
     match row {
-        Row::Uring => proactor(Driver::Uring, false, cell, setup),
-        Row::UringFixed => proactor(Driver::Uring, true, cell, setup),
-        Row::Epoll => proactor(Driver::Epoll, false, cell, setup),
+        Row::Uring => proactor(b.driver(Driver::Uring), false, cell, setup),
+        Row::UringTurn => proactor(b.driver(Driver::Uring).file_batch(0), false, cell, setup),
+        Row::UringFixed => proactor(b.driver(Driver::Uring), true, cell, setup),
+        Row::Epoll => proactor(b.driver(Driver::Epoll), false, cell, setup),
         Row::Tokio => tokio(cell, setup),
+        Row::Raw => super::raw::run(cell, setup),
         Row::Fio | Row::FioFixed => unreachable!("fio runs as a subprocess"),
     }
 }
 
 /// The measured stretch of a run: after the warm-up, for the run's duration.
 #[derive(Clone, Copy)]
-struct Window {
+pub(crate) struct Window {
     start: Instant,
-    end: Instant,
+    pub(crate) end: Instant,
 }
 
 impl Window {
-    fn new(cell: Cell, setup: &Setup) -> Window {
+    pub(crate) fn new(cell: Cell, setup: &Setup) -> Window {
         let warmup = match cell.warms_up() {
             true => setup.warmup,
             false => Duration::ZERO,
@@ -147,7 +150,7 @@ impl Window {
 }
 
 /// Where a worker's operations go.
-enum Offsets {
+pub(crate) enum Offsets {
     /// Uniformly random `block`-aligned offsets in the file (xorshift64*).
     Random { state: u64, blocks: u64, block: u64 },
     /// From 0 on, each operation after the bytes the last one moved; `wrap`: back to 0 at
@@ -156,7 +159,7 @@ enum Offsets {
 }
 
 impl Offsets {
-    fn new(cell: Cell, worker: usize, setup: &Setup) -> Offsets {
+    pub(crate) fn new(cell: Cell, worker: usize, setup: &Setup) -> Offsets {
         let block = cell.block() as u64;
         match cell {
             Cell::Qd1 | Cell::Qd32 => {
@@ -179,7 +182,7 @@ impl Offsets {
     }
 
     /// The next offset, or `None` at the end of a sequential pass.
-    fn next(&mut self) -> Option<u64> {
+    pub(crate) fn next(&mut self) -> Option<u64> {
         match self {
             Offsets::Random {
                 state,
@@ -214,13 +217,33 @@ impl Offsets {
 
 /// What one worker did within the window.
 #[derive(Default)]
-struct Tally {
+pub(crate) struct Tally {
+    /// Operations completed within the window.
     ops: u64,
+    /// Operations completed in the whole run, warm-up included.
+    all_ops: u64,
     bytes: u64,
     /// When the last counted operation completed.
     last: Option<Instant>,
     /// The latency of each operation started within the window, ns.
     lat_ns: Vec<u32>,
+}
+
+impl Tally {
+    /// An operation of `n` bytes ran from `t0` to `t1`: its latency counts if it started
+    /// within the window, its bytes if it completed within it.
+    pub(crate) fn record(&mut self, t0: Instant, t1: Instant, n: usize, w: Window) {
+        self.all_ops += 1;
+        if t0 >= w.start {
+            self.lat_ns
+                .push((t1 - t0).as_nanos().min(u32::MAX as u128) as u32);
+        }
+        if t1 >= w.start && t1 <= w.end {
+            self.ops += 1;
+            self.bytes += n as u64;
+            self.last = Some(t1);
+        }
+    }
 }
 
 /// The one worker loop of every in-process row: runs `op` (which owns `state`, the file
@@ -248,22 +271,15 @@ where
             break; // end of file
         }
         offsets.advance(n);
-        if t0 >= w.start {
-            tally
-                .lat_ns
-                .push((t1 - t0).as_nanos().min(u32::MAX as u128) as u32);
-        }
-        if t1 >= w.start && t1 <= w.end {
-            tally.ops += 1;
-            tally.bytes += n as u64;
-            tally.last = Some(t1);
-        }
+        tally.record(t0, t1, n, w);
     }
     tally
 }
 
-/// The workers' tallies as one sample.
-fn sample(tallies: Vec<Tally>, w: Window) -> Sample {
+/// The workers' tallies as one sample; `enters`: the `io_uring_enter` calls of the whole
+/// run, where known.
+pub(crate) fn sample(tallies: Vec<Tally>, w: Window, enters: Option<u64>) -> Sample {
+    let all_ops: u64 = tallies.iter().map(|t| t.all_ops).sum();
     let last = tallies.iter().filter_map(|t| t.last).max();
     let secs = last.map_or(0.0, |l| (l - w.start).as_secs_f64());
     let ops: u64 = tallies.iter().map(|t| t.ops).sum();
@@ -279,6 +295,7 @@ fn sample(tallies: Vec<Tally>, w: Window) -> Sample {
         mb_per_sec: bytes as f64 / secs.max(1e-9) / 1e6,
         p50_us: pct(0.50),
         p99_us: pct(0.99),
+        enters_per_op: enters.map_or(f64::NAN, |e| e as f64 / all_ops.max(1) as f64),
     }
 }
 
@@ -323,11 +340,11 @@ impl Buf {
 }
 
 /// A proactor row: `depth` tasks on one runtime, each running the worker loop.
-fn proactor(driver: Driver, fixed: bool, cell: Cell, setup: &Setup) -> Sample {
-    let rt = Runtime::builder()
-        .driver(driver)
+fn proactor(builder: &Builder, fixed: bool, cell: Cell, setup: &Setup) -> Sample {
+    let rt = builder
         .build()
         .unwrap_or_else(|e| super::die(&format!("runtime: {e}")));
+    let uring = rt.driver() == DriverKind::Uring;
     rt.block_on(async {
         let (write, flags) = open_mode(cell);
         let file = File::options()
@@ -371,7 +388,8 @@ fn proactor(driver: Driver, fixed: bool, cell: Cell, setup: &Setup) -> Sample {
         for task in tasks {
             tallies.push(task.await.expect("worker task"));
         }
-        sample(tallies, w)
+        let enters = uring.then(|| proactor::runtime::stats().enters);
+        sample(tallies, w, enters)
     })
 }
 
@@ -420,6 +438,6 @@ fn tokio(cell: Cell, setup: &Setup) -> Sample {
         for task in tasks {
             tallies.push(task.await.expect("worker task"));
         }
-        sample(tallies, w)
+        sample(tallies, w, None)
     })
 }

@@ -96,5 +96,6 @@ fn parse(report: &Value, cell: Cell) -> Option<Sample> {
         mb_per_sec: dir["bw_bytes"].as_f64().unwrap_or(f64::NAN) / 1e6,
         p50_us: p50 / 1000.0,
         p99_us: p99 / 1000.0,
+        enters_per_op: f64::NAN,
     })
 }

@@ -20,6 +20,7 @@
 
 mod engines;
 mod fio;
+mod raw;
 mod report;
 mod testfile;
 
@@ -112,13 +113,20 @@ pub(crate) enum Row {
     /// tokio (current_thread): `spawn_blocking` around `FileExt::read_at`/`write_at` and
     /// `sync_data`.
     Tokio,
+    /// A bare io-uring loop with no runtime, on a ring set up as proactor's (the random
+    /// read cells only; not run unless asked, `--rows raw`).
+    Raw,
+    /// proactor-uring with `Builder::file_batch(0)`: file reads submitted only at the end
+    /// of each loop turn, as before `file_batch` (the random read cells only).
+    UringTurn,
 }
 
 impl Row {
-    const ALL: [Row; 6] = [
+    const ALL: [Row; 7] = [
         Row::Fio,
         Row::FioFixed,
         Row::Uring,
+        Row::UringTurn,
         Row::UringFixed,
         Row::Epoll,
         Row::Tokio,
@@ -133,8 +141,10 @@ impl Row {
             "fixed" => vec![Row::UringFixed],
             "epoll" => vec![Row::Epoll],
             "tokio" => vec![Row::Tokio],
+            "raw" => vec![Row::Raw],
+            "uring-turn" => vec![Row::UringTurn],
             _ => die(&format!(
-                "unknown row {s:?} (fio, fio-plain, fio-fixed, uring, fixed, epoll, tokio)"
+                "unknown row {s:?} (fio, fio-plain, fio-fixed, uring, uring-turn, fixed, epoll, tokio, raw)"
             )),
         }
     }
@@ -147,7 +157,15 @@ impl Row {
             Row::UringFixed => "proactor-uring FixedBufPool",
             Row::Epoll => "proactor-epoll",
             Row::Tokio => "tokio spawn_blocking",
+            Row::Raw => "raw io-uring loop",
+            Row::UringTurn => "proactor-uring file_batch(0)",
         }
+    }
+
+    /// Whether the row runs `cell`: the raw loop and the before/after row only the random
+    /// reads.
+    fn runs(self, cell: Cell) -> bool {
+        !matches!(self, Row::Raw | Row::UringTurn) || cell.direct()
     }
 
     /// The fio row this row's ratios are taken against: the one on the same buffer path.
@@ -160,11 +178,13 @@ impl Row {
 }
 
 /// The order the rows of a cell run in: each next to its [`Row::reference`].
-const RUN_ORDER: [Row; 6] = [
+const RUN_ORDER: [Row; 8] = [
     Row::Tokio,
     Row::Epoll,
+    Row::Raw,
     Row::Fio,
     Row::Uring,
+    Row::UringTurn,
     Row::UringFixed,
     Row::FioFixed,
 ];
@@ -177,6 +197,8 @@ pub(crate) struct Sample {
     /// Per-operation latency, µs (`NaN` where not measured).
     pub(crate) p50_us: f64,
     pub(crate) p99_us: f64,
+    /// `io_uring_enter` calls per operation (proactor-uring and the raw loop; else `NaN`).
+    pub(crate) enters_per_op: f64,
 }
 
 /// What every run needs to know.
@@ -351,7 +373,7 @@ fn measure(opts: &Options, setup: &Setup) -> Results {
             // within a repetition favours none of them.
             let mut order: Vec<Row> = RUN_ORDER
                 .into_iter()
-                .filter(|r| opts.rows.contains(r))
+                .filter(|r| opts.rows.contains(r) && r.runs(cell))
                 .collect();
             if rep % 2 == 1 {
                 order.reverse();
@@ -365,14 +387,15 @@ fn measure(opts: &Options, setup: &Setup) -> Results {
                 let sample = run(row, cell, setup);
                 match &sample {
                     Some(s) => eprintln!(
-                        "{:<20} rep {} {:<28} {:>9.0} ops/s {:>8.1} MB/s  p50 {:>7.1} us  p99 {:>7.1} us",
+                        "{:<20} rep {} {:<28} {:>9.0} ops/s {:>8.1} MB/s  p50 {:>7.1} us  p99 {:>7.1} us  enters/op {:.2}",
                         cell.label(),
                         rep + 1,
                         row.name(),
                         s.ops_per_sec,
                         s.mb_per_sec,
                         s.p50_us,
-                        s.p99_us
+                        s.p99_us,
+                        s.enters_per_op
                     ),
                     None => eprintln!("{:<20} rep {} {:<28} failed", cell.label(), rep + 1, row.name()),
                 }

@@ -10,10 +10,17 @@ use super::{median, Cell, Options, Results, Row, Sample, Samples, Setup};
 /// The per-repetition ratios of `row` to its fio row in `cell` (`f` of each), where both
 /// ran.
 fn ratios(samples: &Samples, cell: Cell, row: Row, f: fn(&Sample) -> f64) -> Vec<f64> {
-    let (Some(a), Some(b)) = (
-        samples.get(&(cell, row)),
-        samples.get(&(cell, row.reference())),
-    ) else {
+    pair_ratios(samples, cell, (row, row.reference()), f)
+}
+
+/// The per-repetition ratios of row `a` to row `b` in `cell`, where both ran.
+fn pair_ratios(
+    samples: &Samples,
+    cell: Cell,
+    (a, b): (Row, Row),
+    f: fn(&Sample) -> f64,
+) -> Vec<f64> {
+    let (Some(a), Some(b)) = (samples.get(&(cell, a)), samples.get(&(cell, b))) else {
         return Vec::new();
     };
     a.iter()
@@ -116,9 +123,9 @@ pub(super) fn render(
     let _ = writeln!(t);
     let _ = writeln!(
         t,
-        "| cell | row | ops/s | MB/s | p50 us | p99 us | ops/s vs fio | p50 vs fio |"
+        "| cell | row | ops/s | MB/s | p50 us | p99 us | ops/s vs fio | p50 vs fio | enters/op |"
     );
-    let _ = writeln!(t, "|---|---|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(t, "|---|---|---:|---:|---:|---:|---:|---:|---:|");
     for &cell in &opts.cells {
         for &row in &opts.rows {
             let Some(runs) = samples.get(&(cell, row)) else {
@@ -133,7 +140,7 @@ pub(super) fn render(
             };
             let _ = writeln!(
                 t,
-                "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 cell.label(),
                 row.name(),
                 num(m(|s| s.ops_per_sec), 0),
@@ -142,10 +149,55 @@ pub(super) fn render(
                 num(m(|s| s.p99_us), 1),
                 vs(|s| s.ops_per_sec),
                 vs(|s| s.p50_us),
+                num(m(|s| s.enters_per_op), 2),
             );
         }
     }
+    t.push_str(&before_after(opts, samples));
     t.push_str(&targets(opts, samples));
+    t
+}
+
+/// The driver's submission policy, before and after: proactor-uring as it comes against
+/// `file_batch(0)` (file reads submitted only at the end of each turn), pair by pair.
+fn before_after(opts: &Options, samples: &Samples) -> String {
+    let pair = (Row::Uring, Row::UringTurn);
+    let mut t = String::new();
+    for &cell in &opts.cells {
+        let ops = pair_ratios(samples, cell, pair, |s| s.ops_per_sec);
+        if ops.is_empty() {
+            continue;
+        }
+        if t.is_empty() {
+            let _ = writeln!(t);
+            let _ = writeln!(
+                t,
+                "before/after: {} (file_batch 4, the default) against {} (submitted once per \
+                 turn), the ratio of each repetition's pair, median [min-max]:",
+                pair.0.name(),
+                pair.1.name()
+            );
+            let _ = writeln!(t);
+            let _ = writeln!(
+                t,
+                "| cell | ops/s | p50 | enters/op (this) | enters/op (before) |"
+            );
+            let _ = writeln!(t, "|---|---:|---:|---:|---:|");
+        }
+        let enters = |row| {
+            let runs = samples.get(&(cell, row)).into_iter().flatten().flatten();
+            num(median(runs.map(|s| s.enters_per_op).collect()), 2)
+        };
+        let _ = writeln!(
+            t,
+            "| {} | {} | {} | {} | {} |",
+            cell.label(),
+            spread(&ops),
+            spread(&pair_ratios(samples, cell, pair, |s| s.p50_us)),
+            enters(pair.0),
+            enters(pair.1),
+        );
+    }
     t
 }
 
