@@ -105,6 +105,9 @@ pub(crate) enum Row {
     FioFixed,
     /// proactor on io_uring, `read_at`/`write_at` on page-aligned heap buffers.
     Uring,
+    /// proactor-uring with `Builder::file_batch(0)`: file reads submitted only at the end
+    /// of each loop turn, as before `file_batch` (the random read cells only).
+    UringTurn,
     /// proactor on io_uring, `read_fixed_at`/`write_fixed_at` on a registered
     /// `FixedBufPool` (`READ_FIXED`/`WRITE_FIXED`).
     UringFixed,
@@ -116,9 +119,6 @@ pub(crate) enum Row {
     /// A bare io-uring loop with no runtime, on a ring set up as proactor's (the random
     /// read cells only; not run unless asked, `--rows raw`).
     Raw,
-    /// proactor-uring with `Builder::file_batch(0)`: file reads submitted only at the end
-    /// of each loop turn, as before `file_batch` (the random read cells only).
-    UringTurn,
 }
 
 impl Row {
