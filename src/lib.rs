@@ -66,7 +66,7 @@
 //!   the `proactor-macros/` member crate, which has no dependencies.
 //! - Outside the library: `echo-server/` (a member crate, with its CLI dependencies), a
 //!   thread-per-core TCP echo server on the public API; `examples/` (`echo_client` is its
-//!   load generator, `download` a concurrent downloader); `benches/` (`echo`, `ops`).
+//!   load generator, `download` a concurrent downloader); `benches/` (`echo`, `ops`, `fs`).
 //! - `fuzz.rs`, built only under `cfg(fuzzing)` (`cargo fuzz`), hands the in-flight table
 //!   to the fuzz targets in `fuzz/` (a crate outside the workspace).
 //!
@@ -93,7 +93,9 @@
 //! One runtime per thread. A loop turn runs ready tasks (at most `event_interval`), then
 //! one `io_uring_enter` submits every queued SQE and, only when nothing is runnable, waits
 //! for a completion, a cross-thread wake-up or the next timer deadline (`EXT_ARG`);
-//! completions are reaped from shared memory, and due timers fire.
+//! completions are reaped from shared memory, and due timers fire. File reads and writes
+//! also go to the kernel every [`Builder::file_batch`] queued (default 4), without waiting
+//! for the end of the turn: a disk gets them sooner in small groups.
 //!
 //! Memory safety rests on ownership: an operation owns its buffers and fd handle; if its
 //! future is dropped while the kernel still owns the operation, those resources move into

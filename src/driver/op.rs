@@ -82,6 +82,11 @@ pub(crate) unsafe trait UringOp: OpCode {
     /// layer): the default, so that a probe never frees what the kernel may still write.
     const CANCEL_FINDS: bool = false;
 
+    /// Whether the op waits on a storage device (a file read or write): the driver hands
+    /// such SQEs to the kernel in small groups as they are queued, rather than all at the
+    /// end of the loop's turn (see [`Config::file_batch`](super::Config)).
+    const FILE_IO: bool = false;
+
     /// The submission entry (without `user_data`, which the driver sets), for `ring`; an
     /// error where this ring cannot run the op (e.g. its buffers belong to another ring),
     /// which the op then completes with, without a submission.

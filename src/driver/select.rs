@@ -33,6 +33,10 @@ pub(crate) struct Config {
     pub(crate) fast_paths: Option<bool>,
     /// Registered file slots for sockets (io_uring, fast paths only).
     pub(crate) fixed_files: u32,
+    /// How many file reads and writes ([`UringOp::FILE_IO`](super::UringOp)) the io_uring
+    /// backend queues before it submits them without waiting for the end of the turn; 0:
+    /// only at the end of the turn.
+    pub(crate) file_batch: u32,
 }
 
 impl Default for Config {
@@ -42,6 +46,7 @@ impl Default for Config {
             driver: Driver::Auto,
             fast_paths: None,
             fixed_files: 4096,
+            file_batch: 4,
         }
     }
 }
@@ -67,6 +72,7 @@ pub(crate) fn build(config: &Config, wake: &OwnedFd) -> io::Result<(Handle, Stri
             wake,
             fast,
             config.fixed_files,
+            config.file_batch,
         )?))
     };
     let epoll = || -> io::Result<Engine> { Ok(Engine::Epoll(Epoll::new(wake.try_clone()?)?)) };

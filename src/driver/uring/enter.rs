@@ -87,6 +87,7 @@ impl Uring {
     /// `wait`, blocks until a completion or the timeout (`Some(None)`: no timeout). Retries
     /// EINTR; on EBUSY/EAGAIN (completions must be collected first) reaps and tries again.
     pub(super) fn enter(&mut self, wait: Option<Option<Duration>>) {
+        self.files_queued = 0; // every queued SQE is handed over
         loop {
             self.enters += 1;
             let res = self.sys_enter(wait.is_some() as u32, wait.flatten());

@@ -418,3 +418,86 @@ fn a_full_completion_queue_loses_no_completion() {
     assert_eq!(rig.stats().lost_completions, 0);
     assert_eq!(rig.stats().ops_in_flight, 0);
 }
+
+/// A NOP that counts as a file read or write ([`UringOp::FILE_IO`]).
+struct FileNop;
+
+impl OpCode for FileNop {
+    type Output = io::Result<()>;
+    fn complete(self, completion: Completion) -> io::Result<()> {
+        completion.result.map(drop)
+    }
+}
+
+// SAFETY: a NOP SQE carries no pointers and no fd.
+unsafe impl UringOp for FileNop {
+    const FILE_IO: bool = true;
+    fn sqe(&mut self, _ring: &Ring<'_>) -> io::Result<io_uring::squeue::Entry> {
+        Ok(io_uring::opcode::Nop::new().build())
+    }
+}
+
+impl ReadyOp for FileNop {
+    fn mode(&self) -> Mode<'_> {
+        Mode::Immediate
+    }
+    fn syscall(&mut self) -> io::Result<u32> {
+        Ok(0)
+    }
+}
+
+/// SQEs queued and not yet handed to the kernel.
+fn queued(rig: &Rig) -> usize {
+    rig.engine(|e| match e {
+        Engine::Uring(u) => u.ring.submission().len(),
+        Engine::Epoll(_) => unreachable!(),
+    })
+}
+
+#[test]
+fn file_ops_are_submitted_every_file_batch_without_waiting_for_the_turn() {
+    let rig = Rig::with(Config {
+        driver: Driver::Uring,
+        file_batch: 4,
+        ..Config::default()
+    });
+    rig.turn(); // the wake read is armed and submitted
+    let mut ops: Vec<_> = (0..3).map(|_| rig.start(FileNop)).collect();
+    let mut nops: Vec<_> = (0..5).map(|_| rig.start(Nop)).collect();
+    assert_eq!(queued(&rig), 8, "3 file ops and 5 others wait for the turn");
+    ops.push(rig.start(FileNop));
+    assert_eq!(
+        queued(&rig),
+        0,
+        "the fourth file op submits all that is queued"
+    );
+    ops.extend((0..3).map(|_| rig.start(FileNop)));
+    assert_eq!(queued(&rig), 3, "the count starts again after a submission");
+    rig.turn();
+    assert_eq!(queued(&rig), 0);
+    ops.push(rig.start(FileNop));
+    assert_eq!(queued(&rig), 1, "the turn's enter started the count again");
+    for op in &mut ops {
+        rig.finish(op).unwrap();
+    }
+    for op in &mut nops {
+        rig.finish(op).unwrap();
+    }
+    assert_eq!(rig.stats().ops_in_flight, 0);
+}
+
+#[test]
+fn file_batch_zero_submits_file_ops_with_the_turn_only() {
+    let rig = Rig::with(Config {
+        driver: Driver::Uring,
+        file_batch: 0,
+        ..Config::default()
+    });
+    rig.turn();
+    let mut ops: Vec<_> = (0..16).map(|_| rig.start(FileNop)).collect();
+    assert_eq!(queued(&rig), 16);
+    for op in &mut ops {
+        rig.finish(op).unwrap();
+    }
+    assert_eq!(rig.stats().ops_in_flight, 0);
+}
