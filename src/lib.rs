@@ -128,7 +128,7 @@ mod blocking;
 pub mod buf;
 mod driver;
 pub mod fs;
-mod io;
+pub mod io;
 pub mod net;
 mod op;
 mod pool;

@@ -3,7 +3,7 @@
 use std::cell::Cell;
 use std::fmt;
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::rc::Rc;
 
@@ -183,9 +183,62 @@ fn offset(pos: u64) -> io::Result<u64> {
     Ok(pos)
 }
 
+impl File {
+    /// Wraps a std file (its reads and writes then go through the driver).
+    pub fn from_std(file: std::fs::File) -> File {
+        File::from_shared(SharedFd::new(file.into()))
+    }
+
+    /// Turns into a [`std::fs::File`], which owns the descriptor from then on. Fails with
+    /// `ErrorKind::ResourceBusy` while an operation still uses it (a future of this file
+    /// dropped before it completed, until its completion arrives); the file is then dropped
+    /// (closed once those are done). [`close`](File::close) waits for them instead.
+    pub fn into_std(self) -> io::Result<std::fs::File> {
+        match self.fd.try_unwrap() {
+            Ok(fd) => Ok(std::fs::File::from(fd)),
+            Err(_) => Err(io::Error::new(
+                io::ErrorKind::ResourceBusy,
+                "the file cannot be taken out of proactor: an operation whose future was \
+                 dropped still uses it",
+            )),
+        }
+    }
+}
+
+impl AsFd for File {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
 impl AsRawFd for File {
     fn as_raw_fd(&self) -> RawFd {
         self.fd.raw()
+    }
+}
+
+impl FromRawFd for File {
+    /// Takes ownership of `fd`, which must be an open file descriptor.
+    unsafe fn from_raw_fd(fd: RawFd) -> File {
+        // SAFETY: the caller hands over an open descriptor it owns (the contract of
+        // `FromRawFd`), so this is its one owner.
+        File::from_std(std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+}
+
+impl IntoRawFd for File {
+    /// The descriptor, which the caller then owns.
+    ///
+    /// # Panics
+    /// When an operation still uses it: see [`into_std`](File::into_std), which reports
+    /// that as an error instead.
+    fn into_raw_fd(self) -> RawFd {
+        match self.into_std() {
+            Ok(file) => file.into_raw_fd(),
+            Err(e) => {
+                panic!("proactor: File::into_raw_fd: {e} (into_std returns this error instead)")
+            }
+        }
     }
 }
 

@@ -5,7 +5,7 @@
 
 use std::io;
 use std::net::Shutdown;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::OwnedFd;
 
 use socket2::{Domain, SockAddr, SockRef, Type};
 
@@ -41,6 +41,27 @@ impl Socket {
         Socket {
             fd: SharedFd::new(fd),
         }
+    }
+
+    /// Wraps a descriptor handed over by the user, making it non-blocking. A valid socket
+    /// cannot refuse that; if `fcntl` fails anyway the socket is taken as it is (io_uring
+    /// still works on it; epoll's attempts would then block).
+    pub(crate) fn adopt(fd: OwnedFd) -> Socket {
+        let socket = socket2::Socket::from(fd);
+        let _ = socket.set_nonblocking(true);
+        Socket::from_owned(socket.into())
+    }
+
+    /// The descriptor itself, for a conversion out of proactor; `ResourceBusy` while an
+    /// operation or another handle still holds it (`[fd-outlives-op]`).
+    pub(crate) fn into_fd(self) -> io::Result<OwnedFd> {
+        self.fd.try_unwrap().map_err(|_| {
+            crate::net::compat::busy(
+                "an operation still uses it (a dropped future whose cancellation has not \
+                 completed yet, an Incoming or RecvStream, or the other half of a split \
+                 stream)",
+            )
+        })
     }
 
     /// The shared descriptor, for ops that outlive one call (multishot streams).
@@ -79,17 +100,6 @@ impl Socket {
         } else {
             self.write(buf).await
         }
-    }
-
-    /// Reads until the buffer's whole capacity is filled; `UnexpectedEof` if the peer
-    /// closes first.
-    pub(crate) async fn read_exact<B: IoBufMut>(&self, buf: B) -> BufResult<(), B> {
-        crate::io::read_exact(buf, |rest, _| self.read(rest)).await
-    }
-
-    /// Writes every initialised byte of `buf`, however many writes it takes.
-    pub(crate) async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
-        crate::io::write_all(buf, |rest, _| self.write(rest)).await
     }
 
     pub(crate) async fn recv_from<B: IoBufMut>(&self, buf: B) -> BufResult<(usize, SockAddr), B> {
@@ -134,11 +144,5 @@ impl Socket {
         }
         addr.as_unix()
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not a Unix address"))
-    }
-}
-
-impl AsRawFd for Socket {
-    fn as_raw_fd(&self) -> RawFd {
-        self.fd.raw()
     }
 }

@@ -2,7 +2,6 @@
 
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::os::fd::{AsRawFd, RawFd};
 
 use socket2::{Domain, SockAddr, Type};
 
@@ -88,10 +87,18 @@ impl UdpSocket {
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         Socket::ip_addr(self.inner.sock_ref().peer_addr()?)
     }
-}
 
-impl AsRawFd for UdpSocket {
-    fn as_raw_fd(&self) -> RawFd {
-        self.inner.as_raw_fd()
+    fn socket(&self) -> &Socket {
+        &self.inner
+    }
+
+    fn from_socket(inner: Socket) -> UdpSocket {
+        UdpSocket { inner }
+    }
+
+    fn into_socket(self) -> io::Result<Socket> {
+        Ok(self.inner)
     }
 }
+
+super::raw::fd_traits!(UdpSocket, std::net::UdpSocket);

@@ -1,8 +1,7 @@
 //! Unix domain sockets: [`UnixListener`], [`UnixStream`], [`UnixDatagram`].
 
 use std::io;
-use std::net::Shutdown;
-use std::os::fd::{AsRawFd, RawFd};
+use std::ops::Deref;
 use std::os::unix::net::SocketAddr;
 use std::path::Path;
 
@@ -11,6 +10,7 @@ use socket2::{Domain, SockAddr, Type};
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::net::socket::Socket;
 use crate::net::split::{OwnedReadHalf, OwnedWriteHalf};
+use crate::net::stream_io::StreamIo;
 
 /// A Unix stream socket listening for connections at a path.
 #[derive(Debug)]
@@ -39,25 +39,35 @@ impl UnixListener {
     /// Waits for a connection; returns the stream and the peer's address (usually unnamed).
     pub async fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
         let (socket, addr) = self.inner.accept().await?;
-        Ok((UnixStream { inner: socket }, Socket::unix_addr(addr)?))
+        Ok((UnixStream::from_socket(socket), Socket::unix_addr(addr)?))
     }
 
     /// The address the listener is bound to.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         Socket::unix_addr(self.inner.sock_ref().local_addr()?)
     }
-}
 
-impl AsRawFd for UnixListener {
-    fn as_raw_fd(&self) -> RawFd {
-        self.inner.as_raw_fd()
+    fn socket(&self) -> &Socket {
+        &self.inner
+    }
+
+    fn from_socket(inner: Socket) -> UnixListener {
+        UnixListener { inner }
+    }
+
+    fn into_socket(self) -> io::Result<Socket> {
+        Ok(self.inner)
     }
 }
 
-/// A Unix stream connection. Same I/O methods as [`TcpStream`](super::TcpStream).
+super::raw::fd_traits!(UnixListener, std::os::unix::net::UnixListener);
+
+/// A Unix stream connection. Same I/O as [`TcpStream`](super::TcpStream): the owned-buffer
+/// methods of [`StreamIo`], which it dereferences to, and the poll-based traits with the
+/// `tokio-io` / `futures-io` features.
 #[derive(Debug)]
 pub struct UnixStream {
-    inner: Socket,
+    pub(super) io: StreamIo,
 }
 
 impl UnixStream {
@@ -66,75 +76,65 @@ impl UnixStream {
         let addr = SockAddr::unix(path)?;
         let inner = Socket::from_socket2(Socket::create(Domain::UNIX, Type::STREAM)?)?;
         inner.connect(addr).await?;
-        Ok(UnixStream { inner })
+        Ok(UnixStream::from_socket(inner))
     }
 
     /// A connected pair of streams.
     pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
         let (a, b) = socket2::Socket::pair(Domain::UNIX, Type::STREAM.nonblocking(), None)?;
-        let wrap = |s| Socket::from_socket2(s).map(|inner| UnixStream { inner });
+        let wrap = |s| Socket::from_socket2(s).map(UnixStream::from_socket);
         Ok((wrap(a)?, wrap(b)?))
     }
 
     /// Wraps a std stream (made non-blocking).
     pub fn from_std(stream: std::os::unix::net::UnixStream) -> io::Result<UnixStream> {
-        Ok(UnixStream {
-            inner: Socket::from_socket2(stream.into())?,
-        })
+        Ok(UnixStream::from_socket(Socket::from_socket2(
+            stream.into(),
+        )?))
     }
 
-    /// Reads into `buf` (up to its capacity); `Ok(0)` means the peer closed its side.
-    pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        self.inner.read(buf).await
-    }
-
-    /// Writes some of `buf`'s initialised bytes; returns how many.
-    pub async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        self.inner.write(buf).await
-    }
-
-    /// Fills `buf`'s whole capacity; `UnexpectedEof` if the peer closes first.
-    pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> BufResult<(), B> {
-        self.inner.read_exact(buf).await
-    }
-
-    /// Writes all of `buf`'s initialised bytes, however many writes it takes.
-    pub async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
-        self.inner.write_all(buf).await
-    }
-
-    /// Shuts down one or both directions.
-    pub async fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.inner.shutdown(how).await
-    }
-
-    /// Splits into a reading half and a writing half.
+    /// Splits into a reading half and a writing half. What the poll-based traits received
+    /// or accepted goes with the half it belongs to.
     pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
-        let inner = self.inner;
-        (
-            OwnedReadHalf {
-                inner: inner.clone(),
-            },
-            OwnedWriteHalf { inner },
-        )
+        let (rd, wr) = self.io.split();
+        (OwnedReadHalf { io: rd }, OwnedWriteHalf { io: wr })
     }
 
     /// The remote address.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        Socket::unix_addr(self.inner.sock_ref().peer_addr()?)
+        Socket::unix_addr(self.io.socket.sock_ref().peer_addr()?)
     }
 
     /// The local address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        Socket::unix_addr(self.inner.sock_ref().local_addr()?)
+        Socket::unix_addr(self.io.socket.sock_ref().local_addr()?)
+    }
+
+    fn from_socket(socket: Socket) -> UnixStream {
+        UnixStream {
+            io: StreamIo::new(socket),
+        }
+    }
+
+    fn socket(&self) -> &Socket {
+        &self.io.socket
+    }
+
+    fn into_socket(self) -> io::Result<Socket> {
+        self.io.into_socket()
     }
 }
 
-impl AsRawFd for UnixStream {
-    fn as_raw_fd(&self) -> RawFd {
-        self.inner.as_raw_fd()
+impl Deref for UnixStream {
+    type Target = StreamIo;
+
+    /// The owned-buffer I/O: `read`, `write`, `read_exact`, `write_all`, `shutdown`.
+    fn deref(&self) -> &StreamIo {
+        &self.io
     }
 }
+
+super::raw::fd_traits!(UnixStream, std::os::unix::net::UnixStream);
 
 /// A Unix datagram socket.
 #[derive(Debug)]
@@ -165,6 +165,13 @@ impl UnixDatagram {
         let (a, b) = socket2::Socket::pair(Domain::UNIX, Type::DGRAM.nonblocking(), None)?;
         let wrap = |s| Socket::from_socket2(s).map(|inner| UnixDatagram { inner });
         Ok((wrap(a)?, wrap(b)?))
+    }
+
+    /// Wraps a std socket (made non-blocking).
+    pub fn from_std(socket: std::os::unix::net::UnixDatagram) -> io::Result<UnixDatagram> {
+        Ok(UnixDatagram {
+            inner: Socket::from_socket2(socket.into())?,
+        })
     }
 
     /// Sets the default destination (never blocks).
@@ -201,10 +208,18 @@ impl UnixDatagram {
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         Socket::unix_addr(self.inner.sock_ref().local_addr()?)
     }
-}
 
-impl AsRawFd for UnixDatagram {
-    fn as_raw_fd(&self) -> RawFd {
-        self.inner.as_raw_fd()
+    fn socket(&self) -> &Socket {
+        &self.inner
+    }
+
+    fn from_socket(inner: Socket) -> UnixDatagram {
+        UnixDatagram { inner }
+    }
+
+    fn into_socket(self) -> io::Result<Socket> {
+        Ok(self.inner)
     }
 }
+
+super::raw::fd_traits!(UnixDatagram, std::os::unix::net::UnixDatagram);

@@ -236,7 +236,8 @@ pub fn interval_at(start: Instant, period: Duration) -> Interval {
     }
 }
 
-/// A stream of ticks; see [`interval`].
+/// A stream of ticks; see [`interval`]. With the `stream` feature it is a
+/// `futures_core::Stream` of the ticks' scheduled instants (it never ends).
 #[derive(Debug)]
 pub struct Interval {
     period: Duration,
@@ -292,5 +293,14 @@ impl Interval {
     pub fn reset(&mut self) {
         self.next = later(Instant::now(), self.period);
         self.sleep.reset(self.next);
+    }
+}
+
+#[cfg(feature = "stream")]
+impl futures_core::Stream for Interval {
+    type Item = Instant;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Instant>> {
+        self.get_mut().poll_tick(cx).map(Some)
     }
 }
