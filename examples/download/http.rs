@@ -1,14 +1,19 @@
 //! A small HTTP/1.1 client for the download example: URL parsing, one GET per connection
-//! (`Connection: close`), the response head parsed by httparse, and the body decoded
-//! (Content-Length, chunked, or read-to-close) and streamed to a [`Sink`] piece by piece,
-//! never whole in memory. Every read is bounded by an idle timeout.
+//! (`Connection: close`), over TCP or TLS (`tls.rs`), the response head parsed by
+//! httparse, and the body decoded (Content-Length, chunked, or read-to-close) and streamed
+//! to a [`Sink`] piece by piece, never whole in memory. Every read is bounded by an idle
+//! timeout.
 
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::Duration;
 
-use proactor::buf::IoBuf;
+use proactor::buf::{BufResult, IoBuf};
 use proactor::net::TcpStream;
+use rustls::ClientConfig;
+
+use crate::tls::TlsStream;
 
 /// Most bytes a response head may take.
 const MAX_HEAD: usize = 64 * 1024;
@@ -19,9 +24,11 @@ const READ_SIZE: usize = 64 * 1024;
 /// Redirects followed before giving up.
 pub const MAX_REDIRECTS: usize = 5;
 
-/// An `http://` URL, split into what a request needs.
+/// An `http://` or `https://` URL, split into what a request needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Url {
+    /// `https://`: the request goes over TLS.
+    pub https: bool,
     pub host: String,
     pub port: u16,
     /// Path and query, starting with `/`.
@@ -33,24 +40,21 @@ fn invalid(msg: impl Into<String>) -> io::Error {
 }
 
 impl Url {
-    /// Parses an absolute `http://host[:port][/path]` URL; `https://` is refused.
+    /// Parses an absolute `http[s]://host[:port][/path]` URL.
     pub fn parse(s: &str) -> io::Result<Url> {
         let lower = s.to_ascii_lowercase();
-        if lower.starts_with("https://") {
-            let msg = "https:// is not supported (TLS is out of scope); use an http:// URL";
-            return Err(io::Error::new(io::ErrorKind::Unsupported, msg));
-        }
-        if !lower.starts_with("http://") {
+        let https = lower.starts_with("https://");
+        if !https && !lower.starts_with("http://") {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                "not an http:// URL",
+                "not an http:// or https:// URL",
             ));
         }
-        let rest = &s["http://".len()..];
+        let rest = &s[if https { "https://" } else { "http://" }.len()..];
         let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
         let (authority, tail) = rest.split_at(end);
         let authority = authority.rsplit('@').next().unwrap_or(authority);
-        let (host, port) = split_host_port(authority)?;
+        let (host, port) = split_host_port(authority, if https { 443 } else { 80 })?;
         let tail = tail.split('#').next().unwrap_or("");
         let path = match tail {
             "" => "/".to_string(),
@@ -63,7 +67,12 @@ impl Url {
                 "URL path contains spaces or control characters",
             ));
         }
-        Ok(Url { host, port, path })
+        Ok(Url {
+            https,
+            host,
+            port,
+            path,
+        })
     }
 
     /// Resolves a `Location` header value against this URL.
@@ -73,7 +82,7 @@ impl Url {
             return Url::parse(location);
         }
         if let Some(rest) = location.strip_prefix("//") {
-            return Url::parse(&format!("http://{rest}"));
+            return Url::parse(&format!("{}{rest}", self.scheme()));
         }
         let path = if location.starts_with('/') {
             location.to_string()
@@ -82,19 +91,28 @@ impl Url {
             let dir = &base[..base.rfind('/').map_or(0, |i| i + 1)];
             format!("{dir}{location}")
         };
-        Url::parse(&format!("http://{}{path}", self.authority()))
+        Url::parse(&format!("{}{}{path}", self.scheme(), self.authority()))
     }
 
-    /// `host[:port]` as the `Host` header wants it (the port only when not 80).
+    fn scheme(&self) -> &'static str {
+        if self.https {
+            "https://"
+        } else {
+            "http://"
+        }
+    }
+
+    /// `host[:port]` as the `Host` header wants it (the port only when not the scheme's
+    /// default, 80 or 443).
     pub fn authority(&self) -> String {
         let host = if self.host.contains(':') {
             format!("[{}]", self.host)
         } else {
             self.host.clone()
         };
-        match self.port {
-            80 => host,
-            port => format!("{host}:{port}"),
+        match (self.https, self.port) {
+            (false, 80) | (true, 443) => host,
+            (_, port) => format!("{host}:{port}"),
         }
     }
 
@@ -122,11 +140,11 @@ impl Url {
 
 impl std::fmt::Display for Url {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "http://{}{}", self.authority(), self.path)
+        write!(f, "{}{}{}", self.scheme(), self.authority(), self.path)
     }
 }
 
-fn split_host_port(authority: &str) -> io::Result<(String, u16)> {
+fn split_host_port(authority: &str, default_port: u16) -> io::Result<(String, u16)> {
     let bad = || io::Error::new(io::ErrorKind::InvalidInput, "bad host or port in URL");
     let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
         let close = rest.find(']').ok_or_else(bad)?;
@@ -142,7 +160,7 @@ fn split_host_port(authority: &str) -> io::Result<(String, u16)> {
         return Err(bad());
     }
     let port = match port {
-        None | Some("") => 80,
+        None | Some("") => default_port,
         Some(p) => p.parse().map_err(|_| bad())?,
     };
     Ok((host.to_string(), port))
@@ -188,11 +206,17 @@ pub struct Fetched {
 }
 
 /// GETs `url`, following up to [`MAX_REDIRECTS`] redirects, and streams the body of the
-/// 2xx response into `sink`. `idle` bounds every connect and every read.
-pub async fn get(url: &Url, sink: &mut impl Sink, idle: Duration) -> io::Result<Fetched> {
+/// 2xx response into `sink`. `idle` bounds every connect, handshake and read; `tls` is the
+/// configuration of https:// connections.
+pub async fn get(
+    url: &Url,
+    sink: &mut impl Sink,
+    idle: Duration,
+    tls: &Arc<ClientConfig>,
+) -> io::Result<Fetched> {
     let mut url = url.clone();
     for _ in 0..=MAX_REDIRECTS {
-        let mut conn = Conn::open(&url, idle).await?;
+        let mut conn = Conn::open(&url, idle, tls).await?;
         conn.send_request(&url).await?;
         let head = conn.read_head().await?;
         if let Some(location) = head.redirect() {
@@ -269,9 +293,42 @@ impl Head {
     }
 }
 
+/// Where the bytes of a connection go: the socket itself, or TLS over it.
+enum Transport {
+    Plain(TcpStream),
+    Tls(Box<TlsStream>),
+}
+
+impl Transport {
+    async fn write_all(&mut self, data: Vec<u8>) -> io::Result<()> {
+        match self {
+            Transport::Plain(tcp) => tcp.write_all(data).await.0,
+            Transport::Tls(tls) => tls.write_all(&data).await,
+        }
+    }
+
+    /// Reads into the spare capacity of `buf` (after its bytes), as the owned-buffer read
+    /// of a slice does.
+    async fn read_more(&mut self, mut buf: Vec<u8>) -> BufResult<usize, Vec<u8>> {
+        let (len, cap) = (buf.len(), buf.capacity());
+        match self {
+            Transport::Plain(tcp) => {
+                let (res, slice) = tcp.read(buf.slice(len..cap)).await;
+                (res, slice.into_inner())
+            }
+            Transport::Tls(tls) => {
+                buf.resize(cap, 0);
+                let res = tls.read(&mut buf[len..]).await;
+                buf.truncate(len + *res.as_ref().unwrap_or(&0));
+                (res, buf)
+            }
+        }
+    }
+}
+
 /// One connection and the bytes read from it but not consumed yet.
 struct Conn {
-    stream: TcpStream,
+    stream: Transport,
     buf: Vec<u8>,
     pos: usize,
     idle: Duration,
@@ -285,18 +342,27 @@ fn timed_out(what: &str, idle: Duration) -> io::Error {
 }
 
 impl Conn {
-    async fn open(url: &Url, idle: Duration) -> io::Result<Conn> {
+    async fn open(url: &Url, idle: Duration, tls: &Arc<ClientConfig>) -> io::Result<Conn> {
         let addrs = resolve(url, idle).await?;
         let mut last = io::Error::new(io::ErrorKind::NotFound, "host has no address");
         for addr in addrs {
             match proactor::time::timeout(idle, TcpStream::connect(addr)).await {
                 Ok(Ok(stream)) => {
+                    let stream = if url.https {
+                        let handshake = TlsStream::connect(stream, &url.host, tls);
+                        match proactor::time::timeout(idle, handshake).await {
+                            Ok(tls) => Transport::Tls(Box::new(tls?)),
+                            Err(_) => return Err(timed_out("in the TLS handshake", idle)),
+                        }
+                    } else {
+                        Transport::Plain(stream)
+                    };
                     return Ok(Conn {
                         stream,
                         buf: Vec::with_capacity(READ_SIZE),
                         pos: 0,
                         idle,
-                    })
+                    });
                 }
                 Ok(Err(e)) => last = io::Error::new(e.kind(), format!("connect to {addr}: {e}")),
                 Err(_) => last = timed_out(&format!("connecting to {addr}"), idle),
@@ -314,7 +380,7 @@ impl Conn {
         );
         let write = self.stream.write_all(request.into_bytes());
         match proactor::time::timeout(self.idle, write).await {
-            Ok((res, _)) => res,
+            Ok(res) => res,
             Err(_) => Err(timed_out("sending the request", self.idle)),
         }
     }
@@ -335,13 +401,10 @@ impl Conn {
         if self.buf.capacity() - self.buf.len() < READ_SIZE / 4 {
             self.buf.reserve(READ_SIZE);
         }
-        let (len, cap) = (self.buf.len(), self.buf.capacity());
-        let read = self
-            .stream
-            .read(std::mem::take(&mut self.buf).slice(len..cap));
+        let read = self.stream.read_more(std::mem::take(&mut self.buf));
         match proactor::time::timeout(self.idle, read).await {
-            Ok((res, slice)) => {
-                self.buf = slice.into_inner();
+            Ok((res, buf)) => {
+                self.buf = buf;
                 res
             }
             Err(_) => Err(timed_out("waiting for data", self.idle)),
@@ -495,89 +558,4 @@ async fn resolve(url: &Url, idle: Duration) -> io::Result<Vec<SocketAddr>> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn url(host: &str, port: u16, path: &str) -> Url {
-        Url {
-            host: host.into(),
-            port,
-            path: path.into(),
-        }
-    }
-
-    #[test]
-    fn parses_urls() {
-        assert_eq!(
-            Url::parse("http://example.org").unwrap(),
-            url("example.org", 80, "/")
-        );
-        assert_eq!(
-            Url::parse("HTTP://h:8080/a/b.bin?x=1#frag").unwrap(),
-            url("h", 8080, "/a/b.bin?x=1")
-        );
-        assert_eq!(
-            Url::parse("http://[::1]:81/f").unwrap(),
-            url("::1", 81, "/f")
-        );
-        assert_eq!(Url::parse("http://h?q").unwrap(), url("h", 80, "/?q"));
-        let https = Url::parse("https://example.org/").unwrap_err();
-        assert_eq!(https.kind(), io::ErrorKind::Unsupported);
-        assert!(https.to_string().contains("TLS"));
-        assert!(Url::parse("ftp://h/").is_err());
-        assert!(Url::parse("http://h:99999/").is_err());
-        assert!(Url::parse("http:///x").is_err());
-        assert!(Url::parse("http://h/a b").is_err());
-    }
-
-    #[test]
-    fn file_names() {
-        let name = |s: &str| Url::parse(s).unwrap().file_name();
-        assert_eq!(name("http://h/dir/file.tar.gz?x=1"), "file.tar.gz");
-        assert_eq!(name("http://h/"), "index.html");
-        assert_eq!(name("http://h/dir/"), "index.html");
-        assert_eq!(name("http://h/a%20b"), "a b");
-        assert_eq!(name("http://h/..%2F..%2Fetc"), ".._.._etc");
-        assert_eq!(name("http://h/%2e%2e"), "index.html");
-    }
-
-    #[test]
-    fn joins_locations() {
-        let base = url("h", 8000, "/a/b/c?q");
-        assert_eq!(base.join("/x").unwrap(), url("h", 8000, "/x"));
-        assert_eq!(base.join("d").unwrap(), url("h", 8000, "/a/b/d"));
-        assert_eq!(base.join("http://o/p").unwrap(), url("o", 80, "/p"));
-        assert_eq!(base.join("//o:1/p").unwrap(), url("o", 1, "/p"));
-        assert_eq!(url("::1", 80, "/").authority(), "[::1]");
-        assert!(base.join("https://o/").is_err());
-    }
-
-    #[test]
-    fn framing() {
-        let head = |status, headers: &[(&str, &str)]| Head {
-            status,
-            reason: String::new(),
-            headers: headers
-                .iter()
-                .map(|(n, v)| (n.to_string(), v.to_string()))
-                .collect(),
-        };
-        let f = |h: Head| h.framing().unwrap();
-        assert_eq!(
-            f(head(200, &[("Content-Length", "12")])),
-            Framing::Length(12)
-        );
-        assert_eq!(
-            f(head(
-                200,
-                &[("content-length", "5"), ("Transfer-Encoding", "chunked")]
-            )),
-            Framing::Chunked
-        );
-        assert_eq!(f(head(200, &[])), Framing::Close);
-        assert_eq!(f(head(204, &[])), Framing::Length(0));
-        assert!(head(200, &[("Content-Length", "-1")]).framing().is_err());
-        assert_eq!(head(302, &[("Location", "/x")]).redirect(), Some("/x"));
-        assert_eq!(head(200, &[("Location", "/x")]).redirect(), None);
-    }
-}
+mod tests;
