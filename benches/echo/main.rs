@@ -26,6 +26,8 @@
 mod plot;
 mod procs;
 mod report;
+#[path = "../common/sched.rs"]
+mod sched;
 mod servers;
 
 use std::collections::BTreeMap;
@@ -118,6 +120,7 @@ fn parse_args() -> Options {
         servers: vec![
             ServerKind::URING,
             ServerKind::EPOLL,
+            ServerKind::COMPAT,
             ServerKind::TOKIO,
             ServerKind::MONOIO,
         ],
@@ -303,6 +306,11 @@ fn main() {
     if opts.baseline.is_some() {
         table.push('\n');
         table.push_str(&report::render_pairs(&opts, &plan, &samples));
+    }
+    let compat = report::render_compat(&opts, &plan, &samples);
+    if !compat.is_empty() {
+        table.push('\n');
+        table.push_str(&compat);
     }
     println!("{table}");
     write(&opts, "table.md", &table);

@@ -15,6 +15,7 @@ pub struct Binaries {
     echo_server: PathBuf,
     tokio_server: PathBuf,
     monoio_server: PathBuf,
+    compat_server: PathBuf,
     client: PathBuf,
     /// Another build of `echo-server` (`--baseline PATH`), for before/after rows.
     pub baseline: Option<PathBuf>,
@@ -39,6 +40,11 @@ pub fn build_binaries() -> Binaries {
             "tokio_echo_server",
             "--example",
             "monoio_echo_server",
+            "--example",
+            "compat_echo_server",
+            // The compat example's bridge; the other binaries do not use it.
+            "--features",
+            "proactor/tokio-io",
         ])
         .status()
         .expect("run cargo build");
@@ -56,6 +62,7 @@ pub fn build_binaries() -> Binaries {
         echo_server,
         tokio_server: target.join("examples/tokio_echo_server"),
         monoio_server: target.join("examples/monoio_echo_server"),
+        compat_server: target.join("examples/compat_echo_server"),
         client: target.join("examples/echo_client"),
         baseline: None,
         echo_help: String::from_utf8_lossy(&help.stdout).into_owned(),
@@ -92,6 +99,16 @@ impl Server {
             Program::Monoio => {
                 cmd.arg(&bins.monoio_server).args(["--addr", &addr]);
             }
+            Program::Compat(driver) => {
+                cmd.arg(&bins.compat_server).args([
+                    "--driver",
+                    driver,
+                    "--threads",
+                    "1",
+                    "--addr",
+                    &addr,
+                ]);
+            }
         }
         let launch = kind.launch(&bins.echo_help);
         cmd.args(&launch.args).envs(launch.env.iter().copied());
@@ -125,17 +142,7 @@ impl Server {
 
     /// Total time the server's threads spent on a CPU so far.
     pub fn cpu_time(&self) -> Duration {
-        let dir = format!("/proc/{}/task", self.child.id());
-        let mut ns = 0u64;
-        for task in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let stat = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
-            ns += stat
-                .split_whitespace()
-                .next()
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(0);
-        }
-        Duration::from_nanos(ns)
+        super::sched::cpu_time(self.child.id())
     }
 
     /// SIGTERM, then SIGKILL if it does not exit within 5 s.

@@ -21,6 +21,9 @@ pub enum Program {
     Tokio,
     /// `examples/monoio_echo_server`.
     Monoio,
+    /// `examples/compat_echo_server --driver <driver>`: the echo written against
+    /// `tokio::io` on proactor (the poll-based bridge).
+    Compat(&'static str),
     /// Another build of `echo-server` (`--baseline PATH`) with `--driver <driver>`: the
     /// "before" of a before/after comparison.
     Baseline(&'static str),
@@ -96,6 +99,12 @@ const DEFS: &[Def] = &[
     rung("uring+accept-multi", 2, "#e377c2"),
     rung("uring+recv-multi", 3, "#bcbd22"),
     rung("uring+fixed-fds", 4, "#17becf"),
+    def(
+        "proactor-compat",
+        "compat",
+        Program::Compat("uring"),
+        "#ff7f0e",
+    ),
 ];
 
 /// One io_uring fast path of proactor, and how the benchmark switches it.
@@ -193,6 +202,8 @@ impl ServerKind {
     pub const MONOIO: ServerKind = ServerKind(3);
     pub const BASE_URING: ServerKind = ServerKind(4);
     pub const BASE_EPOLL: ServerKind = ServerKind(5);
+    /// The echo through the tokio::io bridge on io_uring, set against proactor-uring.
+    pub const COMPAT: ServerKind = ServerKind(11);
 
     fn def(self) -> &'static Def {
         &DEFS[self.0 as usize]

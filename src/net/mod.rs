@@ -43,16 +43,20 @@
 //! returns `Ready(Ok(n))` at once; one send is in flight at a time (on io_uring with
 //! `MSG_WAITALL`, so the kernel sends all of it without being polled again), and bytes
 //! accepted meanwhile go out with the next send. `Ready(Ok(n))` means those `n` bytes will
-//! be sent, or the error that stopped them is returned by the next call
-//! (`poll_write`, `poll_flush` or `poll_shutdown`); bytes staged behind the send in flight
-//! go out when the stream is polled again, so finish with `flush` (hyper, tokio-util's
-//! `Framed`, `tokio::io::copy` and tokio-rustls do). At most 64 KiB are accepted and not
-//! yet sent: past that `poll_write` is `Pending` until a send completes, so a peer that
-//! never reads stops the writer. `poll_flush` is ready once every accepted byte was sent;
-//! `poll_shutdown` (futures' `poll_close`) flushes, then shuts the write direction down
-//! (the peer reads end of stream). A dropped stream's accepted bytes are still sent, by a
-//! task of the runtime, for at most 10 s (then the socket closes); outside a runtime they
-//! are dropped. Vectored writes are one copy into the staging buffer and one send.
+//! be sent whatever the writer does next, or the error that stopped them is returned by
+//! the next call (`poll_write`, `poll_flush` or `poll_shutdown`): when bytes need another
+//! poll to go out (staged behind the send in flight, or an epoll send waiting for the
+//! socket to drain), a task of the runtime takes the sends over until all is sent. At most
+//! 64 KiB are accepted and not yet sent: past that `poll_write` is `Pending` until a send
+//! completes, so a peer that never reads stops the writer. `poll_flush` is ready once every
+//! accepted byte was sent or, on io_uring, is in a send the kernel completes by itself; a
+//! send still in flight then is collected (and its error, if any, returned) by the next
+//! call, and its completion wakes nobody, so a request-response loop pays one wake-up per
+//! request. `poll_shutdown` (futures' `poll_close`) waits until every send completed, then
+//! shuts the write direction down (the peer reads end of stream). A dropped stream's
+//! accepted bytes are still sent, by that task, for at most 10 s (then the socket closes);
+//! outside a runtime they are dropped. Vectored writes are one copy into the staging
+//! buffer and one send.
 //!
 //! **Mixing the styles.** The owned-buffer methods keep the byte order with the bridge: a
 //! read takes the bytes the bridge received first, a write or `shutdown` waits until the

@@ -18,6 +18,8 @@
 )]
 
 mod read;
+#[cfg(test)]
+mod tests;
 mod write;
 
 #[cfg(feature = "futures-io")]
@@ -72,6 +74,7 @@ impl ReadCompat {
         }
     }
 
+    #[cfg(feature = "futures-io")]
     pub(crate) fn poll_read(
         &mut self,
         cx: &mut Context<'_>,
@@ -162,7 +165,7 @@ impl WriteCompat {
         if state.borrow().is_idle() {
             return Ok(());
         }
-        poll_fn(|cx| state.borrow_mut().poll_flush(cx)).await
+        poll_fn(|cx| state.borrow_mut().poll_flush_as(cx, true)).await
     }
 
     /// An owned-buffer write: after the bytes accepted through the traits.
@@ -179,7 +182,8 @@ impl WriteCompat {
             return Ok(());
         }
         Err(busy(
-            "bytes written through the tokio/futures traits are not sent yet: flush first",
+            "bytes written through the tokio/futures traits are still being sent (a flush \
+             on io_uring only hands them to the kernel): shut the write direction down first",
         ))
     }
 }

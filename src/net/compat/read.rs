@@ -126,6 +126,7 @@ impl ReadState {
     }
 
     /// Copies received bytes into `dst`; `Ok(0)` at end of stream (or for an empty `dst`).
+    #[cfg(feature = "futures-io")]
     pub(crate) fn poll_read(
         &mut self,
         cx: &mut Context<'_>,
@@ -220,4 +221,12 @@ impl ReadState {
         self.pool = Some(pool);
         Ok(source)
     }
+}
+
+/// How many buffers of the current runtime's shared pool are free; `None` before the first
+/// read through the bridge built it.
+#[cfg(test)]
+pub(super) fn shared_pool_free() -> Option<usize> {
+    let pool = context::local::<SharedPool>(|| Err(io::Error::other("not built yet")));
+    pool.ok().map(|p| p.0.available())
 }

@@ -143,21 +143,41 @@ impl WriteState {
             return (Poll::Ready(Ok(take)), false); // the pump sends them after the current send
         }
         // Handed to a send now if none is in flight. Its error, if it fails at once, is
-        // kept for the next call: these bytes were accepted.
-        self.drive(cx);
+        // kept for the next call: these bytes were accepted. Submitted with no waker: its
+        // completion needs nobody woken (the next call collects it; a writer that waits
+        // polls it with its own waker first, and the pump with its).
+        self.drive(&mut Context::from_waker(Waker::noop()));
         let stuck = self.sending.is_some() && (!self.staged.is_empty() || self.readiness);
         (Poll::Ready(Ok(take)), stuck)
     }
 
-    /// Ready once every accepted byte is sent; the error of a failed send otherwise.
+    /// Ready once every accepted byte is sent or, on io_uring, handed to the kernel in a
+    /// send it completes by itself (`MSG_WAITALL`); the error of a failed send otherwise.
+    /// A send still in flight then is collected by the next call, which reports its error
+    /// if it failed; nobody is woken for its completion, so a request-response loop pays
+    /// one wake-up per request (its receive), as on a readiness runtime.
     pub(crate) fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if !self.pump {
+        self.poll_flush_as(cx, false)
+    }
+
+    /// [`poll_flush`](WriteState::poll_flush); `strict`: ready only once every send
+    /// completed (before a shutdown, or a write that is not the bridge's, which must not
+    /// overtake a send waiting in the kernel).
+    pub(crate) fn poll_flush_as(
+        &mut self,
+        cx: &mut Context<'_>,
+        strict: bool,
+    ) -> Poll<io::Result<()>> {
+        let handed_off = |s: &Self| !strict && !s.pump && !s.readiness && s.staged.is_empty();
+        if handed_off(self) {
+            self.drive(&mut Context::from_waker(Waker::noop()));
+        } else if !self.pump {
             self.drive(cx);
         }
         if let Some(e) = self.error.take() {
             return Poll::Ready(Err(e));
         }
-        if self.is_idle() {
+        if self.is_idle() || handed_off(self) {
             return Poll::Ready(Ok(()));
         }
         self.wait(cx);
@@ -166,7 +186,7 @@ impl WriteState {
 
     /// Flushes, then shuts the write direction down (the peer reads end of stream).
     pub(crate) fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        ready!(self.poll_flush(cx))?;
+        ready!(self.poll_flush_as(cx, true))?;
         loop {
             match &mut self.shut {
                 Shut::Open => {
@@ -200,6 +220,7 @@ impl WriteState {
         self.drive(cx);
         let done = self.error.is_some() || (self.sending.is_none() && self.staged.is_empty());
         let progressed = done || self.in_flight + self.staged.len() != before;
+        // (The pump's `drive` polled the send in flight with the pump's own waker.)
         if done {
             self.pump = false;
             self.pump_waker = None;
