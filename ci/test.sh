@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # The project's test command: formatting, lints, the layering and dependency checks, the
-# whole test suite, and a smoke run of the benchmarks (they are built, and the echo
-# comparison runs once, briefly; no timing is asserted anywhere).
+# whole test suite (the bridge's and the doc tests with every feature), and a smoke run of the
+# benchmarks (they are built, and the echo and http comparisons run once, briefly; no
+# timing is asserted anywhere).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
-echo "== cargo clippy --all-targets --all-features -- -D warnings"
+echo "== cargo clippy --all-targets -- -D warnings (default features, then all)"
+cargo clippy --workspace --all-targets -- -D warnings
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 
 echo "== layering: the driver and the ops never name the runtime"
@@ -28,6 +30,10 @@ if grep -E '^proactor-macros ' <<<"$deps"; then
     echo "the macros crate is in the default dependencies; it is the \`macros\` feature's" >&2
     exit 1
 fi
+if grep -E '^(tokio|futures-io|futures-core) ' <<<"$deps"; then
+    echo "the default build depends on a bridge crate (above); it belongs behind its feature" >&2
+    exit 1
+fi
 echo "$(sort -u <<<"$deps" | wc -l) crates: $(sort -u <<<"$deps" | cut -d' ' -f1 | tr '\n' ' ')"
 
 # The network-namespace tests (echo-server/tests/netns) put random loss on their links with
@@ -38,13 +44,13 @@ if [ "${CI:-}" = true ] && ! command -v nft >/dev/null && command -v apt-get >/d
         echo "could not install nftables: the tests that need it will be skipped"
 fi
 
-echo "== cargo test"
+echo "== cargo test (default features; then the doc tests and the bridge's tests with all features)"
 cargo test --workspace --all-targets
-cargo test --workspace --doc
+cargo test --workspace --doc --all-features
+cargo test -p proactor --all-features --lib --test compat --test ecosystem --test stream
 
 echo "== the macros feature: #[proactor::main] / #[proactor::test], and their compile errors"
 cargo test -p proactor --features macros --test macros
-cargo test -p proactor --features macros --doc
 bash ci/macros-errors.sh
 
 echo "== the asyncio tour (docs/asyncio-tour.md): each example runs to its end, on each driver"
@@ -61,10 +67,13 @@ done
 echo "ok"
 
 echo "== benchmarks build"
-cargo bench --no-run
+cargo bench --no-run --all-features
 
 echo "== echo benchmark smoke run (--quick)"
 cargo bench --bench echo -- --quick --conns 1,256
+
+echo "== http benchmark smoke run (--quick): hyper on proactor (uring, epoll) and on tokio"
+cargo bench --bench http -- --quick --conns 64
 
 echo "== io_uring fast paths forced off (PROACTOR_FAST_PATHS=off): the fallbacks"
 PROACTOR_FAST_PATHS=off cargo test -p proactor --test ring_features --test fixed_buf \
@@ -72,6 +81,8 @@ PROACTOR_FAST_PATHS=off cargo test -p proactor --test ring_features --test fixed
     --test net_drop --test fixed_files --test stress --test hardening --test short_reads \
     --test handle --test shutdown --test signal --test fs_dirs --test net_names --test net_socket \
     --test net_fds
+PROACTOR_FAST_PATHS=off cargo test -p proactor --all-features --test compat --test ecosystem \
+    --test net_fd --test stream
 PROACTOR_FAST_PATHS=off cargo test -p echo-server --test echo_server
 
 echo "== loom: the cross-thread wake-up model (wake-model/; its own target directory)"

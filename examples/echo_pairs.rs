@@ -6,6 +6,15 @@
 //! the round trips for instructions per echo (client and server sides together).
 //!
 //! `valgrind --tool=callgrind target/release/examples/echo_pairs --conns 64 --rounds 2000`
+//!
+//! `--compat` (built with `--features tokio-io`) runs the server side through the
+//! poll-based bridge instead, as `examples/compat_echo_server.rs` does (`tokio::io`'s
+//! `read` into a 64 KiB buffer, `write_all`): the difference per round trip is the bridge's
+//! cost.
+
+#[cfg(feature = "tokio-io")]
+#[path = "common/compat_echo.rs"]
+mod compat_echo;
 
 use std::io;
 use std::rc::Rc;
@@ -17,6 +26,7 @@ use proactor::{Driver, JoinSet, Runtime};
 fn main() -> io::Result<()> {
     let (mut conns, mut rounds, mut size, mut driver) =
         (64usize, 2000usize, 64usize, Driver::Uring);
+    let mut compat = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().expect("a flag needs a value");
@@ -25,8 +35,12 @@ fn main() -> io::Result<()> {
             "--rounds" => rounds = value().parse().expect("--rounds N"),
             "--size" => size = value().parse().expect("--size BYTES"),
             "--driver" => driver = value().parse()?,
+            "--compat" => compat = true,
             other => panic!("unknown argument {other:?}"),
         }
+    }
+    if compat && cfg!(not(feature = "tokio-io")) {
+        panic!("--compat needs the bridge: build with --features tokio-io");
     }
     let rt = Runtime::builder().driver(driver).build()?;
     rt.block_on(async move {
@@ -41,15 +55,26 @@ fn main() -> io::Result<()> {
             let (server, _) = listener.accept().await?;
             client.set_nodelay(true)?;
             server.set_nodelay(true)?;
-            let pool = pool.clone();
-            servers.spawn(async move {
-                let mut recv = server.recv_multi(&pool);
-                while let Some(Ok(buf)) = recv.next().await {
-                    if server.write_all(buf).await.0.is_err() {
-                        return;
+            #[cfg(feature = "tokio-io")]
+            let server = if compat {
+                servers.spawn(compat_echo::echo(server));
+                None
+            } else {
+                Some(server)
+            };
+            #[cfg(not(feature = "tokio-io"))]
+            let server = Some(server);
+            if let Some(server) = server {
+                let pool = pool.clone();
+                servers.spawn(async move {
+                    let mut recv = server.recv_multi(&pool);
+                    while let Some(Ok(buf)) = recv.next().await {
+                        if server.write_all(buf).await.0.is_err() {
+                            return;
+                        }
                     }
-                }
-            });
+                });
+            }
             let payload = payload.clone();
             clients.spawn(async move {
                 let mut back = Vec::with_capacity(payload.len());

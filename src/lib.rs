@@ -52,7 +52,9 @@
 //!   (and `WRITE_FIXED`), fsync, ftruncate, fallocate, statx, mkdir, rename, unlink, link,
 //!   symlink. Ops on opcodes newer than those the ring requires fall back to their system
 //!   call on the blocking pool where the ring answers `EINVAL` (`op/mod.rs`).
-//! - `io.rs`: the one copy of `read_exact` / `write_all`, for streams and positional I/O.
+//! - [`io`] (`io/mod.rs`): the owned-buffer trait pair
+//!   ([`AsyncReadRent`](io::AsyncReadRent), [`AsyncWriteRent`](io::AsyncWriteRent)) and the
+//!   one copy of `read_exact` / `write_all`, for streams and positional I/O.
 //! - `runtime/`: [`Runtime`], [`Builder`], the loop and its thread-local context
 //!   (`context.rs`), the op futures (`op.rs`), the timer store (`timers.rs`), tasks
 //!   ([`JoinHandle`], [`JoinSet`]), the cross-thread [`runtime::Handle`] (`handle.rs`) and
@@ -61,14 +63,38 @@
 //!   (`op/read.rs`), shared by every listener of the process (`signal/registry.rs`).
 //! - [`time`], [`net`], [`fs`], [`BufRing`](buf::BufRing) and
 //!   [`FixedBufPool`](buf::FixedBufPool) (`buf/ring.rs`, `buf/fixed.rs`), `blocking.rs`
-//!   ([`spawn_blocking`]): the public API on top.
+//!   ([`spawn_blocking`]): the public API on top. In `net/`: the socket types (`tcp.rs`,
+//!   `tcp_socket.rs`, `udp.rs`, `unix.rs`, `split.rs`, over `socket.rs`), name lookup
+//!   (`addr.rs`), the owned-buffer views the streams dereference to (`stream_io.rs`), the
+//!   descriptor traits of every socket (`raw.rs`), the multishot streams (`incoming.rs`),
+//!   and the poll-based bridge (`compat/`: `read.rs`, `write.rs`, and the trait impls
+//!   `tokio.rs`, `futures.rs`).
 //! - `#[proactor::main]` and `#[proactor::test]` (feature `macros`): the attributes, from
 //!   the `proactor-macros/` member crate, which has no dependencies.
 //! - Outside the library: `echo-server/` (a member crate, with its CLI dependencies), a
 //!   thread-per-core TCP echo server on the public API; `examples/` (`echo_client` is its
-//!   load generator, `download` a concurrent downloader); `benches/` (`echo`, `ops`, `fs`).
+//!   load generator, `download` a concurrent downloader over http:// and https://,
+//!   `hyper_server` / `hyper_tokio_server`, `lines`, `compat_echo_server` on the bridge,
+//!   the asyncio tour `asyncio_*`); `benches/` (`echo`, `http`, `ops`, `fs`).
 //! - `fuzz.rs`, built only under `cfg(fuzzing)` (`cargo fuzz`), hands the in-flight table
 //!   to the fuzz targets in `fuzz/` (a crate outside the workspace).
+//!
+//! # Features
+//! All off by default: the library's dependencies stay io-uring, slab, libc, socket2 and
+//! async-task.
+//! - `macros`: `#[proactor::main]` and `#[proactor::test]`.
+//! - `tokio-io`: `tokio::io::{AsyncRead, AsyncBufRead, AsyncWrite}` for
+//!   [`TcpStream`](net::TcpStream), [`UnixStream`](net::UnixStream) and
+//!   [`OwnedReadHalf`](net::OwnedReadHalf) / [`OwnedWriteHalf`](net::OwnedWriteHalf), so
+//!   hyper (through hyper-util's `TokioIo`), tokio-util codecs and tokio-rustls run on
+//!   proactor unchanged (tokio with no default feature: only its I/O traits).
+//! - `futures-io`: `futures_io::{AsyncRead, AsyncBufRead, AsyncWrite}` for the same types.
+//! - `stream`: `futures_core::Stream` for [`Incoming`](net::Incoming),
+//!   [`RecvStream`](net::RecvStream) and [`Interval`](time::Interval).
+//!
+//! The bridge is an io_uring path (multishot receives from a shared provided-buffer ring,
+//! staged sends), not a readiness emulation; its buffering and cancellation rules are in
+//! the [`net`] docs, and how both styles share one stream in the [`io`] docs.
 //!
 //! # An operation's life on both backends
 //! ```text
@@ -150,7 +176,7 @@ pub mod fs;
 #[doc(hidden)]
 #[path = "fuzz.rs"]
 pub mod __fuzz;
-mod io;
+pub mod io;
 pub mod net;
 mod op;
 mod pool;

@@ -10,7 +10,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -172,7 +172,7 @@ fn downloads_from_python_http_server_byte_identical() {
 }
 
 /// What the in-test server answers on a path.
-fn respond(path: &str, stream: &mut TcpStream) -> std::io::Result<()> {
+fn respond(path: &str, stream: &mut impl Write) -> std::io::Result<()> {
     let body = |n: u32| content(50_000, n);
     match path {
         "/chunked.bin" => {
@@ -322,21 +322,116 @@ fn survives_misbehaving_servers_and_reports_each_failure() {
     no_part_files(out_dir.path());
 }
 
+/// A private CA and a certificate it signed for 127.0.0.1 and localhost: the CA's PEM and
+/// the server's configuration.
+fn private_ca() -> (String, Arc<rustls::ServerConfig>) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let names = vec!["127.0.0.1".to_string(), "localhost".to_string()];
+    let leaf = CertificateParams::new(names)
+        .unwrap()
+        .signed_by(&key, &ca, &ca_key)
+        .unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let key = rustls::pki_types::PrivatePkcs8KeyDer::from(key.serialize_der());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![leaf.der().clone(), ca.der().clone()], key.into())
+        .unwrap();
+    (ca.pem(), Arc::new(config))
+}
+
+/// A thread-per-connection HTTPS server on 127.0.0.1 answering as `respond` does (a
+/// close_notify ends each response); returns its port.
+fn tls_server(config: Arc<rustls::ServerConfig>) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let config = config.clone();
+            thread::spawn(move || {
+                let Ok(conn) = rustls::ServerConnection::new(config) else {
+                    return;
+                };
+                let mut tls = rustls::StreamOwned::new(conn, stream);
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    match tls.read(&mut byte) {
+                        Ok(1) => head.push(byte[0]),
+                        _ => return, // e.g. the client refused the certificate
+                    }
+                }
+                let head = String::from_utf8_lossy(&head).into_owned();
+                let path = head.split(' ').nth(1).unwrap_or("/").to_string();
+                let _ = respond(&path, &mut tls);
+                tls.conn.send_close_notify();
+                let _ = tls.flush();
+            });
+        }
+    });
+    port
+}
+
 #[test]
-fn https_is_refused_with_a_clear_message() {
+fn downloads_over_https_trusting_a_private_ca() {
+    let (ca_pem, config) = private_ca();
+    let port = tls_server(config);
     let out_dir = tempfile::tempdir().unwrap();
+    let ca_file = out_dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca_pem).unwrap();
+    let dir = out_dir.path().join("out");
+    let urls = [
+        format!("https://127.0.0.1:{port}/chunked.bin"),
+        format!("https://localhost:{port}/close.bin"),
+    ];
     let out = run_download(&[
+        "--cacert",
+        ca_file.to_str().unwrap(),
         "-o",
-        out_dir.path().to_str().unwrap(),
-        "https://127.0.0.1:1/f",
+        dir.to_str().unwrap(),
+        &urls[0],
+        &urls[1],
     ]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        std::fs::read(dir.join("chunked.bin")).unwrap(),
+        content(50_000, 10)
+    );
+    assert_eq!(
+        std::fs::read(dir.join("close.bin")).unwrap(),
+        content(50_000, 12)
+    );
+    no_part_files(&dir);
+}
+
+#[test]
+fn https_refuses_a_certificate_it_does_not_trust() {
+    let (_ca_pem, config) = private_ca();
+    let port = tls_server(config);
+    let out_dir = tempfile::tempdir().unwrap();
+    let url = format!("https://127.0.0.1:{port}/close.bin");
+    // Mozilla's roots do not include the test's CA.
+    let out = run_download(&["-o", out_dir.path().to_str().unwrap(), &url]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("https://127.0.0.1:1/f") && stderr.contains("TLS"),
+        stderr.contains(&url) && stderr.contains("certificate"),
         "{stderr}"
     );
     assert_eq!(std::fs::read_dir(out_dir.path()).unwrap().count(), 0);
+    // A --cacert file that holds no certificate is a usage error.
+    let empty = out_dir.path().join("empty.pem");
+    std::fs::write(&empty, "not a certificate\n").unwrap();
+    let out = run_download(&["--cacert", empty.to_str().unwrap(), &url]);
+    assert_eq!(out.status.code(), Some(2));
+    std::fs::remove_file(&empty).unwrap();
 }
 
 #[test]

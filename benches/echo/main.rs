@@ -27,16 +27,20 @@
 //! adds the ladder at its cells (256 and 1024 connections × 64 B, and the paced cell) and a
 //! per-feature table (also `target/echo-bench/ladder.md`); `--ladder` runs only that.
 
+#[path = "../common/child.rs"]
+mod child;
 mod plot;
 mod procs;
 mod report;
+#[path = "../common/sched.rs"]
+mod sched;
 mod servers;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use procs::{build_binaries, Binaries, Client, Load, Server};
+use procs::{build_binaries, Binaries, Client, Load};
 use servers::ServerKind;
 
 /// One measured run of one server in one cell.
@@ -122,6 +126,7 @@ fn parse_args() -> Options {
         servers: vec![
             ServerKind::URING,
             ServerKind::URING_LOOP,
+            ServerKind::COMPAT,
             ServerKind::EPOLL,
             ServerKind::EPOLL_LOOP,
             ServerKind::TOKIO,
@@ -311,6 +316,11 @@ fn main() {
         table.push('\n');
         table.push_str(&pairs);
     }
+    let compat = report::render_compat(&opts, &plan, &samples);
+    if !compat.is_empty() {
+        table.push('\n');
+        table.push_str(&compat);
+    }
     println!("{table}");
     write(&opts, "table.md", &table);
     write(&opts, "results.csv", &report::render_csv(&rows));
@@ -365,7 +375,7 @@ fn measure(opts: &Options, bins: &Binaries, plan: &[(Cell, Vec<ServerKind>)]) ->
 
 /// One server, one cell: warm-up, then the measured window.
 fn run_one(opts: &Options, bins: &Binaries, cell: Cell, kind: ServerKind, port: u16) -> Sample {
-    let server = Server::start(bins, kind, port);
+    let server = procs::start(bins, kind, port);
     let load = Load {
         conns: cell.conns,
         size: cell.size,

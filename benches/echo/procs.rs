@@ -1,13 +1,12 @@
 //! The processes of the echo benchmark: building them, starting servers pinned to CPU 0,
 //! running the load client pinned to CPU 1, and reading a server's CPU time.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
+use super::child::Server;
 use super::servers::{Program, ServerKind};
 
 /// Paths of the release binaries the benchmark runs.
@@ -17,6 +16,7 @@ pub struct Binaries {
     monoio_server: PathBuf,
     epoll_loop: PathBuf,
     uring_loop: PathBuf,
+    compat_server: PathBuf,
     client: PathBuf,
     /// Another build of `echo-server` (`--baseline PATH`), for before/after rows.
     pub baseline: Option<PathBuf>,
@@ -45,6 +45,11 @@ pub fn build_binaries() -> Binaries {
             "epoll_echo_loop",
             "--example",
             "uring_echo_loop",
+            "--example",
+            "compat_echo_server",
+            // The compat example's bridge; the other binaries do not use it.
+            "--features",
+            "proactor/tokio-io",
         ])
         .status()
         .expect("run cargo build");
@@ -64,109 +69,56 @@ pub fn build_binaries() -> Binaries {
         monoio_server: target.join("examples/monoio_echo_server"),
         epoll_loop: target.join("examples/epoll_echo_loop"),
         uring_loop: target.join("examples/uring_echo_loop"),
+        compat_server: target.join("examples/compat_echo_server"),
         client: target.join("examples/echo_client"),
         baseline: None,
         echo_help: String::from_utf8_lossy(&help.stdout).into_owned(),
     }
 }
 
-/// A running server process.
-pub struct Server {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Server {
-    /// Starts `kind` on `port`, pinned to CPU 0, and waits for `listening on <addr>`.
-    pub fn start(bins: &Binaries, kind: ServerKind, port: u16) -> Server {
-        let addr = format!("127.0.0.1:{port}");
-        let mut cmd = Command::new("taskset");
-        cmd.args(["-c", "0"]);
-        match kind.program() {
-            Program::Proactor(driver) | Program::Baseline(driver) => {
-                let program = match kind.program() {
-                    Program::Baseline(_) => bins
-                        .baseline
-                        .as_ref()
-                        .unwrap_or_else(|| super::die("a baseline server needs --baseline PATH")),
-                    _ => &bins.echo_server,
-                };
-                cmd.arg(program)
-                    .args(["--driver", driver, "--threads", "1", "--addr", &addr]);
-            }
-            Program::Tokio => {
-                cmd.arg(&bins.tokio_server).args(["--addr", &addr]);
-            }
-            Program::Monoio => {
-                cmd.arg(&bins.monoio_server).args(["--addr", &addr]);
-            }
-            Program::EpollLoop => {
-                cmd.arg(&bins.epoll_loop).args(["--addr", &addr]);
-            }
-            Program::UringLoop => {
-                cmd.arg(&bins.uring_loop).args(["--addr", &addr]);
-            }
+/// Starts `kind` on `port`, pinned to CPU 0, and waits for `listening on <addr>`.
+pub fn start(bins: &Binaries, kind: ServerKind, port: u16) -> Server {
+    let addr = format!("127.0.0.1:{port}");
+    let mut cmd = Command::new("taskset");
+    cmd.args(["-c", "0"]);
+    match kind.program() {
+        Program::Proactor(driver) | Program::Baseline(driver) => {
+            let program = match kind.program() {
+                Program::Baseline(_) => bins
+                    .baseline
+                    .as_ref()
+                    .unwrap_or_else(|| super::die("a baseline server needs --baseline PATH")),
+                _ => &bins.echo_server,
+            };
+            cmd.arg(program)
+                .args(["--driver", driver, "--threads", "1", "--addr", &addr]);
         }
-        let launch = kind.launch(&bins.echo_help);
-        cmd.args(&launch.args).envs(launch.env.iter().copied());
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| super::die(&format!("start {}: {e}", kind.name())));
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(a) = line.strip_prefix("listening on ") {
-                    let _ = tx.send(a.trim().to_string());
-                }
-            }
-        });
-        let Ok(line) = rx.recv_timeout(Duration::from_secs(15)) else {
-            let _ = child.kill();
-            super::die(&format!("{} did not print `listening on`", kind.name()));
-        };
-        let addr = line
-            .parse()
-            .unwrap_or_else(|_| super::die(&format!("bad address {line:?}")));
-        Server { child, addr }
-    }
-
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// Total time the server's threads spent on a CPU so far.
-    pub fn cpu_time(&self) -> Duration {
-        let dir = format!("/proc/{}/task", self.child.id());
-        let mut ns = 0u64;
-        for task in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let stat = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
-            ns += stat
-                .split_whitespace()
-                .next()
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(0);
+        Program::Tokio => {
+            cmd.arg(&bins.tokio_server).args(["--addr", &addr]);
         }
-        Duration::from_nanos(ns)
-    }
-
-    /// SIGTERM, then SIGKILL if it does not exit within 5 s.
-    pub fn stop(mut self) {
-        // SAFETY: kill takes a pid and a signal number, no pointers.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        Program::Monoio => {
+            cmd.arg(&bins.monoio_server).args(["--addr", &addr]);
         }
-        eprintln!("server {} ignored SIGTERM; killing it", self.child.id());
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        Program::EpollLoop => {
+            cmd.arg(&bins.epoll_loop).args(["--addr", &addr]);
+        }
+        Program::UringLoop => {
+            cmd.arg(&bins.uring_loop).args(["--addr", &addr]);
+        }
+        Program::Compat(driver) => {
+            cmd.arg(&bins.compat_server).args([
+                "--driver",
+                driver,
+                "--threads",
+                "1",
+                "--addr",
+                &addr,
+            ]);
+        }
     }
+    let launch = kind.launch(&bins.echo_help);
+    cmd.args(&launch.args).envs(launch.env.iter().copied());
+    Server::spawn(cmd, kind.name())
 }
 
 /// The load of one client run.

@@ -232,32 +232,15 @@ pub(super) fn render_pairs(
     let mut body = String::new();
     for (cell, servers) in plan {
         for &other in servers {
-            let Some(kind) = other.paired_with() else {
+            // The compat echo has a table of its own (`render_compat`), the other way round.
+            let Some(kind) = other.paired_with().filter(|_| other != ServerKind::COMPAT) else {
                 continue;
             };
             let (Some(a), Some(b)) = (samples.get(&(*cell, kind)), samples.get(&(*cell, other)))
             else {
                 continue;
             };
-            let ratios = |f: fn(&super::Sample) -> f64| -> Vec<f64> {
-                a.iter().zip(b).map(|(x, y)| f(x) / f(y)).collect()
-            };
-            let spread = |v: Vec<f64>| {
-                let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
-                let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                format!("{:.2}x [{lo:.2}-{hi:.2}]", median(v.clone()))
-            };
-            let _ = writeln!(
-                body,
-                "| {} | {} | {} | {:.2} | {:.2} | {} | {} |",
-                cell.label(),
-                kind.name(),
-                other.name(),
-                median(a.iter().map(|s| s.cpu_us_per_req).collect()),
-                median(b.iter().map(|s| s.cpu_us_per_req).collect()),
-                spread(ratios(|s| s.cpu_us_per_req)),
-                spread(ratios(|s| s.req_per_sec)),
-            );
+            let _ = writeln!(body, "{}", pair_row(*cell, kind, other, a, b));
         }
     }
     if body.is_empty() {
@@ -282,5 +265,75 @@ pub(super) fn render_pairs(
     );
     let _ = writeln!(t, "|---|---|---|---:|---:|---:|---:|");
     t.push_str(&body);
+    t
+}
+
+/// One row of a paired comparison of `a` (server `kind`) against `b` (server `other`):
+/// their median CPU per request, and the median [min-max] of the ratios of each
+/// repetition's pair.
+fn pair_row(
+    cell: Cell,
+    kind: ServerKind,
+    other: ServerKind,
+    a: &[super::Sample],
+    b: &[super::Sample],
+) -> String {
+    let ratios = |f: fn(&super::Sample) -> f64| -> Vec<f64> {
+        a.iter().zip(b).map(|(x, y)| f(x) / f(y)).collect()
+    };
+    let spread = |v: Vec<f64>| {
+        let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        format!("{:.2}x [{lo:.2}-{hi:.2}]", median(v.clone()))
+    };
+    format!(
+        "| {} | {} | {} | {:.2} | {:.2} | {} | {} |",
+        cell.label(),
+        kind.name(),
+        other.name(),
+        median(a.iter().map(|s| s.cpu_us_per_req).collect()),
+        median(b.iter().map(|s| s.cpu_us_per_req).collect()),
+        spread(ratios(|s| s.cpu_us_per_req)),
+        spread(ratios(|s| s.req_per_sec)),
+    )
+}
+
+/// The price of the poll-based bridge: the echo through `tokio::io` on proactor
+/// (proactor-compat) against the owned-buffer echo-server (proactor-uring), paired per
+/// repetition. Empty unless both ran.
+pub(super) fn render_compat(
+    opts: &Options,
+    plan: &[(Cell, Vec<ServerKind>)],
+    samples: &Samples,
+) -> String {
+    let mut t = String::new();
+    for (cell, _) in plan {
+        let (Some(a), Some(b)) = (
+            samples.get(&(*cell, ServerKind::COMPAT)),
+            samples.get(&(*cell, ServerKind::URING)),
+        ) else {
+            continue;
+        };
+        if t.is_empty() {
+            let _ = writeln!(
+                t,
+                "compat path: the echo through tokio::io on proactor against the owned-buffer \
+                 echo-server, both on io_uring ({} repetition(s); ratio of each repetition's \
+                 pair, median [min-max]; CPU/req above 1.00x is the bridge's cost)",
+                opts.reps
+            );
+            let _ = writeln!(t);
+            let _ = writeln!(
+                t,
+                "| cell | server | against | CPU us/req | CPU us/req (against) | CPU/req ratio | req/s ratio |"
+            );
+            let _ = writeln!(t, "|---|---|---|---:|---:|---:|---:|");
+        }
+        let _ = writeln!(
+            t,
+            "{}",
+            pair_row(*cell, ServerKind::COMPAT, ServerKind::URING, a, b)
+        );
+    }
     t
 }

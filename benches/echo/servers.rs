@@ -21,6 +21,9 @@ pub enum Program {
     Tokio,
     /// `examples/monoio_echo_server`.
     Monoio,
+    /// `examples/compat_echo_server --driver <driver>`: the echo written against
+    /// `tokio::io` on proactor (the poll-based bridge).
+    Compat(&'static str),
     /// Another build of `echo-server` (`--baseline PATH`) with `--driver <driver>`: the
     /// "before" of a before/after comparison.
     Baseline(&'static str),
@@ -104,6 +107,12 @@ const DEFS: &[Def] = &[
     rung("uring+accept-multi", 2, "#e377c2"),
     rung("uring+recv-multi", 3, "#bcbd22"),
     rung("uring+fixed-fds", 4, "#17becf"),
+    def(
+        "proactor-compat",
+        "compat",
+        Program::Compat("uring"),
+        "#e7ba52",
+    ),
 ];
 
 /// One io_uring fast path of proactor, and how the benchmark switches it.
@@ -203,6 +212,8 @@ impl ServerKind {
     pub const BASE_EPOLL: ServerKind = ServerKind(5);
     pub const EPOLL_LOOP: ServerKind = ServerKind(6);
     pub const URING_LOOP: ServerKind = ServerKind(7);
+    /// The echo through the tokio::io bridge on io_uring, set against proactor-uring.
+    pub const COMPAT: ServerKind = ServerKind(13);
 
     fn def(self) -> &'static Def {
         &DEFS[self.0 as usize]
@@ -224,7 +235,9 @@ impl ServerKind {
     /// server it is paired with: the two run one after the other in each repetition.
     pub fn paired_with(self) -> Option<ServerKind> {
         match self {
-            ServerKind::BASE_URING | ServerKind::URING_LOOP => Some(ServerKind::URING),
+            ServerKind::BASE_URING | ServerKind::URING_LOOP | ServerKind::COMPAT => {
+                Some(ServerKind::URING)
+            }
             ServerKind::BASE_EPOLL | ServerKind::EPOLL_LOOP => Some(ServerKind::EPOLL),
             _ => None,
         }

@@ -1,16 +1,20 @@
 //! A small HTTP/1.1 client for the download example: one GET per connection
-//! (`Connection: close`) over `proactor::net::TcpStream`, redirects followed; the response
-//! is read by `body.rs` (head, then the body streamed to a [`Sink`]) from the socket, and
-//! every connect, write and read is bounded by an idle timeout. URLs are `url.rs`.
+//! (`Connection: close`) over `proactor::net::TcpStream`, or TLS over it for `https://`
+//! (`tls.rs`), redirects followed; the response is read by `body.rs` (head, then the body
+//! streamed to a [`Sink`]) from the connection, and every connect, handshake, write and
+//! read is bounded by an idle timeout. URLs are `url.rs`.
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use proactor::buf::IoBuf;
 use proactor::net::TcpStream;
+use rustls::ClientConfig;
 
 use crate::body::{Reader, Sink, Source};
+use crate::tls::TlsStream;
 use crate::url::Url;
 
 /// Redirects followed before giving up.
@@ -26,12 +30,18 @@ pub struct Fetched {
 }
 
 /// GETs `url`, following up to [`MAX_REDIRECTS`] redirects, and streams the body of the
-/// 2xx response into `sink`. `idle` bounds every connect and every read.
-pub async fn get(url: &Url, sink: &mut impl Sink, idle: Duration) -> io::Result<Fetched> {
+/// 2xx response into `sink`. `idle` bounds every connect and every read; `tls` is the
+/// client configuration of `https://` URLs.
+pub async fn get(
+    url: &Url,
+    sink: &mut impl Sink,
+    idle: Duration,
+    tls: &Arc<ClientConfig>,
+) -> io::Result<Fetched> {
     let mut url = url.clone();
     for _ in 0..=MAX_REDIRECTS {
-        let mut conn = open(&url, idle).await?;
-        send_request(&conn.src, &url).await?;
+        let mut conn = open(&url, idle, tls).await?;
+        send_request(&mut conn.src, &url).await?;
         let head = conn.read_head().await?;
         if let Some(location) = head.redirect() {
             url = url.join(location)?;
@@ -58,10 +68,42 @@ pub async fn get(url: &Url, sink: &mut impl Sink, idle: Duration) -> io::Result<
 /// One connection: the socket, read through a [`Reader`].
 type Conn = Reader<Socket>;
 
-/// The socket of a connection; every read is bounded by `idle`.
+/// The socket of a connection, or TLS over it; every read is bounded by `idle`.
 struct Socket {
-    stream: TcpStream,
+    transport: Transport,
     idle: Duration,
+}
+
+/// Where the bytes of a connection go: the socket itself, or TLS over it.
+enum Transport {
+    Plain(TcpStream),
+    Tls(Box<TlsStream>),
+}
+
+impl Transport {
+    async fn write_all(&mut self, data: Vec<u8>) -> io::Result<()> {
+        match self {
+            Transport::Plain(tcp) => tcp.write_all(data).await.0,
+            Transport::Tls(tls) => tls.write_all(&data).await,
+        }
+    }
+
+    /// Reads into the spare capacity of `buf` (after its bytes).
+    async fn read_more(&mut self, mut buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
+        let (len, cap) = (buf.len(), buf.capacity());
+        match self {
+            Transport::Plain(tcp) => {
+                let (res, slice) = tcp.read(buf.slice(len..cap)).await;
+                (res, slice.into_inner())
+            }
+            Transport::Tls(tls) => {
+                buf.resize(cap, 0);
+                let res = tls.read(&mut buf[len..]).await;
+                buf.truncate(len + *res.as_ref().unwrap_or(&0));
+                (res, buf)
+            }
+        }
+    }
 }
 
 fn timed_out(what: &str, idle: Duration) -> io::Error {
@@ -73,22 +115,33 @@ fn timed_out(what: &str, idle: Duration) -> io::Error {
 
 impl Source for Socket {
     async fn read(&mut self, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
-        let (len, cap) = (buf.len(), buf.capacity());
-        let read = self.stream.read(buf.slice(len..cap));
+        let read = self.transport.read_more(buf);
         match proactor::time::timeout(self.idle, read).await {
-            Ok((res, slice)) => (res, slice.into_inner()),
+            Ok(done) => done,
             Err(_) => (Err(timed_out("waiting for data", self.idle)), Vec::new()),
         }
     }
 }
 
-/// Connects to `url`'s host (each of its addresses in turn); `idle` bounds each step.
-async fn open(url: &Url, idle: Duration) -> io::Result<Conn> {
+/// Connects to `url`'s host (each of its addresses in turn), with the TLS handshake for
+/// `https://`; `idle` bounds each step.
+async fn open(url: &Url, idle: Duration, tls: &Arc<ClientConfig>) -> io::Result<Conn> {
     let addrs = resolve(url, idle).await?;
     let mut last = io::Error::new(io::ErrorKind::NotFound, "host has no address");
     for addr in addrs {
         match proactor::time::timeout(idle, TcpStream::connect(addr)).await {
-            Ok(Ok(stream)) => return Ok(Reader::new(Socket { stream, idle })),
+            Ok(Ok(stream)) => {
+                let transport = if url.https {
+                    let handshake = TlsStream::connect(stream, &url.host, tls);
+                    match proactor::time::timeout(idle, handshake).await {
+                        Ok(tls) => Transport::Tls(Box::new(tls?)),
+                        Err(_) => return Err(timed_out("in the TLS handshake", idle)),
+                    }
+                } else {
+                    Transport::Plain(stream)
+                };
+                return Ok(Reader::new(Socket { transport, idle }));
+            }
             Ok(Err(e)) => last = io::Error::new(e.kind(), format!("connect to {addr}: {e}")),
             Err(_) => last = timed_out(&format!("connecting to {addr}"), idle),
         }
@@ -96,16 +149,17 @@ async fn open(url: &Url, idle: Duration) -> io::Result<Conn> {
     Err(last)
 }
 
-async fn send_request(socket: &Socket, url: &Url) -> io::Result<()> {
+async fn send_request(socket: &mut Socket, url: &Url) -> io::Result<()> {
     let request = format!(
         "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: proactor-download/0.1\r\n\
          Accept: */*\r\nAccept-Encoding: identity\r\nConnection: close\r\n\r\n",
         url.path,
         url.authority()
     );
-    let write = socket.stream.write_all(request.into_bytes());
-    match proactor::time::timeout(socket.idle, write).await {
-        Ok((res, _)) => res,
+    let idle = socket.idle;
+    let write = socket.transport.write_all(request.into_bytes());
+    match proactor::time::timeout(idle, write).await {
+        Ok(res) => res,
         Err(_) => Err(timed_out("sending the request", socket.idle)),
     }
 }

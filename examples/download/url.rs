@@ -1,12 +1,14 @@
-//! The download example's URLs: an absolute `http://host[:port][/path]`, split into what a
-//! request needs; `Location` values resolved against it; a safe file name from its path.
+//! The download example's URLs: an absolute `http[s]://host[:port][/path]`, split into what
+//! a request needs; `Location` values resolved against it; a safe file name from its path.
 //! No I/O here: the fuzz targets (`fuzz/`) include this file as it is.
 
 use std::io;
 
-/// An `http://` URL, split into what a request needs.
+/// An `http://` or `https://` URL, split into what a request needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Url {
+    /// `https://`: the request goes over TLS.
+    pub https: bool,
     pub host: String,
     pub port: u16,
     /// Path and query, starting with `/`.
@@ -14,24 +16,21 @@ pub struct Url {
 }
 
 impl Url {
-    /// Parses an absolute `http://host[:port][/path]` URL; `https://` is refused.
+    /// Parses an absolute `http[s]://host[:port][/path]` URL.
     pub fn parse(s: &str) -> io::Result<Url> {
         let lower = s.to_ascii_lowercase();
-        if lower.starts_with("https://") {
-            let msg = "https:// is not supported (TLS is out of scope); use an http:// URL";
-            return Err(io::Error::new(io::ErrorKind::Unsupported, msg));
-        }
-        if !lower.starts_with("http://") {
+        let https = lower.starts_with("https://");
+        if !https && !lower.starts_with("http://") {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                "not an http:// URL",
+                "not an http:// or https:// URL",
             ));
         }
-        let rest = &s["http://".len()..];
+        let rest = &s[if https { "https://" } else { "http://" }.len()..];
         let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
         let (authority, tail) = rest.split_at(end);
         let authority = authority.rsplit('@').next().unwrap_or(authority);
-        let (host, port) = split_host_port(authority)?;
+        let (host, port) = split_host_port(authority, if https { 443 } else { 80 })?;
         let tail = tail.split('#').next().unwrap_or("");
         let path = match tail {
             "" => "/".to_string(),
@@ -44,7 +43,12 @@ impl Url {
                 "URL path contains spaces or control characters",
             ));
         }
-        Ok(Url { host, port, path })
+        Ok(Url {
+            https,
+            host,
+            port,
+            path,
+        })
     }
 
     /// Resolves a `Location` header value against this URL.
@@ -54,7 +58,7 @@ impl Url {
             return Url::parse(location);
         }
         if let Some(rest) = location.strip_prefix("//") {
-            return Url::parse(&format!("http://{rest}"));
+            return Url::parse(&format!("{}{rest}", self.scheme()));
         }
         let path = if location.starts_with('/') {
             location.to_string()
@@ -63,19 +67,29 @@ impl Url {
             let dir = &base[..base.rfind('/').map_or(0, |i| i + 1)];
             format!("{dir}{location}")
         };
-        Url::parse(&format!("http://{}{path}", self.authority()))
+        Url::parse(&format!("{}{}{path}", self.scheme(), self.authority()))
     }
 
-    /// `host[:port]` as the `Host` header wants it (the port only when not 80).
+    /// `http://` or `https://`.
+    fn scheme(&self) -> &'static str {
+        if self.https {
+            "https://"
+        } else {
+            "http://"
+        }
+    }
+
+    /// `host[:port]` as the `Host` header wants it (the port only when not the scheme's
+    /// default, 80 or 443).
     pub fn authority(&self) -> String {
         let host = if self.host.contains(':') {
             format!("[{}]", self.host)
         } else {
             self.host.clone()
         };
-        match self.port {
-            80 => host,
-            port => format!("{host}:{port}"),
+        match (self.https, self.port) {
+            (false, 80) | (true, 443) => host,
+            (_, port) => format!("{host}:{port}"),
         }
     }
 
@@ -103,14 +117,14 @@ impl Url {
 
 impl std::fmt::Display for Url {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "http://{}{}", self.authority(), self.path)
+        write!(f, "{}{}{}", self.scheme(), self.authority(), self.path)
     }
 }
 
 /// `host[:port]` or `[v6-host][:port]`. A colon in the host is allowed only in brackets,
 /// brackets only around the host, and nothing but a port after them: anything else would
 /// name another host than the one the URL prints as.
-fn split_host_port(authority: &str) -> io::Result<(String, u16)> {
+fn split_host_port(authority: &str, default_port: u16) -> io::Result<(String, u16)> {
     let bad = || io::Error::new(io::ErrorKind::InvalidInput, "bad host or port in URL");
     let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
         let close = rest.find(']').ok_or_else(bad)?;
@@ -131,7 +145,7 @@ fn split_host_port(authority: &str) -> io::Result<(String, u16)> {
         return Err(bad());
     }
     let port = match port {
-        None | Some("") => 80,
+        None | Some("") => default_port,
         Some(p) => p.parse().map_err(|_| bad())?,
     };
     Ok((host.to_string(), port))
@@ -165,6 +179,7 @@ mod tests {
 
     fn url(host: &str, port: u16, path: &str) -> Url {
         Url {
+            https: false,
             host: host.into(),
             port,
             path: path.into(),
@@ -186,9 +201,16 @@ mod tests {
             url("::1", 81, "/f")
         );
         assert_eq!(Url::parse("http://h?q").unwrap(), url("h", 80, "/?q"));
-        let https = Url::parse("https://example.org/").unwrap_err();
-        assert_eq!(https.kind(), io::ErrorKind::Unsupported);
-        assert!(https.to_string().contains("TLS"));
+        let https = Url::parse("HTTPS://example.org/a").unwrap();
+        assert!(https.https);
+        assert_eq!(
+            (https.port, https.authority()),
+            (443, "example.org".to_string())
+        );
+        assert_eq!(https.to_string(), "https://example.org/a");
+        let on_port = Url::parse("https://h:8443/").unwrap();
+        assert_eq!(on_port.authority(), "h:8443");
+        assert_eq!(Url::parse("https://h:80/").unwrap().authority(), "h:80");
         assert!(Url::parse("ftp://h/").is_err());
         assert!(Url::parse("http://h:99999/").is_err());
         assert!(Url::parse("http:///x").is_err());
@@ -239,6 +261,13 @@ mod tests {
         assert_eq!(base.join("http://o/p").unwrap(), url("o", 80, "/p"));
         assert_eq!(base.join("//o:1/p").unwrap(), url("o", 1, "/p"));
         assert_eq!(url("::1", 80, "/").authority(), "[::1]");
-        assert!(base.join("https://o/").is_err());
+        let tls = base.join("https://o/").unwrap();
+        assert!(tls.https && tls.port == 443);
+        let tls_base = Url::parse("https://h/a/b").unwrap();
+        assert_eq!(tls_base.join("c").unwrap().to_string(), "https://h/a/c");
+        assert_eq!(
+            tls_base.join("//o:1/p").unwrap().to_string(),
+            "https://o:1/p"
+        );
     }
 }

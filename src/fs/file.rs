@@ -3,7 +3,7 @@
 use std::cell::Cell;
 use std::fmt;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::rc::Rc;
 
@@ -270,6 +270,33 @@ impl AsFd for File {
 impl AsRawFd for File {
     fn as_raw_fd(&self) -> RawFd {
         self.fd.raw()
+    }
+}
+
+impl FromRawFd for File {
+    /// Takes ownership of `fd`, which must be an open file descriptor.
+    unsafe fn from_raw_fd(fd: RawFd) -> File {
+        // SAFETY: the caller hands over an open descriptor it owns (the contract of
+        // `FromRawFd`), so this is its one owner.
+        File::from_std(std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+}
+
+impl IntoRawFd for File {
+    /// The descriptor, which the caller then owns.
+    ///
+    /// # Panics
+    /// When an operation still uses it (a future of this file dropped before it
+    /// completed, until its completion arrives): see [`try_into_std`](File::try_into_std),
+    /// which hands the file back instead, and [`into_std`](File::into_std), which waits.
+    fn into_raw_fd(self) -> RawFd {
+        match self.try_into_std() {
+            Ok(file) => file.into_raw_fd(),
+            Err(_) => panic!(
+                "proactor: File::into_raw_fd: an operation whose future was dropped still \
+                 uses the descriptor (try_into_std hands the file back instead)"
+            ),
+        }
     }
 }
 

@@ -25,7 +25,8 @@ use crate::sys;
 const ACCEPT_QUEUE: usize = 32;
 
 /// Connections accepted by a [`TcpListener`](crate::net::TcpListener), from
-/// [`incoming`](crate::net::TcpListener::incoming).
+/// [`incoming`](crate::net::TcpListener::incoming). With the `stream` feature it is a
+/// `futures_core::Stream` too.
 ///
 /// The process holds only a few connections its consumer has not taken. On io_uring the
 /// multishot accept queues at most 32 of them, plus those the kernel
@@ -101,7 +102,8 @@ impl std::fmt::Debug for Incoming {
     }
 }
 
-/// Buffers received on a [`TcpStream`], from [`recv_multi`](TcpStream::recv_multi).
+/// Buffers received on a [`TcpStream`], from [`recv_multi`](TcpStream::recv_multi). With the
+/// `stream` feature it is a `futures_core::Stream` too.
 ///
 /// At most [`BufRing::max_queued`] filled buffers (plus the kernel's last batch) wait for a
 /// consumer that does not take them: past that the receive pauses, the data waits in the
@@ -175,5 +177,25 @@ impl std::fmt::Debug for RecvStream {
         f.debug_struct("RecvStream")
             .field("done", &self.done)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(feature = "stream")]
+impl futures_core::Stream for Incoming {
+    type Item = io::Result<(TcpStream, SocketAddr)>;
+
+    /// As [`Incoming::poll_next`]: never ends.
+    fn poll_next(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        Incoming::poll_next(self.get_mut(), cx)
+    }
+}
+
+#[cfg(feature = "stream")]
+impl futures_core::Stream for RecvStream {
+    type Item = io::Result<PoolBuf>;
+
+    /// As [`RecvStream::poll_next`]: ends at end of stream.
+    fn poll_next(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        RecvStream::poll_next(self.get_mut(), cx)
     }
 }

@@ -44,6 +44,27 @@ impl Socket {
         }
     }
 
+    /// Wraps a descriptor handed over by the user, making it non-blocking. A valid socket
+    /// cannot refuse that; if `fcntl` fails anyway the socket is taken as it is (io_uring
+    /// still works on it; epoll's attempts would then block).
+    pub(crate) fn adopt(fd: OwnedFd) -> Socket {
+        let socket = socket2::Socket::from(fd);
+        let _ = socket.set_nonblocking(true);
+        Socket::from_owned(socket.into())
+    }
+
+    /// The descriptor itself, for a conversion out of proactor; `ResourceBusy` while an
+    /// operation or another handle still holds it (`[fd-outlives-op]`).
+    pub(crate) fn into_fd(self) -> io::Result<OwnedFd> {
+        self.fd.try_unwrap().map_err(|_| {
+            crate::net::compat::busy(
+                "an operation still uses it (a dropped future whose cancellation has not \
+                 completed yet, an Incoming or RecvStream, or the other half of a split \
+                 stream)",
+            )
+        })
+    }
+
     /// The shared descriptor, for ops that outlive one call (multishot streams).
     pub(crate) fn fd(&self) -> &SharedFd {
         &self.fd
@@ -84,38 +105,6 @@ impl Socket {
             Op::new(SendZc::new(&self.fd, buf)).await
         } else {
             self.write(buf).await
-        }
-    }
-
-    /// Reads until the buffer's whole capacity is filled; `UnexpectedEof` if the peer
-    /// closes first.
-    pub(crate) async fn read_exact<B: IoBufMut>(&self, buf: B) -> BufResult<(), B> {
-        // The whole buffer first: one read usually fills it.
-        let total = buf.bytes_total();
-        let (res, buf) = self.read(buf).await;
-        match res {
-            Ok(n) if n >= total => (Ok(()), buf),
-            Ok(0) => (Err(crate::io::unexpected_eof(0, total)), buf),
-            Ok(n) => crate::io::read_exact_from(buf, n, |rest, _| self.read(rest)).await,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
-                crate::io::read_exact(buf, |rest, _| self.read(rest)).await
-            }
-            Err(e) => (Err(e), buf),
-        }
-    }
-
-    /// Writes every initialised byte of `buf`, however many writes it takes.
-    pub(crate) async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
-        // The whole buffer first: one send usually takes it all.
-        let total = buf.bytes_init();
-        let (res, buf) = self.write(buf).await;
-        match res {
-            Ok(n) if n >= total => (Ok(()), buf),
-            Ok(n) => crate::io::write_all_from(buf, n, |rest, _| self.write(rest)).await,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
-                crate::io::write_all(buf, |rest, _| self.write(rest)).await
-            }
-            Err(e) => (Err(e), buf),
         }
     }
 

@@ -1,14 +1,15 @@
 //! [`OwnedReadHalf`] and [`OwnedWriteHalf`]: the two directions of a stream, for one task
 //! to read while another writes.
 
-use std::io;
-use std::net::Shutdown;
+use std::ops::Deref;
 
-use crate::buf::{BufResult, IoBuf, IoBufMut};
-use crate::net::socket::Socket;
+use crate::net::stream_io::{ReadIo, WriteIo};
 
 /// The reading half of a stream, from [`TcpStream::into_split`](super::TcpStream::into_split)
 /// or [`UnixStream::into_split`](super::UnixStream::into_split).
+///
+/// Its owned-buffer reads (`read`, `read_exact`) are those of [`ReadIo`], which it
+/// dereferences to.
 ///
 /// ```
 /// use proactor::net::UnixStream;
@@ -38,14 +39,15 @@ use crate::net::socket::Socket;
 /// ```
 #[derive(Debug)]
 pub struct OwnedReadHalf {
-    pub(crate) inner: Socket,
+    pub(super) io: ReadIo,
 }
 
 /// The writing half of a stream, from [`TcpStream::into_split`](super::TcpStream::into_split)
 /// or [`UnixStream::into_split`](super::UnixStream::into_split).
 ///
-/// The connection stays open until both halves are dropped; call
-/// [`shutdown`](OwnedWriteHalf::shutdown) to send EOF earlier.
+/// Its owned-buffer writes (`write`, `write_all`, `shutdown`) are those of [`WriteIo`],
+/// which it dereferences to. The connection stays open until both halves are dropped; call
+/// [`shutdown`](WriteIo::shutdown) to send EOF earlier.
 ///
 /// ```
 /// use proactor::net::UnixStream;
@@ -66,34 +68,21 @@ pub struct OwnedReadHalf {
 /// ```
 #[derive(Debug)]
 pub struct OwnedWriteHalf {
-    pub(crate) inner: Socket,
+    pub(super) io: WriteIo,
 }
 
-impl OwnedReadHalf {
-    /// Reads into `buf`; `Ok(0)` means the peer closed its side (EOF).
-    pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        self.inner.read(buf).await
-    }
+impl Deref for OwnedReadHalf {
+    type Target = ReadIo;
 
-    /// Fills `buf`'s whole capacity; `UnexpectedEof` if the peer closes first.
-    pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> BufResult<(), B> {
-        self.inner.read_exact(buf).await
+    fn deref(&self) -> &ReadIo {
+        &self.io
     }
 }
 
-impl OwnedWriteHalf {
-    /// Writes some of `buf`'s initialised bytes; returns how many.
-    pub async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        self.inner.write(buf).await
-    }
+impl Deref for OwnedWriteHalf {
+    type Target = WriteIo;
 
-    /// Writes all of `buf`'s initialised bytes.
-    pub async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
-        self.inner.write_all(buf).await
-    }
-
-    /// Shuts down the write direction: the peer reads EOF once it has read what was sent.
-    pub async fn shutdown(&self) -> io::Result<()> {
-        self.inner.shutdown(Shutdown::Write).await
+    fn deref(&self) -> &WriteIo {
+        &self.io
     }
 }

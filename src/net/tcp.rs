@@ -2,15 +2,16 @@
 //! defaults), and the deprecated [`ListenOptions`].
 
 use std::io;
-use std::net::{Shutdown, SocketAddr};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::net::SocketAddr;
+use std::ops::Deref;
 use std::time::Duration;
 
-use crate::buf::{BufResult, BufRing, IoBuf, IoBufMut};
+use crate::buf::{BufResult, BufRing, IoBuf};
 use crate::net::addr::{each_addr, each_addr_async, resolve, resolve_now, ToSocketAddrs};
 use crate::net::incoming::{Incoming, RecvStream};
 use crate::net::socket::Socket;
 use crate::net::split::{OwnedReadHalf, OwnedWriteHalf};
+use crate::net::stream_io::StreamIo;
 use crate::net::TcpSocket;
 
 /// The backlog of [`TcpListener::bind`]: the kernel caps it at `net.core.somaxconn`.
@@ -159,25 +160,28 @@ impl TcpListener {
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         Socket::ip_addr(self.inner.sock_ref().local_addr()?)
     }
-}
 
-impl AsRawFd for TcpListener {
-    fn as_raw_fd(&self) -> RawFd {
-        self.inner.as_raw_fd()
+    fn socket(&self) -> &Socket {
+        &self.inner
+    }
+
+    fn into_socket(self) -> io::Result<Socket> {
+        Ok(self.inner)
     }
 }
 
-impl AsFd for TcpListener {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.inner.as_fd()
-    }
-}
+super::raw::fd_traits!(TcpListener, std::net::TcpListener);
 
 /// A TCP connection: asyncio's `open_connection`, tokio's `TcpStream`.
 ///
-/// Reads and writes take an owned buffer and give it back. Methods take `&self`, so one
-/// stream can be shared (e.g. in an `Rc`) by a reading task and a writing task; or split it
-/// with [`into_split`](TcpStream::into_split).
+/// Reads and writes take an owned buffer and give it back: they are the methods of
+/// [`StreamIo`], which the stream dereferences to (`read`, `write`, `read_exact`,
+/// `write_all`, `shutdown`). They take `&self`, so one stream can be shared (e.g. in an
+/// `Rc`) by a reading task and a writing task; or split it with
+/// [`into_split`](TcpStream::into_split). With the `tokio-io` or `futures-io` feature the
+/// stream also implements those crates' poll-based traits; where one of their extension
+/// traits is imported, its methods of the same names are the ones called (see
+/// [`crate::io`]).
 ///
 /// ```no_run
 /// # proactor::block_on(async {
@@ -192,7 +196,7 @@ impl AsFd for TcpListener {
 /// ```
 #[derive(Debug)]
 pub struct TcpStream {
-    inner: Socket,
+    pub(super) io: StreamIo,
 }
 
 impl TcpStream {
@@ -255,34 +259,17 @@ impl TcpStream {
         Ok(TcpStream::from_socket(Socket::from_socket2(stream.into())?))
     }
 
-    /// Reads into `buf` (up to its capacity); `Ok(0)` means the peer closed its side.
-    pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        self.inner.read(buf).await
-    }
-
-    /// Writes some of `buf`'s initialised bytes; returns how many.
-    pub async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        self.inner.write(buf).await
-    }
-
-    /// Like [`write`](TcpStream::write), as a zero-copy send (`IORING_OP_SEND_ZC`) where the
+    /// Like [`write`](StreamIo::write), as a zero-copy send (`IORING_OP_SEND_ZC`) where the
     /// ring offers it ([`RingFeatures::send_zc`](crate::RingFeatures::send_zc)); elsewhere
     /// (epoll, older kernels, fast paths off) a plain `write`. The buffer comes back only
     /// once the kernel no longer reads it. Opt-in: the kernel pins the pages and posts an
     /// extra completion, which pays only for large sends to a real NIC; over loopback the
     /// data is copied anyway and a plain `write` is cheaper.
     pub async fn send_zc<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        self.inner.send_zc(buf).await
-    }
-
-    /// Fills `buf`'s whole capacity; `UnexpectedEof` if the peer closes first.
-    pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> BufResult<(), B> {
-        self.inner.read_exact(buf).await
-    }
-
-    /// Writes all of `buf`'s initialised bytes, however many writes it takes.
-    pub async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
-        self.inner.write_all(buf).await
+        if let Err(e) = self.io.wr.flush().await {
+            return (Err(e), buf);
+        }
+        self.io.socket.send_zc(buf).await
     }
 
     /// A stream of received buffers from `pool` ([`RecvStream::next`]); it ends at end of
@@ -310,68 +297,73 @@ impl TcpStream {
     /// # });
     /// ```
     pub fn recv_multi(&self, pool: &BufRing) -> RecvStream {
-        RecvStream::new(self.inner.fd(), pool)
+        RecvStream::new(self.io.socket.fd(), pool)
     }
 
-    /// Shuts down one or both directions; `Shutdown::Write` sends EOF while reading goes on.
-    pub async fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.inner.shutdown(how).await
-    }
-
-    /// Closes the connection through the driver, reporting any error. Dropping the stream
-    /// closes it too (silently). Other handles (split halves) keep it open.
+    /// Closes the connection through the driver, reporting any error (after the bytes
+    /// written through the poll-based traits are sent). Dropping the stream closes it too
+    /// (silently). Other handles (split halves, an armed receive) keep it open until they
+    /// are gone.
     pub async fn close(self) -> io::Result<()> {
-        self.inner.close().await
+        let StreamIo { socket, rd, wr } = self.io;
+        wr.flush().await?;
+        drop((rd, wr));
+        socket.close().await
     }
 
     /// Splits into a reading half and a writing half, which can move to different tasks.
+    /// What the poll-based traits received or accepted goes with the half it belongs to.
     pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
-        let inner = self.inner;
-        (
-            OwnedReadHalf {
-                inner: inner.clone(),
-            },
-            OwnedWriteHalf { inner },
-        )
+        let (rd, wr) = self.io.split();
+        (OwnedReadHalf { io: rd }, OwnedWriteHalf { io: wr })
     }
 
     /// The remote address.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        Socket::ip_addr(self.inner.sock_ref().peer_addr()?)
+        Socket::ip_addr(self.io.socket.sock_ref().peer_addr()?)
     }
 
     /// The local address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        Socket::ip_addr(self.inner.sock_ref().local_addr()?)
+        Socket::ip_addr(self.io.socket.sock_ref().local_addr()?)
     }
 
     /// Sets `TCP_NODELAY` (disables Nagle's algorithm: small writes go out at once).
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
-        self.inner.sock_ref().set_tcp_nodelay(nodelay)
+        self.io.socket.sock_ref().set_tcp_nodelay(nodelay)
     }
 
     /// Whether `TCP_NODELAY` is set.
     pub fn nodelay(&self) -> io::Result<bool> {
-        self.inner.sock_ref().tcp_nodelay()
+        self.io.socket.sock_ref().tcp_nodelay()
     }
 }
 
 impl TcpStream {
     /// Every stream is made here: it marks the fd as a TCP stream's for the drivers.
-    pub(crate) fn from_socket(inner: Socket) -> TcpStream {
-        inner.fd().short_reads_drain();
-        TcpStream { inner }
+    pub(crate) fn from_socket(socket: Socket) -> TcpStream {
+        socket.fd().short_reads_drain();
+        TcpStream {
+            io: StreamIo::new(socket),
+        }
+    }
+
+    fn socket(&self) -> &Socket {
+        &self.io.socket
+    }
+
+    fn into_socket(self) -> io::Result<Socket> {
+        self.io.into_socket()
     }
 }
 
-impl AsRawFd for TcpStream {
-    fn as_raw_fd(&self) -> RawFd {
-        self.inner.as_raw_fd()
+impl Deref for TcpStream {
+    type Target = StreamIo;
+
+    /// The owned-buffer I/O: `read`, `write`, `read_exact`, `write_all`, `shutdown`.
+    fn deref(&self) -> &StreamIo {
+        &self.io
     }
 }
 
-impl AsFd for TcpStream {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.inner.as_fd()
-    }
-}
+super::raw::fd_traits!(TcpStream, std::net::TcpStream);

@@ -2,7 +2,6 @@
 
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 
 use socket2::{Domain, SockAddr, Type};
 
@@ -216,14 +215,18 @@ impl UdpSocket {
     }
 }
 
-impl AsRawFd for UdpSocket {
-    fn as_raw_fd(&self) -> RawFd {
-        self.inner.as_raw_fd()
+impl UdpSocket {
+    fn socket(&self) -> &Socket {
+        &self.inner
+    }
+
+    fn from_socket(inner: Socket) -> UdpSocket {
+        UdpSocket { inner }
+    }
+
+    fn into_socket(self) -> io::Result<Socket> {
+        Ok(self.inner)
     }
 }
 
-impl AsFd for UdpSocket {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.inner.as_fd()
-    }
-}
+super::raw::fd_traits!(UdpSocket, std::net::UdpSocket);

@@ -2,8 +2,8 @@
 
 use std::io;
 use std::mem::size_of;
-use std::net::Shutdown;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::ops::Deref;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::SocketAddr;
 use std::path::Path;
 
@@ -12,6 +12,7 @@ use socket2::{Domain, SockAddr, Type};
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::net::socket::Socket;
 use crate::net::split::{OwnedReadHalf, OwnedWriteHalf};
+use crate::net::stream_io::StreamIo;
 use crate::sys::syscall;
 
 /// A Unix stream socket listening for connections at a path.
@@ -41,28 +42,32 @@ impl UnixListener {
     /// Waits for a connection; returns the stream and the peer's address (usually unnamed).
     pub async fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
         let (socket, addr) = self.inner.accept().await?;
-        Ok((UnixStream { inner: socket }, Socket::unix_addr(addr)?))
+        Ok((UnixStream::from_socket(socket), Socket::unix_addr(addr)?))
     }
 
     /// The address the listener is bound to.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         Socket::unix_addr(self.inner.sock_ref().local_addr()?)
     }
-}
 
-impl AsRawFd for UnixListener {
-    fn as_raw_fd(&self) -> RawFd {
-        self.inner.as_raw_fd()
+    fn socket(&self) -> &Socket {
+        &self.inner
+    }
+
+    fn from_socket(inner: Socket) -> UnixListener {
+        UnixListener { inner }
+    }
+
+    fn into_socket(self) -> io::Result<Socket> {
+        Ok(self.inner)
     }
 }
 
-impl AsFd for UnixListener {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.inner.as_fd()
-    }
-}
+super::raw::fd_traits!(UnixListener, std::os::unix::net::UnixListener);
 
-/// A Unix stream connection. Same I/O methods as [`TcpStream`](super::TcpStream).
+/// A Unix stream connection. Same I/O as [`TcpStream`](super::TcpStream): the owned-buffer
+/// methods of [`StreamIo`], which it dereferences to, and the poll-based traits with the
+/// `tokio-io` / `futures-io` features.
 ///
 /// ```
 /// use proactor::net::{UnixListener, UnixStream};
@@ -86,7 +91,7 @@ impl AsFd for UnixListener {
 /// ```
 #[derive(Debug)]
 pub struct UnixStream {
-    inner: Socket,
+    pub(super) io: StreamIo,
 }
 
 impl UnixStream {
@@ -95,67 +100,38 @@ impl UnixStream {
         let addr = SockAddr::unix(path)?;
         let inner = Socket::from_socket2(Socket::create(Domain::UNIX, Type::STREAM)?)?;
         inner.connect(addr).await?;
-        Ok(UnixStream { inner })
+        Ok(UnixStream::from_socket(inner))
     }
 
     /// A connected pair of streams.
     pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
         let (a, b) = socket2::Socket::pair(Domain::UNIX, Type::STREAM.nonblocking(), None)?;
-        let wrap = |s| Socket::from_socket2(s).map(|inner| UnixStream { inner });
+        let wrap = |s| Socket::from_socket2(s).map(UnixStream::from_socket);
         Ok((wrap(a)?, wrap(b)?))
     }
 
     /// Wraps a std stream (made non-blocking).
     pub fn from_std(stream: std::os::unix::net::UnixStream) -> io::Result<UnixStream> {
-        Ok(UnixStream {
-            inner: Socket::from_socket2(stream.into())?,
-        })
+        Ok(UnixStream::from_socket(Socket::from_socket2(
+            stream.into(),
+        )?))
     }
 
-    /// Reads into `buf` (up to its capacity); `Ok(0)` means the peer closed its side.
-    pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        self.inner.read(buf).await
-    }
-
-    /// Writes some of `buf`'s initialised bytes; returns how many.
-    pub async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        self.inner.write(buf).await
-    }
-
-    /// Fills `buf`'s whole capacity; `UnexpectedEof` if the peer closes first.
-    pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> BufResult<(), B> {
-        self.inner.read_exact(buf).await
-    }
-
-    /// Writes all of `buf`'s initialised bytes, however many writes it takes.
-    pub async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
-        self.inner.write_all(buf).await
-    }
-
-    /// Shuts down one or both directions.
-    pub async fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.inner.shutdown(how).await
-    }
-
-    /// Splits into a reading half and a writing half.
+    /// Splits into a reading half and a writing half. What the poll-based traits received
+    /// or accepted goes with the half it belongs to.
     pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
-        let inner = self.inner;
-        (
-            OwnedReadHalf {
-                inner: inner.clone(),
-            },
-            OwnedWriteHalf { inner },
-        )
+        let (rd, wr) = self.io.split();
+        (OwnedReadHalf { io: rd }, OwnedWriteHalf { io: wr })
     }
 
     /// The remote address.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        Socket::unix_addr(self.inner.sock_ref().peer_addr()?)
+        Socket::unix_addr(self.io.socket.sock_ref().peer_addr()?)
     }
 
     /// The local address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        Socket::unix_addr(self.inner.sock_ref().local_addr()?)
+        Socket::unix_addr(self.io.socket.sock_ref().local_addr()?)
     }
 
     /// The credentials of the peer process (`SO_PEERCRED`): its pid, uid and gid as they
@@ -195,7 +171,8 @@ impl UnixStream {
     /// (`SCM_RIGHTS`): the peer receives its own descriptors for the same open files, with
     /// [`recv_fds`](UnixStream::recv_fds). Returns how many bytes were sent; the descriptors
     /// go with the first of them, so `buf` must not be empty. Send the rest of a short send
-    /// with [`write_all`](UnixStream::write_all). At most 253 descriptors per call (the
+    /// with [`write_all`](StreamIo::write_all). Bytes written before through the poll-based
+    /// traits are sent first. At most 253 descriptors per call (the
     /// kernel's limit; more is `InvalidInput`).
     ///
     /// The caller's descriptors stay its own: the operation sends duplicates it owns until
@@ -237,7 +214,10 @@ impl UnixStream {
                 buf,
             );
         }
-        self.inner.send_fds(buf, fds).await
+        if let Err(e) = self.io.wr.flush().await {
+            return (Err(e), buf);
+        }
+        self.io.socket.send_fds(buf, fds).await
     }
 
     /// Receives into `buf` (up to its capacity) and the descriptors that came with those
@@ -247,15 +227,41 @@ impl UnixStream {
     /// If more descriptors came than `max` (the kernel reports `MSG_CTRUNC` and discards the
     /// rest), this is an `InvalidData` error and the ones that did arrive are closed; the
     /// bytes are still received, in the buffer handed back. If the future is dropped after
-    /// the kernel received, the descriptors are closed too: none leaks.
+    /// the kernel received, the descriptors are closed too: none leaks. It receives from the
+    /// socket itself: bytes the poll-based traits already received are not in it.
     pub async fn recv_fds<B: IoBufMut>(
         &self,
         buf: B,
         max: usize,
     ) -> BufResult<(usize, Vec<OwnedFd>), B> {
-        self.inner.recv_fds(buf, max).await
+        self.io.socket.recv_fds(buf, max).await
+    }
+
+    fn from_socket(socket: Socket) -> UnixStream {
+        UnixStream {
+            io: StreamIo::new(socket),
+        }
+    }
+
+    fn socket(&self) -> &Socket {
+        &self.io.socket
+    }
+
+    fn into_socket(self) -> io::Result<Socket> {
+        self.io.into_socket()
     }
 }
+
+impl Deref for UnixStream {
+    type Target = StreamIo;
+
+    /// The owned-buffer I/O: `read`, `write`, `read_exact`, `write_all`, `shutdown`.
+    fn deref(&self) -> &StreamIo {
+        &self.io
+    }
+}
+
+super::raw::fd_traits!(UnixStream, std::os::unix::net::UnixStream);
 
 /// The credentials of a Unix socket's peer process, from
 /// [`UnixStream::peer_cred`] (tokio's `UCred`).
@@ -280,18 +286,6 @@ impl UCred {
     /// The peer's process id, if the kernel reported one.
     pub fn pid(&self) -> Option<libc::pid_t> {
         self.pid
-    }
-}
-
-impl AsFd for UnixStream {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.inner.as_fd()
-    }
-}
-
-impl AsRawFd for UnixStream {
-    fn as_raw_fd(&self) -> RawFd {
-        self.inner.as_raw_fd()
     }
 }
 
@@ -339,6 +333,13 @@ impl UnixDatagram {
         Ok((wrap(a)?, wrap(b)?))
     }
 
+    /// Wraps a std socket (made non-blocking).
+    pub fn from_std(socket: std::os::unix::net::UnixDatagram) -> io::Result<UnixDatagram> {
+        Ok(UnixDatagram {
+            inner: Socket::from_socket2(socket.into())?,
+        })
+    }
+
     /// Sets the default destination (never blocks).
     pub fn connect(&self, path: impl AsRef<Path>) -> io::Result<()> {
         self.inner.sock_ref().connect(&SockAddr::unix(path)?)
@@ -373,16 +374,18 @@ impl UnixDatagram {
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         Socket::unix_addr(self.inner.sock_ref().local_addr()?)
     }
-}
 
-impl AsRawFd for UnixDatagram {
-    fn as_raw_fd(&self) -> RawFd {
-        self.inner.as_raw_fd()
+    fn socket(&self) -> &Socket {
+        &self.inner
+    }
+
+    fn from_socket(inner: Socket) -> UnixDatagram {
+        UnixDatagram { inner }
+    }
+
+    fn into_socket(self) -> io::Result<Socket> {
+        Ok(self.inner)
     }
 }
 
-impl AsFd for UnixDatagram {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.inner.as_fd()
-    }
-}
+super::raw::fd_traits!(UnixDatagram, std::os::unix::net::UnixDatagram);

@@ -1,6 +1,9 @@
 //! `IORING_OP_SEND` / `send(2)`: writes an owned buffer's initialised bytes to a socket.
 //!
-//! `MSG_NOSIGNAL`: writing to a closed connection gives `EPIPE`, never `SIGPIPE`.
+//! `MSG_NOSIGNAL`: writing to a closed connection gives `EPIPE`, never `SIGPIPE`. A send made
+//! with [`Send::all`] also asks io_uring for `MSG_WAITALL`: the kernel retries a short send
+//! on a stream socket itself, so the whole buffer goes out (or an error comes back) without
+//! the op being polled again; the readiness half sends what the socket takes, as usual.
 
 use std::io;
 
@@ -17,6 +20,8 @@ pub(crate) struct Send<B> {
     fd: SharedFd,
     /// The kernel reads its heap memory (`[heap-owned]`).
     buf: B,
+    /// `MSG_WAITALL` on io_uring (see the module docs).
+    all: bool,
 }
 
 impl<B: IoBuf> Send<B> {
@@ -24,6 +29,15 @@ impl<B: IoBuf> Send<B> {
         Send {
             fd: fd.clone(),
             buf,
+            all: false,
+        }
+    }
+
+    /// A send that io_uring completes only once the whole buffer is sent, or on an error.
+    pub(crate) fn all(fd: &SharedFd, buf: B) -> Send<B> {
+        Send {
+            all: true,
+            ..Send::new(fd, buf)
         }
     }
 
@@ -48,10 +62,9 @@ unsafe impl<B: IoBuf> UringOp for Send<B> {
 
     fn sqe(&mut self, ring: &Ring<'_>) -> io::Result<squeue::Entry> {
         let (ptr, len) = (self.buf.stable_ptr(), self.len());
+        let flags = libc::MSG_NOSIGNAL | if self.all { libc::MSG_WAITALL } else { 0 };
         let sqe = on_target!(ring.target(&self.fd), |fd| {
-            opcode::Send::new(fd, ptr, len)
-                .flags(libc::MSG_NOSIGNAL)
-                .build()
+            opcode::Send::new(fd, ptr, len).flags(flags).build()
         });
         Ok(sqe)
     }

@@ -4,9 +4,11 @@
 //! every queued SQE and reaps completions, parking only when nothing is runnable (timeout =
 //! next timer deadline) → fire due timers.
 
+use std::any::{Any, TypeId};
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::Future;
+use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::pin::pin;
 use std::rc::Rc;
@@ -183,6 +185,10 @@ pub(crate) struct Core {
     parks: Cell<u64>,
     /// The wakers of the timers a turn fired, woken after the store's borrow ends.
     due: RefCell<Vec<Waker>>,
+    /// Per-runtime values of the layers above, one per type ([`Core::local`]): the runtime
+    /// stores them without knowing what they are. Dropped at shutdown, after the driver
+    /// drained and before it goes.
+    locals: RefCell<Vec<(TypeId, Rc<dyn Any>)>>,
 }
 
 impl Core {
@@ -205,7 +211,31 @@ impl Core {
             polls: Cell::new(0),
             parks: Cell::new(0),
             due: RefCell::new(Vec::new()),
+            locals: RefCell::new(Vec::new()),
         }
+    }
+
+    /// This runtime's value of type `T`, made by `init` the first time it is asked for (an
+    /// error of `init` is returned and nothing is stored, so the next call tries again).
+    /// The extension slot of the layers above: `net` keeps the buffer pool of its
+    /// poll-based reads here, and the runtime never names its type.
+    pub(crate) fn local<T: Any>(&self, init: impl FnOnce() -> io::Result<T>) -> io::Result<Rc<T>> {
+        let id = TypeId::of::<T>();
+        let find = |locals: &[(TypeId, Rc<dyn Any>)]| {
+            let value = locals.iter().find(|(key, _)| *key == id)?.1.clone();
+            value.downcast::<T>().ok()
+        };
+        if let Some(value) = find(&self.locals.borrow()) {
+            return Ok(value);
+        }
+        // Not borrowed while `init` runs: it may ask for another local.
+        let value = Rc::new(init()?);
+        let mut locals = self.locals.borrow_mut();
+        if let Some(first) = find(&locals) {
+            return Ok(first); // `init` made one itself, by a nested call: that one stays
+        }
+        locals.push((id, value.clone()));
+        Ok(value)
     }
 
     /// The driver's handle.
@@ -369,6 +399,10 @@ impl Core {
         self.driver.shutdown(deadline);
         let timers = std::mem::take(&mut *self.timers.borrow_mut());
         drop(timers);
+        // The driver is drained but alive: a local that hands memory back to it (a buffer
+        // ring it unregisters) does so now.
+        let locals = std::mem::take(&mut *self.locals.borrow_mut());
+        drop(locals);
         let remote = {
             let mut queue = self.shared.remote.lock().unwrap_or_else(|e| e.into_inner());
             self.shared.closed.store(true, Ordering::Release);
@@ -465,6 +499,16 @@ pub(crate) fn is_current(core: &Rc<Core>) -> bool {
 /// The driver of this thread's current runtime, or `None` outside one.
 pub(crate) fn try_current_driver() -> Option<Handle> {
     try_with_current(|core| core.driver.clone())
+}
+
+/// The current runtime's value of type `T` ([`Core::local`]); an error outside a runtime.
+pub(crate) fn local<T: Any>(init: impl FnOnce() -> io::Result<T>) -> io::Result<Rc<T>> {
+    try_with_current(|core| core.local(init)).unwrap_or_else(|| {
+        Err(io::Error::other(
+            "no proactor runtime on this thread: run this inside proactor::block_on(...) or \
+             Runtime::block_on(...)",
+        ))
+    })
 }
 
 /// Runs `f` on the current runtime's io_uring backend ([`Handle::with_uring`]); `None` on

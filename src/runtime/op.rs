@@ -127,6 +127,7 @@ impl<T: Operation> MultiOp<T> {
     }
 
     /// The next completion; submits (again) when the op is not armed.
+    #[inline]
     pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Completion> {
         let (driver, state, data) = self.slot.parts();
         driver.poll_multi(state, data, &self.policy, cx)

@@ -217,6 +217,23 @@ where
     JoinHandle::start(runnable, task, waker)
 }
 
+/// Spawns `fut` on the current runtime, detached; false (and `fut` dropped) outside one.
+pub(crate) fn spawn_detached<F>(fut: F) -> bool
+where
+    F: Future<Output = ()> + 'static,
+{
+    context::try_with_current(|core| {
+        // Never from inside the registry's borrow (a task's future dropped by the
+        // registry): the spawn is given up rather than panicking.
+        if core.tasks.try_borrow_mut().is_err() {
+            return false;
+        }
+        drop(spawn_on(core, fut));
+        true
+    })
+    .unwrap_or(false)
+}
+
 /// Spawns a task on the current thread's runtime and returns a handle to await its output.
 ///
 /// The future need not be `Send`: it runs on this thread only. The task starts running at

@@ -1,0 +1,233 @@
+//! The poll-based bridge: the state behind `tokio::io::{AsyncRead, AsyncBufRead, AsyncWrite}`
+//! (feature `tokio-io`) and `futures_io::{AsyncRead, AsyncBufRead, AsyncWrite}` (feature
+//! `futures-io`) on the streams and their halves. The rules it keeps are the
+//! [`net`](crate::net#the-poll-based-bridge) module's docs.
+//!
+//! Each direction of a stream has a cell ([`ReadCompat`], [`WriteCompat`]) that stays empty
+//! until the first poll through a trait: a stream never used through them allocates
+//! nothing and submits nothing. The cells also let the owned-buffer methods keep the byte
+//! order when one stream is used both ways: an owned-buffer read takes the bytes the
+//! bridge received first, and an owned-buffer write waits until the bytes the bridge
+//! accepted are sent.
+
+// Without a trait feature nothing polls the bridge: its cells stay empty, and the owned-
+// buffer methods' check of them is all that is left.
+#![cfg_attr(
+    not(any(feature = "tokio-io", feature = "futures-io")),
+    allow(dead_code)
+)]
+
+mod read;
+#[cfg(test)]
+mod tests;
+mod write;
+
+#[cfg(feature = "futures-io")]
+mod futures;
+#[cfg(feature = "tokio-io")]
+mod tokio;
+
+use std::cell::RefCell;
+use std::future::poll_fn;
+use std::io::{self, IoSlice};
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+use read::ReadState;
+use write::WriteState;
+
+use crate::buf::{BufResult, IoBuf, IoBufMut};
+use crate::net::socket::Socket;
+
+/// The reading direction's bridge state, allocated at its first use.
+#[derive(Default)]
+pub(crate) struct ReadCompat(RefCell<Option<Box<ReadState>>>);
+
+/// The writing direction's bridge state, allocated at its first use; shared with its pump
+/// task while one runs.
+#[derive(Default)]
+pub(crate) struct WriteCompat(Option<Rc<RefCell<WriteState>>>);
+
+impl ReadCompat {
+    fn state(&mut self) -> &mut ReadState {
+        self.0
+            .get_mut()
+            .get_or_insert_with(|| Box::new(ReadState::new()))
+    }
+
+    /// Whether no received byte waits and no receive is armed.
+    #[inline]
+    pub(crate) fn is_idle(&self) -> bool {
+        self.0.borrow().as_ref().is_none_or(|s| s.is_idle())
+    }
+
+    pub(crate) fn poll_fill<'a>(
+        &'a mut self,
+        cx: &mut Context<'_>,
+        socket: &Socket,
+    ) -> Poll<io::Result<&'a [u8]>> {
+        self.state().poll_fill(cx, socket)
+    }
+
+    pub(crate) fn consume(&mut self, n: usize) {
+        if let Some(state) = self.0.get_mut() {
+            state.consume(n);
+        }
+    }
+
+    #[cfg(feature = "futures-io")]
+    pub(crate) fn poll_read(
+        &mut self,
+        cx: &mut Context<'_>,
+        socket: &Socket,
+        dst: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        self.state().poll_read(cx, socket, dst)
+    }
+
+    /// An owned-buffer read served by the bridge, for when it holds received bytes or an
+    /// armed receive (not [`is_idle`](ReadCompat::is_idle)); otherwise the read goes
+    /// straight to the socket (`StreamIo::read`), with nothing of the bridge on its way.
+    pub(crate) async fn read_bridged<B: IoBufMut>(
+        &self,
+        socket: &Socket,
+        mut buf: B,
+    ) -> BufResult<usize, B> {
+        let res = poll_fn(|cx| {
+            let mut cell = self.0.borrow_mut();
+            let state = cell.get_or_insert_with(|| Box::new(ReadState::new()));
+            state.poll_read_owned(cx, socket, &mut buf)
+        })
+        .await;
+        (res, buf)
+    }
+
+    /// Drops the state; an error if it holds received bytes or an armed receive (a
+    /// conversion to a std stream would lose them).
+    pub(crate) fn release(self) -> io::Result<()> {
+        if self.is_idle() {
+            return Ok(());
+        }
+        Err(busy(
+            "it was read through the tokio/futures traits, which keep a receive armed (or \
+             hold bytes received and not read yet)",
+        ))
+    }
+}
+
+impl WriteCompat {
+    fn state(&mut self, socket: &Socket) -> &Rc<RefCell<WriteState>> {
+        self.0
+            .get_or_insert_with(|| Rc::new(RefCell::new(WriteState::new(socket.fd()))))
+    }
+
+    /// Whether every byte accepted through the traits is sent.
+    #[inline]
+    pub(crate) fn is_idle(&self) -> bool {
+        self.0.as_ref().is_none_or(|s| s.borrow().is_idle())
+    }
+
+    pub(crate) fn poll_write(
+        &mut self,
+        cx: &mut Context<'_>,
+        socket: &Socket,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let state = self.state(socket);
+        let (res, stuck) = state.borrow_mut().poll_write(cx, bufs);
+        if stuck {
+            write::start_pump(state);
+        }
+        res
+    }
+
+    pub(crate) fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &self.0 {
+            Some(state) => state.borrow_mut().poll_flush(cx),
+            None => Poll::Ready(Ok(())),
+        }
+    }
+
+    pub(crate) fn poll_shutdown(
+        &mut self,
+        cx: &mut Context<'_>,
+        socket: &Socket,
+    ) -> Poll<io::Result<()>> {
+        self.state(socket).borrow_mut().poll_shutdown(cx)
+    }
+
+    /// Waits until the bytes accepted through the traits are sent (before an owned-buffer
+    /// write or shutdown, which must come after them).
+    pub(crate) async fn flush(&self) -> io::Result<()> {
+        let Some(state) = &self.0 else {
+            return Ok(());
+        };
+        if state.borrow().is_idle() {
+            return Ok(());
+        }
+        poll_fn(|cx| state.borrow_mut().poll_flush_as(cx, true)).await
+    }
+
+    /// An owned-buffer write after the bytes accepted through the traits, for when some
+    /// are not sent yet (not [`is_idle`](WriteCompat::is_idle)); otherwise the write goes
+    /// straight to the socket (`StreamIo::write`).
+    pub(crate) async fn write_bridged<B: IoBuf>(
+        &self,
+        socket: &Socket,
+        buf: B,
+    ) -> BufResult<usize, B> {
+        if let Err(e) = self.flush().await {
+            return (Err(e), buf);
+        }
+        socket.write(buf).await
+    }
+
+    /// Drops the state; an error if bytes accepted through the traits are not sent yet.
+    pub(crate) fn release(self) -> io::Result<()> {
+        if self.is_idle() {
+            return Ok(());
+        }
+        Err(busy(
+            "bytes written through the tokio/futures traits are still being sent (a flush \
+             on io_uring only hands them to the kernel): shut the write direction down first",
+        ))
+    }
+}
+
+impl Drop for WriteCompat {
+    fn drop(&mut self) {
+        // Bytes accepted are sent even when the stream goes away first (as the kernel sends
+        // a closed socket's buffer), by the pump, within `LINGER`; the socket closes after
+        // them. Outside a runtime (or while it shuts down) the sends are dropped as any op.
+        let Some(state) = self.0.take() else { return };
+        if state.borrow().is_idle() {
+            return;
+        }
+        if state.borrow().pump_running() {
+            write::orphan(&state);
+        } else {
+            write::start_pump(&state);
+        }
+    }
+}
+
+/// The error of a conversion that would take the descriptor from operations still using
+/// it.
+pub(crate) fn busy(why: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::ResourceBusy,
+        format!("the socket cannot be taken out of proactor: {why}"),
+    )
+}
+
+impl std::fmt::Debug for ReadCompat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.is_idle() { "idle" } else { "active" })
+    }
+}
+
+impl std::fmt::Debug for WriteCompat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.is_idle() { "idle" } else { "active" })
+    }
+}

@@ -1,0 +1,274 @@
+//! The owned-buffer views the streams dereference to: [`StreamIo`] (of
+//! [`TcpStream`](super::TcpStream) and [`UnixStream`](super::UnixStream)), [`ReadIo`] (of
+//! [`OwnedReadHalf`](super::OwnedReadHalf)) and [`WriteIo`] (of
+//! [`OwnedWriteHalf`](super::OwnedWriteHalf)).
+//!
+//! The owned-buffer methods live here rather than on the streams so that a poll-based
+//! trait's method of the same name, imported, is found first (Rust tries the stream's own
+//! methods and those of the traits in scope before it looks through `Deref`); without such
+//! an import, `stream.read(buf)` reaches these. See [`crate::io`].
+
+use std::future::Future;
+use std::io;
+use std::net::Shutdown;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use super::compat::{ReadCompat, WriteCompat};
+use super::socket::Socket;
+use crate::buf::{BufResult, IoBuf, IoBufMut};
+use crate::io::{AsyncReadRent, AsyncWriteRent};
+
+/// The owned-buffer I/O of a stream, reached through the stream (it dereferences to this):
+/// `stream.read(buf)`, `stream.write_all(buf)`. Every method takes the buffer by value and
+/// hands it back with the result.
+#[derive(Debug)]
+pub struct StreamIo {
+    pub(super) socket: Socket,
+    pub(super) rd: ReadCompat,
+    pub(super) wr: WriteCompat,
+}
+
+/// The owned-buffer reads of a stream's reading half (it dereferences to this).
+#[derive(Debug)]
+pub struct ReadIo {
+    pub(super) socket: Socket,
+    pub(super) rd: ReadCompat,
+}
+
+/// The owned-buffer writes of a stream's writing half (it dereferences to this).
+#[derive(Debug)]
+pub struct WriteIo {
+    pub(super) socket: Socket,
+    pub(super) wr: WriteCompat,
+}
+
+/// The future of an owned-buffer read or write: the op itself while the bridge is idle (it
+/// holds no received byte, no armed receive, no unsent byte), so nothing of the bridge is on
+/// the way of the owned-buffer style; else the bridge's path, boxed as it is the rare one.
+enum OwnedIo<'a, F: Future> {
+    Op(F),
+    Bridged(Pin<Box<dyn Future<Output = F::Output> + 'a>>),
+}
+
+impl<F: Future + Unpin> Future for OwnedIo<'_, F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        match self.get_mut() {
+            OwnedIo::Op(op) => Pin::new(op).poll(cx),
+            OwnedIo::Bridged(fut) => fut.as_mut().poll(cx),
+        }
+    }
+}
+
+/// The owned-buffer reads (`read`, `read_exact`) of the views with `socket` and `rd` fields.
+macro_rules! owned_reads {
+    ($($view:ty),*) => {$(
+        impl $view {
+            /// Reads into `buf` (up to its capacity, from its start); `Ok(0)` means the peer
+            /// closed its side.
+            #[inline]
+            pub fn read<B: IoBufMut>(
+                &self,
+                buf: B,
+            ) -> impl Future<Output = BufResult<usize, B>> + '_ {
+                if self.rd.is_idle() {
+                    OwnedIo::Op(self.socket.read(buf))
+                } else {
+                    OwnedIo::Bridged(Box::pin(self.rd.read_bridged(&self.socket, buf)))
+                }
+            }
+
+            /// Fills `buf`'s whole capacity; `UnexpectedEof` if the peer closes first.
+            pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> BufResult<(), B> {
+                // The whole buffer first: one read usually fills it.
+                let total = buf.bytes_total();
+                let (res, buf) = self.read(buf).await;
+                match res {
+                    Ok(n) if n >= total => (Ok(()), buf),
+                    res => {
+                        let read = |rest, _| self.read(rest);
+                        crate::io::read_exact_after(res, buf, total, read).await
+                    }
+                }
+            }
+        }
+    )*};
+}
+
+/// The owned-buffer writes (`write`, `write_all`) of the views with `socket` and `wr`
+/// fields.
+macro_rules! owned_writes {
+    ($($view:ty),*) => {$(
+        impl $view {
+            /// Writes some of `buf`'s initialised bytes; returns how many.
+            #[inline]
+            pub fn write<B: IoBuf>(
+                &self,
+                buf: B,
+            ) -> impl Future<Output = BufResult<usize, B>> + '_ {
+                if self.wr.is_idle() {
+                    OwnedIo::Op(self.socket.write(buf))
+                } else {
+                    OwnedIo::Bridged(Box::pin(self.wr.write_bridged(&self.socket, buf)))
+                }
+            }
+
+            /// Writes all of `buf`'s initialised bytes, however many writes it takes.
+            pub async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
+                // The whole buffer first: one send usually takes it all.
+                let total = buf.bytes_init();
+                let (res, buf) = self.write(buf).await;
+                match res {
+                    Ok(n) if n >= total => (Ok(()), buf),
+                    res => {
+                        let write = |rest, _| self.write(rest);
+                        crate::io::write_all_after(res, buf, total, write).await
+                    }
+                }
+            }
+        }
+    )*};
+}
+
+owned_reads!(StreamIo, ReadIo);
+owned_writes!(StreamIo, WriteIo);
+
+impl StreamIo {
+    pub(super) fn new(socket: Socket) -> StreamIo {
+        StreamIo {
+            socket,
+            rd: ReadCompat::default(),
+            wr: WriteCompat::default(),
+        }
+    }
+
+    /// Shuts down one or both directions; `Shutdown::Write` sends EOF while reading goes on
+    /// (after the bytes written through the poll-based traits are sent).
+    pub async fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        if how != Shutdown::Read {
+            self.wr.flush().await?;
+        }
+        self.socket.shutdown(how).await
+    }
+
+    #[cfg_attr(
+        not(any(feature = "tokio-io", feature = "futures-io")),
+        allow(dead_code)
+    )]
+    pub(super) fn reader(&mut self) -> (&Socket, &mut ReadCompat) {
+        (&self.socket, &mut self.rd)
+    }
+
+    #[cfg_attr(
+        not(any(feature = "tokio-io", feature = "futures-io")),
+        allow(dead_code)
+    )]
+    pub(super) fn writer(&mut self) -> (&Socket, &mut WriteCompat) {
+        (&self.socket, &mut self.wr)
+    }
+
+    /// The two directions, each with its own handle on the socket and its bridge state.
+    pub(super) fn split(self) -> (ReadIo, WriteIo) {
+        let StreamIo { socket, rd, wr } = self;
+        let rd = ReadIo {
+            socket: socket.clone(),
+            rd,
+        };
+        (rd, WriteIo { socket, wr })
+    }
+
+    /// The socket alone, for a conversion out of proactor; an error while the bridge holds
+    /// bytes or an armed receive.
+    pub(super) fn into_socket(self) -> io::Result<Socket> {
+        let StreamIo { socket, rd, wr } = self;
+        rd.release()?;
+        wr.release()?;
+        Ok(socket)
+    }
+}
+
+impl ReadIo {
+    #[cfg_attr(
+        not(any(feature = "tokio-io", feature = "futures-io")),
+        allow(dead_code)
+    )]
+    pub(super) fn reader(&mut self) -> (&Socket, &mut ReadCompat) {
+        (&self.socket, &mut self.rd)
+    }
+}
+
+impl WriteIo {
+    /// Shuts down the write direction: the peer reads EOF once it has read what was sent
+    /// (including the bytes written through the poll-based traits).
+    pub async fn shutdown(&self) -> io::Result<()> {
+        self.wr.flush().await?;
+        self.socket.shutdown(Shutdown::Write).await
+    }
+
+    #[cfg_attr(
+        not(any(feature = "tokio-io", feature = "futures-io")),
+        allow(dead_code)
+    )]
+    pub(super) fn writer(&mut self) -> (&Socket, &mut WriteCompat) {
+        (&self.socket, &mut self.wr)
+    }
+}
+
+impl AsyncReadRent for StreamIo {
+    async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
+        StreamIo::read(self, buf).await
+    }
+}
+
+impl AsyncWriteRent for StreamIo {
+    async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
+        StreamIo::write(self, buf).await
+    }
+
+    async fn shutdown_write(&self) -> io::Result<()> {
+        StreamIo::shutdown(self, Shutdown::Write).await
+    }
+}
+
+impl AsyncReadRent for ReadIo {
+    async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
+        ReadIo::read(self, buf).await
+    }
+}
+
+impl AsyncWriteRent for WriteIo {
+    async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
+        WriteIo::write(self, buf).await
+    }
+
+    async fn shutdown_write(&self) -> io::Result<()> {
+        WriteIo::shutdown(self).await
+    }
+}
+
+/// The owned-buffer traits for the types that dereference to a view, through the view.
+macro_rules! rent_via_view {
+    (read: $($ty:ty),*) => {$(
+        impl AsyncReadRent for $ty {
+            async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
+                (**self).read(buf).await
+            }
+        }
+    )*};
+    (write: $($ty:ty),*) => {$(
+        impl AsyncWriteRent for $ty {
+            async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
+                (**self).write(buf).await
+            }
+
+            async fn shutdown_write(&self) -> io::Result<()> {
+                AsyncWriteRent::shutdown_write(&**self).await
+            }
+        }
+    )*};
+}
+
+rent_via_view!(read: super::TcpStream, super::UnixStream, super::OwnedReadHalf);
+rent_via_view!(write: super::TcpStream, super::UnixStream, super::OwnedWriteHalf);
