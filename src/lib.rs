@@ -46,10 +46,10 @@
 //!     state (`fd_state.rs`), waiting (`wait.rs`), file I/O on the thread pool
 //!     (`offload.rs`).
 //! - `op/`: one operation per file, each with its io_uring half and its readiness half:
-//!   accept, accept_multi, connect, recv, recv_multi, recv_from, send, send_zc, send_to,
-//!   shutdown, close, nop, read (of a signalfd); open, read_at (and `READ_FIXED`), write_at
-//!   (and `WRITE_FIXED`), fsync, ftruncate, fallocate, statx, mkdir, rename, unlink, link,
-//!   symlink. Ops on opcodes newer than those the ring requires fall back to their system
+//!   accept, accept_multi, connect, recv, recv_multi, recv_from, recv_vectored, send,
+//!   send_zc, send_to, send_vectored, shutdown, close, nop, read (of a signalfd); open,
+//!   read_at (and `READ_FIXED`), write_at (and `WRITE_FIXED`), vectored_at (`READV`,
+//!   `WRITEV`), fsync, ftruncate, fallocate, statx, mkdir, rename, unlink, link, symlink. Ops on opcodes newer than those the ring requires fall back to their system
 //!   call on the blocking pool where the ring answers `EINVAL` (`op/mod.rs`).
 //! - `io.rs`: the one copy of `read_exact` / `write_all`, for streams and positional I/O.
 //! - `runtime/`: [`Runtime`], [`Builder`], the loop and its thread-local context

@@ -12,8 +12,9 @@ use socket2::{Domain, SockAddr, SockRef, Type};
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::driver::SharedFd;
 use crate::op::{
-    accept::Accept, close::Close, connect::Connect, recv::Recv, recv_from::RecvFrom, send::Send,
-    send_to::SendTo, send_zc::SendZc, shutdown::Shutdown as ShutdownOp,
+    accept::Accept, close::Close, connect::Connect, recv::Recv, recv_from::RecvFrom,
+    recv_vectored::RecvVectored, send::Send, send_to::SendTo, send_vectored::SendVectored,
+    send_zc::SendZc, shutdown::Shutdown as ShutdownOp,
 };
 use crate::runtime::context;
 use crate::runtime::op::Op;
@@ -116,6 +117,27 @@ impl Socket {
             }
             Err(e) => (Err(e), buf),
         }
+    }
+
+    /// A stream read into several buffers, each filled before the next.
+    pub(crate) fn read_vectored<B: IoBufMut>(&self, bufs: Vec<B>) -> Op<RecvVectored<B>> {
+        Op::new(RecvVectored::stream(&self.fd, bufs))
+    }
+
+    /// A stream write of several buffers' initialised bytes (or one datagram of them, on a
+    /// connected datagram socket).
+    pub(crate) fn write_vectored<B: IoBuf>(&self, bufs: Vec<B>) -> Op<SendVectored<B>> {
+        Op::new(SendVectored::new(&self.fd, bufs, None))
+    }
+
+    /// One datagram into several buffers, and its sender.
+    pub(crate) fn recv_msg<B: IoBufMut>(&self, bufs: Vec<B>) -> Op<RecvVectored<B>> {
+        Op::new(RecvVectored::datagram(&self.fd, bufs))
+    }
+
+    /// One datagram of several buffers' initialised bytes, to `addr`.
+    pub(crate) fn send_msg<B: IoBuf>(&self, bufs: Vec<B>, addr: SockAddr) -> Op<SendVectored<B>> {
+        Op::new(SendVectored::new(&self.fd, bufs, Some(addr)))
     }
 
     pub(crate) async fn recv_from<B: IoBufMut>(&self, buf: B) -> BufResult<(usize, SockAddr), B> {

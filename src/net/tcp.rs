@@ -194,6 +194,21 @@ impl TcpStream {
         self.inner.write(buf).await
     }
 
+    /// Reads into several buffers at once (`readv`), filling each to its capacity before the
+    /// next; returns how many bytes in all (`Ok(0)`: the peer closed its side, or the
+    /// buffers have no room). At most 1024 buffers (`IOV_MAX`: more is the
+    /// kernel's `EINVAL`, or `EMSGSIZE` from a socket).
+    pub async fn read_vectored<B: IoBufMut>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
+        let (res, bufs) = self.inner.read_vectored(bufs).await;
+        (res.map(|(n, _)| n), bufs)
+    }
+
+    /// Writes the initialised bytes of several buffers, in order, at once (`writev`, as a
+    /// `sendmsg`); returns how many were written, which may be fewer than all of them.
+    pub async fn write_vectored<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
+        self.inner.write_vectored(bufs).await
+    }
+
     /// Like [`write`](TcpStream::write), as a zero-copy send (`IORING_OP_SEND_ZC`) where the
     /// ring offers it ([`RingFeatures::send_zc`](crate::RingFeatures::send_zc)); elsewhere
     /// (epoll, older kernels, fast paths off) a plain `write`. The buffer comes back only

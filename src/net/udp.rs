@@ -69,6 +69,31 @@ impl UdpSocket {
         (res, buf)
     }
 
+    /// Sends one datagram of the initialised bytes of several buffers, in order, to `addr`
+    /// (`sendmsg`, without ancillary data).
+    pub async fn send_msg<B: IoBuf>(
+        &self,
+        bufs: Vec<B>,
+        addr: SocketAddr,
+    ) -> BufResult<usize, Vec<B>> {
+        self.inner.send_msg(bufs, SockAddr::from(addr)).await
+    }
+
+    /// Receives one datagram into several buffers, each filled to its capacity before the
+    /// next (`recvmsg`, without ancillary data); returns its length and sender. A datagram
+    /// longer than the buffers' capacity together is truncated.
+    pub async fn recv_msg<B: IoBufMut>(
+        &self,
+        bufs: Vec<B>,
+    ) -> BufResult<(usize, SocketAddr), Vec<B>> {
+        let (res, bufs) = self.inner.recv_msg(bufs).await;
+        let res = res.and_then(|(n, addr)| {
+            let addr = addr.expect("a datagram receive asks for the sender");
+            Ok((n, Socket::ip_addr(addr)?))
+        });
+        (res, bufs)
+    }
+
     /// Sends one datagram to the connected address.
     pub async fn send<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
         self.inner.write(buf).await

@@ -114,6 +114,19 @@ impl UnixStream {
         self.inner.write(buf).await
     }
 
+    /// Reads into several buffers at once, as
+    /// [`TcpStream::read_vectored`](super::TcpStream::read_vectored).
+    pub async fn read_vectored<B: IoBufMut>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
+        let (res, bufs) = self.inner.read_vectored(bufs).await;
+        (res.map(|(n, _)| n), bufs)
+    }
+
+    /// Writes several buffers at once, as
+    /// [`TcpStream::write_vectored`](super::TcpStream::write_vectored).
+    pub async fn write_vectored<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
+        self.inner.write_vectored(bufs).await
+    }
+
     /// Fills `buf`'s whole capacity; `UnexpectedEof` if the peer closes first.
     pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> BufResult<(), B> {
         self.inner.read_exact(buf).await
