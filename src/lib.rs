@@ -41,7 +41,8 @@
 //!   (`stats.rs`).
 //!   - `driver/uring/`: the io_uring backend: ring setup (`setup.rs`), submission
 //!     (`mod.rs`), enter, reap and drain (`enter.rs`), what an SQE may name on this ring
-//!     (`sqe.rs`), registered file slots (`fixed.rs`), registered buffers (`bufs.rs`).
+//!     (`sqe.rs`), registered file slots (`fixed.rs`), registered buffers (`bufs.rs`),
+//!     linked timeouts (`linked.rs`).
 //!   - `driver/epoll/`: the epoll backend: readiness retry (`mod.rs`), per-fd readiness
 //!     state (`fd_state.rs`), waiting (`wait.rs`), file I/O on the thread pool
 //!     (`offload.rs`).
@@ -105,6 +106,12 @@
 //! (`[heap-owned]`, `[parked-on-drop]`, `[generation]`, `[fd-outlives-op]`,
 //! `[multishot-slot]`, `[drain-before-unmap]`, `[slot-lifetime]`, `[driver-owned]`), and
 //! every `unsafe` block names the one it relies on.
+//!
+//! An operation may carry a deadline (the futures of [`net::future`]: `stream.read(buf)
+//! .timeout(d)`): on io_uring it is submitted with `IOSQE_IO_LINK` and an
+//! `IORING_OP_LINK_TIMEOUT` behind it (`driver/uring/linked.rs`), one submission whose
+//! expiry the kernel enforces by cancelling the op; on epoll the runtime's timer gives up
+//! its readiness wait. Either way its output is `TimedOut` with the buffers back.
 //!
 //! The epoll variant runs the same ops: a socket op tries its non-blocking system call and,
 //! on `EAGAIN`, waits for its fd's readiness (one edge-triggered registration per fd) and

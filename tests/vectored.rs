@@ -4,10 +4,6 @@
 
 mod util;
 
-use std::future::{poll_fn, Future};
-use std::pin::pin;
-use std::task::Poll;
-
 use proactor::buf::IoBuf;
 use proactor::fs::File;
 use proactor::net::{TcpListener, TcpStream, UdpSocket, UnixStream};
@@ -207,14 +203,9 @@ fn file_vectored_at(driver: Driver) {
 fn dropped_vectored_read(driver: Driver) {
     block_on(driver, async {
         let (client, server) = tcp_pair().await;
-        {
-            let mut read = pin!(server.read_vectored(bufs(&[64, 64])));
-            poll_fn(|cx| {
-                assert!(read.as_mut().poll(cx).is_pending());
-                Poll::Ready(())
-            })
-            .await;
-        }
+        let mut read = server.read_vectored(bufs(&[64, 64]));
+        assert!(util::poll_once(&mut read).await.is_pending());
+        drop(read);
         util::until(|| proactor::runtime::stats().ops_in_flight == 0).await;
         let (res, _) = client.write_all(b"after".as_slice()).await;
         res.unwrap();

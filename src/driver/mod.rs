@@ -6,6 +6,10 @@
 //! (readiness-based), each implementing [`Backend`]:
 //! - `poll_op(state, op, cx)`: drives one [`Operation`] a step; `Ready` with its completion,
 //!   the state back to [`OpState::Idle`].
+//! - `poll_op_timed(state, op, after, expired, cx)`: the same under a deadline `after`
+//!   from the op's start, on expiry an error of kind `TimedOut`: enforced in the kernel
+//!   where the backend can (io_uring: a linked timeout), else with the caller's userspace
+//!   timer `expired` (epoll).
 //! - `poll_multi(state, op, policy, cx)`: the same for an op that completes many times
 //!   (multishot accept and recv on io_uring; one completion per poll on epoll); the state
 //!   goes back to idle with the completion that ends it.
@@ -98,6 +102,10 @@ pub(crate) fn wake_all(wakers: impl IntoIterator<Item = std::task::Waker>) {
     }
 }
 
+/// The userspace timer of an op with a deadline ([`Backend::poll_op_timed`]): polled with
+/// the op's context, it registers the context's waker and says whether the deadline passed.
+pub(crate) type Expired<'a> = &'a mut dyn FnMut(&mut Context<'_>) -> bool;
+
 /// When a backend may block in a turn.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Park {
@@ -114,6 +122,22 @@ pub(crate) trait Backend {
         &mut self,
         state: &mut OpState,
         op: &mut T,
+        cx: &mut Context<'_>,
+    ) -> Poll<Completion>;
+
+    /// Drives `op` one step under a deadline `after` from its start: as
+    /// [`poll_op`](Backend::poll_op), but once the deadline passed it completes with a
+    /// [`timed_out`](op::timed_out) error instead of waiting on (the kernel or the backend
+    /// gave up the op: its buffers are free). A backend that can enforces the deadline in
+    /// the kernel and never calls `expired`; one that cannot polls `expired`, the caller's
+    /// timer, while the op waits. What cannot be given up (a call running on the epoll
+    /// backend's thread pool) finishes with its own result.
+    fn poll_op_timed<T: Operation>(
+        &mut self,
+        state: &mut OpState,
+        op: &mut T,
+        after: Duration,
+        expired: Expired<'_>,
         cx: &mut Context<'_>,
     ) -> Poll<Completion>;
 
@@ -165,6 +189,20 @@ impl Backend for Engine {
         match self {
             Engine::Uring(d) => d.poll_op(state, op, cx),
             Engine::Epoll(d) => d.poll_op(state, op, cx),
+        }
+    }
+
+    fn poll_op_timed<T: Operation>(
+        &mut self,
+        state: &mut OpState,
+        op: &mut T,
+        after: Duration,
+        expired: Expired<'_>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Completion> {
+        match self {
+            Engine::Uring(d) => d.poll_op_timed(state, op, after, expired, cx),
+            Engine::Epoll(d) => d.poll_op_timed(state, op, after, expired, cx),
         }
     }
 
@@ -287,6 +325,18 @@ impl Handle {
         cx: &mut Context<'_>,
     ) -> Poll<Completion> {
         self.engine().poll_op(state, op, cx)
+    }
+
+    /// See [`Backend::poll_op_timed`].
+    pub(crate) fn poll_op_timed<T: Operation>(
+        &self,
+        state: &mut OpState,
+        op: &mut T,
+        after: Duration,
+        expired: Expired<'_>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Completion> {
+        self.engine().poll_op_timed(state, op, after, expired, cx)
     }
 
     /// See [`Backend::poll_multi`].

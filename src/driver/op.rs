@@ -46,6 +46,12 @@ impl Completion {
     }
 }
 
+/// The error of an operation whose deadline passed first
+/// ([`Backend::poll_op_timed`](super::Backend::poll_op_timed)).
+pub(crate) fn timed_out() -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, "the operation's deadline passed")
+}
+
 /// What both backends share of an operation.
 pub(crate) trait OpCode: 'static {
     /// What awaiting the operation gives the user.

@@ -91,6 +91,22 @@ impl Rig {
             state: OpState::Idle,
             out: None,
             waker: counter(),
+            deadline: None,
+        };
+        started.out = started.poll(self);
+        started
+    }
+
+    /// Starts `op` (its first poll) under a deadline `after`
+    /// ([`Backend::poll_op_timed`](super::Backend::poll_op_timed)), its userspace timer a
+    /// clock check at each poll.
+    pub(crate) fn start_timed<T: Operation>(&self, op: T, after: Duration) -> Started<T> {
+        let mut started = Started {
+            op: Some(op),
+            state: OpState::Idle,
+            out: None,
+            waker: counter(),
+            deadline: Some((after, Instant::now() + after)),
         };
         started.out = started.poll(self);
         started
@@ -131,6 +147,8 @@ pub(crate) struct Started<T: Operation> {
     out: Option<T::Output>,
     /// Counts the wakes of this op's waker.
     pub(crate) waker: (Arc<Count>, Waker),
+    /// A deadline, and the instant it passes.
+    deadline: Option<(Duration, Instant)>,
 }
 
 impl<T: Operation> Started<T> {
@@ -141,7 +159,15 @@ impl<T: Operation> Started<T> {
         }
         let op = self.op.as_mut()?;
         let mut cx = Context::from_waker(&self.waker.1);
-        match rig.handle.poll_op(&mut self.state, op, &mut cx) {
+        let polled = match self.deadline {
+            None => rig.handle.poll_op(&mut self.state, op, &mut cx),
+            Some((after, at)) => {
+                let mut expired = |_: &mut Context<'_>| Instant::now() >= at;
+                let handle = &rig.handle;
+                handle.poll_op_timed(&mut self.state, op, after, &mut expired, &mut cx)
+            }
+        };
+        match polled {
             Poll::Ready(c) => Some(self.op.take().expect("polled above").complete(c)),
             Poll::Pending => None,
         }

@@ -4,8 +4,11 @@
 //! then [`accept`](TcpListener::accept) in a loop, [`TcpStream::connect`]. Every read and
 //! write takes an owned buffer and gives it back ([`BufResult`](crate::buf::BufResult)),
 //! because the kernel may still use the buffer after the future is dropped. Sockets are
-//! non-blocking and close-on-exec; one operation per file under `op/` does the I/O.
+//! non-blocking and close-on-exec; one operation per file under `op/` does the I/O. The
+//! futures of reads, writes, `accept` and `connect` ([`future`]) take a deadline with
+//! `timeout`, which io_uring enforces in the kernel.
 
+pub mod future;
 mod incoming;
 mod socket;
 mod split;

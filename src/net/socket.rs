@@ -54,13 +54,18 @@ impl Socket {
         SockRef::from(&self.fd)
     }
 
-    pub(crate) async fn connect(&self, addr: SockAddr) -> io::Result<()> {
-        Op::new(Connect::new(&self.fd, addr)).await
+    pub(crate) fn connect(&self, addr: SockAddr) -> Op<Connect> {
+        Op::new(Connect::new(&self.fd, addr))
     }
 
     pub(crate) async fn accept(&self) -> io::Result<(Socket, SockAddr)> {
-        let (fd, addr) = Op::new(Accept::new(&self.fd)).await?;
+        let (fd, addr) = self.accept_op().await?;
         Ok((Socket::from_owned(fd), addr))
+    }
+
+    /// The accept, for a caller that makes its own kind of socket of the descriptor.
+    pub(crate) fn accept_op(&self) -> Op<Accept> {
+        Op::new(Accept::new(&self.fd))
     }
 
     pub(crate) fn read<B: IoBufMut>(&self, buf: B) -> Op<Recv<B>> {
@@ -140,12 +145,12 @@ impl Socket {
         Op::new(SendVectored::new(&self.fd, bufs, Some(addr)))
     }
 
-    pub(crate) async fn recv_from<B: IoBufMut>(&self, buf: B) -> BufResult<(usize, SockAddr), B> {
-        Op::new(RecvFrom::new(&self.fd, buf)).await
+    pub(crate) fn recv_from<B: IoBufMut>(&self, buf: B) -> Op<RecvFrom<B>> {
+        Op::new(RecvFrom::new(&self.fd, buf))
     }
 
-    pub(crate) async fn send_to<B: IoBuf>(&self, buf: B, addr: SockAddr) -> BufResult<usize, B> {
-        Op::new(SendTo::new(&self.fd, buf, addr)).await
+    pub(crate) fn send_to<B: IoBuf>(&self, buf: B, addr: SockAddr) -> Op<SendTo<B>> {
+        Op::new(SendTo::new(&self.fd, buf, addr))
     }
 
     pub(crate) async fn shutdown(&self, how: Shutdown) -> io::Result<()> {

@@ -5,6 +5,7 @@ use std::io;
 use std::net::Shutdown;
 
 use crate::buf::{BufResult, IoBuf, IoBufMut};
+use crate::net::future::{Read, Write};
 use crate::net::socket::Socket;
 
 /// The reading half of a stream, from [`TcpStream::into_split`](super::TcpStream::into_split)
@@ -70,9 +71,10 @@ pub struct OwnedWriteHalf {
 }
 
 impl OwnedReadHalf {
-    /// Reads into `buf`; `Ok(0)` means the peer closed its side (EOF).
-    pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        self.inner.read(buf).await
+    /// Reads into `buf`; `Ok(0)` means the peer closed its side (EOF). Takes a deadline
+    /// with [`Read::timeout`].
+    pub fn read<B: IoBufMut>(&self, buf: B) -> Read<B> {
+        Read::new(self.inner.read(buf))
     }
 
     /// Fills `buf`'s whole capacity; `UnexpectedEof` if the peer closes first.
@@ -82,9 +84,10 @@ impl OwnedReadHalf {
 }
 
 impl OwnedWriteHalf {
-    /// Writes some of `buf`'s initialised bytes; returns how many.
-    pub async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        self.inner.write(buf).await
+    /// Writes some of `buf`'s initialised bytes; returns how many. Takes a deadline with
+    /// [`Write::timeout`].
+    pub fn write<B: IoBuf>(&self, buf: B) -> Write<B> {
+        Write::new(self.inner.write(buf))
     }
 
     /// Writes all of `buf`'s initialised bytes.

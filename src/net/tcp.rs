@@ -7,6 +7,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use socket2::{Domain, SockAddr, Type};
 
 use crate::buf::{BufResult, BufRing, IoBuf, IoBufMut};
+use crate::net::future::{Accept, Connect, Read, ReadVectored, Write, WriteVectored};
 use crate::net::incoming::{Incoming, RecvStream};
 use crate::net::socket::Socket;
 use crate::net::split::{OwnedReadHalf, OwnedWriteHalf};
@@ -107,10 +108,10 @@ impl TcpListener {
         })
     }
 
-    /// Waits for a connection; returns the stream and the peer's address.
-    pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let (socket, addr) = self.inner.accept().await?;
-        Ok((TcpStream { inner: socket }, Socket::ip_addr(addr)?))
+    /// Waits for a connection; returns the stream and the peer's address. Takes a deadline
+    /// with [`Accept::timeout`].
+    pub fn accept(&self) -> Accept {
+        Accept::new(self.inner.accept_op())
     }
 
     /// A stream of accepted connections: [`Incoming::next`] gives each one. On io_uring
@@ -169,12 +170,16 @@ pub struct TcpStream {
 }
 
 impl TcpStream {
-    /// Opens a connection to `addr`.
-    pub async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
-        let socket = Socket::create(Domain::for_address(addr), Type::STREAM)?;
-        let inner = Socket::from_socket2(socket)?;
-        inner.connect(SockAddr::from(addr)).await?;
-        Ok(TcpStream { inner })
+    /// Opens a connection to `addr`. Takes a deadline with [`Connect::timeout`] (std's
+    /// `connect_timeout`).
+    pub fn connect(addr: SocketAddr) -> Connect {
+        let start = || {
+            let socket = Socket::create(Domain::for_address(addr), Type::STREAM)?;
+            let inner = Socket::from_socket2(socket)?;
+            let op = inner.connect(SockAddr::from(addr));
+            Ok((inner, op))
+        };
+        Connect::new(start())
     }
 
     /// Wraps a connected std stream (made non-blocking).
@@ -185,28 +190,29 @@ impl TcpStream {
     }
 
     /// Reads into `buf` (up to its capacity); `Ok(0)` means the peer closed its side.
-    pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        self.inner.read(buf).await
+    /// Takes a deadline with [`Read::timeout`].
+    pub fn read<B: IoBufMut>(&self, buf: B) -> Read<B> {
+        Read::new(self.inner.read(buf))
     }
 
-    /// Writes some of `buf`'s initialised bytes; returns how many.
-    pub async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        self.inner.write(buf).await
+    /// Writes some of `buf`'s initialised bytes; returns how many. Takes a deadline with
+    /// [`Write::timeout`].
+    pub fn write<B: IoBuf>(&self, buf: B) -> Write<B> {
+        Write::new(self.inner.write(buf))
     }
 
     /// Reads into several buffers at once (`readv`), filling each to its capacity before the
     /// next; returns how many bytes in all (`Ok(0)`: the peer closed its side, or the
     /// buffers have no room). At most 1024 buffers (`IOV_MAX`: more is the
     /// kernel's `EINVAL`, or `EMSGSIZE` from a socket).
-    pub async fn read_vectored<B: IoBufMut>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
-        let (res, bufs) = self.inner.read_vectored(bufs).await;
-        (res.map(|(n, _)| n), bufs)
+    pub fn read_vectored<B: IoBufMut>(&self, bufs: Vec<B>) -> ReadVectored<B> {
+        ReadVectored::new(self.inner.read_vectored(bufs))
     }
 
     /// Writes the initialised bytes of several buffers, in order, at once (`writev`, as a
     /// `sendmsg`); returns how many were written, which may be fewer than all of them.
-    pub async fn write_vectored<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
-        self.inner.write_vectored(bufs).await
+    pub fn write_vectored<B: IoBuf>(&self, bufs: Vec<B>) -> WriteVectored<B> {
+        WriteVectored::new(self.inner.write_vectored(bufs))
     }
 
     /// Like [`write`](TcpStream::write), as a zero-copy send (`IORING_OP_SEND_ZC`) where the

@@ -6,7 +6,8 @@ use std::os::fd::{AsRawFd, RawFd};
 
 use socket2::{Domain, SockAddr, Type};
 
-use crate::buf::{BufResult, IoBuf, IoBufMut};
+use crate::buf::{IoBuf, IoBufMut};
+use crate::net::future::{Read, RecvFrom, RecvMsg, SendMsg, SendTo, Write};
 use crate::net::socket::Socket;
 use crate::net::tcp::each_addr;
 
@@ -57,51 +58,39 @@ impl UdpSocket {
     }
 
     /// Sends one datagram of `buf`'s initialised bytes to `addr`.
-    pub async fn send_to<B: IoBuf>(&self, buf: B, addr: SocketAddr) -> BufResult<usize, B> {
-        self.inner.send_to(buf, SockAddr::from(addr)).await
+    pub fn send_to<B: IoBuf>(&self, buf: B, addr: SocketAddr) -> SendTo<B> {
+        SendTo::new(self.inner.send_to(buf, SockAddr::from(addr)))
     }
 
     /// Receives one datagram into `buf`; returns its length and sender. A datagram longer
-    /// than the buffer's capacity is truncated.
-    pub async fn recv_from<B: IoBufMut>(&self, buf: B) -> BufResult<(usize, SocketAddr), B> {
-        let (res, buf) = self.inner.recv_from(buf).await;
-        let res = res.and_then(|(n, addr)| Ok((n, Socket::ip_addr(addr)?)));
-        (res, buf)
+    /// than the buffer's capacity is truncated. Takes a deadline with
+    /// [`RecvFrom::timeout`].
+    pub fn recv_from<B: IoBufMut>(&self, buf: B) -> RecvFrom<B> {
+        RecvFrom::new(self.inner.recv_from(buf))
     }
 
     /// Sends one datagram of the initialised bytes of several buffers, in order, to `addr`
     /// (`sendmsg`, without ancillary data).
-    pub async fn send_msg<B: IoBuf>(
-        &self,
-        bufs: Vec<B>,
-        addr: SocketAddr,
-    ) -> BufResult<usize, Vec<B>> {
-        self.inner.send_msg(bufs, SockAddr::from(addr)).await
+    pub fn send_msg<B: IoBuf>(&self, bufs: Vec<B>, addr: SocketAddr) -> SendMsg<B> {
+        SendMsg::new(self.inner.send_msg(bufs, SockAddr::from(addr)))
     }
 
     /// Receives one datagram into several buffers, each filled to its capacity before the
     /// next (`recvmsg`, without ancillary data); returns its length and sender. A datagram
     /// longer than the buffers' capacity together is truncated.
-    pub async fn recv_msg<B: IoBufMut>(
-        &self,
-        bufs: Vec<B>,
-    ) -> BufResult<(usize, SocketAddr), Vec<B>> {
-        let (res, bufs) = self.inner.recv_msg(bufs).await;
-        let res = res.and_then(|(n, addr)| {
-            let addr = addr.expect("a datagram receive asks for the sender");
-            Ok((n, Socket::ip_addr(addr)?))
-        });
-        (res, bufs)
+    pub fn recv_msg<B: IoBufMut>(&self, bufs: Vec<B>) -> RecvMsg<B> {
+        RecvMsg::new(self.inner.recv_msg(bufs))
     }
 
     /// Sends one datagram to the connected address.
-    pub async fn send<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        self.inner.write(buf).await
+    pub fn send<B: IoBuf>(&self, buf: B) -> Write<B> {
+        Write::new(self.inner.write(buf))
     }
 
-    /// Receives one datagram from the connected address.
-    pub async fn recv<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        self.inner.recv_datagram(buf).await
+    /// Receives one datagram from the connected address. Takes a deadline with
+    /// [`Read::timeout`].
+    pub fn recv<B: IoBufMut>(&self, buf: B) -> Read<B> {
+        Read::new(self.inner.recv_datagram(buf))
     }
 
     /// The local address.

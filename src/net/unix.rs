@@ -9,6 +9,7 @@ use std::path::Path;
 use socket2::{Domain, SockAddr, Type};
 
 use crate::buf::{BufResult, IoBuf, IoBufMut};
+use crate::net::future::{Read, ReadVectored, Write, WriteVectored};
 use crate::net::socket::Socket;
 use crate::net::split::{OwnedReadHalf, OwnedWriteHalf};
 
@@ -105,26 +106,27 @@ impl UnixStream {
     }
 
     /// Reads into `buf` (up to its capacity); `Ok(0)` means the peer closed its side.
-    pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        self.inner.read(buf).await
+    /// Takes a deadline with [`Read::timeout`].
+    pub fn read<B: IoBufMut>(&self, buf: B) -> Read<B> {
+        Read::new(self.inner.read(buf))
     }
 
-    /// Writes some of `buf`'s initialised bytes; returns how many.
-    pub async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        self.inner.write(buf).await
+    /// Writes some of `buf`'s initialised bytes; returns how many. Takes a deadline with
+    /// [`Write::timeout`].
+    pub fn write<B: IoBuf>(&self, buf: B) -> Write<B> {
+        Write::new(self.inner.write(buf))
     }
 
     /// Reads into several buffers at once, as
     /// [`TcpStream::read_vectored`](super::TcpStream::read_vectored).
-    pub async fn read_vectored<B: IoBufMut>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
-        let (res, bufs) = self.inner.read_vectored(bufs).await;
-        (res.map(|(n, _)| n), bufs)
+    pub fn read_vectored<B: IoBufMut>(&self, bufs: Vec<B>) -> ReadVectored<B> {
+        ReadVectored::new(self.inner.read_vectored(bufs))
     }
 
     /// Writes several buffers at once, as
     /// [`TcpStream::write_vectored`](super::TcpStream::write_vectored).
-    pub async fn write_vectored<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
-        self.inner.write_vectored(bufs).await
+    pub fn write_vectored<B: IoBuf>(&self, bufs: Vec<B>) -> WriteVectored<B> {
+        WriteVectored::new(self.inner.write_vectored(bufs))
     }
 
     /// Fills `buf`'s whole capacity; `UnexpectedEof` if the peer closes first.
@@ -235,13 +237,13 @@ impl UnixDatagram {
     }
 
     /// Sends one datagram to the connected address.
-    pub async fn send<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        self.inner.write(buf).await
+    pub fn send<B: IoBuf>(&self, buf: B) -> Write<B> {
+        Write::new(self.inner.write(buf))
     }
 
-    /// Receives one datagram.
-    pub async fn recv<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        self.inner.recv_datagram(buf).await
+    /// Receives one datagram. Takes a deadline with [`Read::timeout`].
+    pub fn recv<B: IoBufMut>(&self, buf: B) -> Read<B> {
+        Read::new(self.inner.recv_datagram(buf))
     }
 
     /// The local address.

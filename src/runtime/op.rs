@@ -10,9 +10,10 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
+use std::time::Duration;
 
 use super::context;
-use crate::driver::{Completion, Handle, MultiPolicy, OpState, Operation};
+use crate::driver::{Completion, Expired, Handle, MultiPolicy, OpState, Operation};
 use crate::op::nop::Nop;
 
 /// What both futures hold: the op, where it stands, and the driver it was started on.
@@ -72,6 +73,25 @@ impl<T: Operation> Op<T> {
         Op {
             slot: Slot::new(data),
         }
+    }
+}
+
+impl<T: Operation> Op<T> {
+    /// Polls the op under a deadline `after` from its start ([`Handle::poll_op_timed`]):
+    /// an io_uring backend links a timeout to its submission; the epoll backend polls
+    /// `expired`, the caller's timer, while the op waits. On expiry the output carries an
+    /// error of kind `TimedOut` (and the buffers back).
+    pub(crate) fn poll_timed(
+        &mut self,
+        after: Duration,
+        expired: Expired<'_>,
+        cx: &mut Context<'_>,
+    ) -> Poll<T::Output> {
+        let slot = &mut self.slot;
+        let (driver, state, data) = slot.parts();
+        let completion = ready!(driver.poll_op_timed(state, data, after, expired, cx));
+        let data = slot.data.take().expect("checked above");
+        Poll::Ready(data.complete(completion))
     }
 }
 

@@ -35,10 +35,10 @@ use offload::Offload;
 
 use super::fd::{SharedFd, WeakFd};
 use super::inflight::MultiPolicy;
-use super::op::{Completion, Interest, Mode, OpState, Operation, Parked};
+use super::op::{timed_out, Completion, Interest, Mode, OpState, Operation, Parked};
 use super::stats::Stats;
 use super::token::{Tokens, RESERVED};
-use super::{Backend, Park};
+use super::{Backend, Expired, Park};
 use crate::sys::{self, syscall};
 
 /// Token of the runtime's eventfd in the epoll set (reserved: fd tokens never have the top
@@ -219,6 +219,37 @@ impl Epoll {
         Poll::Ready(Completion::of(result))
     }
 
+    /// Runs the op's system call, again on `EINTR`.
+    #[inline]
+    fn try_syscall<T: Operation>(&mut self, op: &mut T) -> io::Result<u32> {
+        loop {
+            self.submissions += 1;
+            match op.syscall() {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                res => return res,
+            }
+        }
+    }
+
+    /// The op is done with `result`: a short stream read marks its fd drained, its waiter
+    /// (if any) is forgotten, and it counts against the turn's budget.
+    #[inline]
+    fn finish<T: Operation>(
+        &mut self,
+        state: &mut OpState,
+        op: &T,
+        result: io::Result<u32>,
+    ) -> Completion {
+        if let (Ok(n), Mode::Readiness(fd, Interest::Read)) = (&result, op.mode()) {
+            if op.drained(*n) {
+                fd.epoll().drained();
+            }
+        }
+        self.stop_waiting(state, &op.mode());
+        self.budget = self.budget.saturating_sub(1);
+        Completion::of(result)
+    }
+
     fn dispatch(&mut self, token: u64, events: u32, released: &mut Vec<Box<dyn Parked>>) {
         self.completions += 1;
         match token {
@@ -271,28 +302,46 @@ impl Backend for Epoll {
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
-        let result = loop {
-            self.submissions += 1;
-            match op.syscall() {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => match op.mode() {
-                    Mode::Readiness(fd, interest) => match self.wait(state, fd, interest, cx) {
-                        Ok(()) => return Poll::Pending,
-                        Err(e) => break Err(e),
-                    },
-                    Mode::Immediate | Mode::Offload => break Err(e),
+        let result = match self.try_syscall(op) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => match op.mode() {
+                Mode::Readiness(fd, interest) => match self.wait(state, fd, interest, cx) {
+                    Ok(()) => return Poll::Pending,
+                    Err(e) => Err(e),
                 },
-                res => break res,
-            }
+                Mode::Immediate | Mode::Offload => Err(e),
+            },
+            res => res,
         };
-        if let (Ok(n), Mode::Readiness(fd, Interest::Read)) = (&result, op.mode()) {
-            if op.drained(*n) {
-                fd.epoll().drained();
-            }
+        Poll::Ready(self.finish(state, op, result))
+    }
+
+    /// The deadline is the caller's timer: polled while the op waits for readiness, and once
+    /// it passed the waiter is forgotten (the kernel holds nothing of a readiness op) and
+    /// the op completes as timed out, after one last try. A call on the thread pool cannot
+    /// be given up: it finishes with its own result.
+    fn poll_op_timed<T: Operation>(
+        &mut self,
+        state: &mut OpState,
+        op: &mut T,
+        _after: Duration,
+        expired: Expired<'_>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Completion> {
+        if let Poll::Ready(completion) = self.poll_op(state, op, cx) {
+            return Poll::Ready(completion);
         }
-        self.stop_waiting(state, &op.mode());
-        self.budget -= 1;
-        Poll::Ready(Completion::of(result))
+        // Idle: it yielded to the executor before trying; it tries when polled again.
+        let waits = matches!(*state, OpState::Pending(_));
+        if !waits || matches!(op.mode(), Mode::Offload) || !expired(cx) {
+            return Poll::Pending;
+        }
+        // One last try, without waiting: what arrived before the deadline (its event not
+        // yet seen) is delivered; a deadline of zero tries once, as on io_uring.
+        let result = match self.try_syscall(op) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(timed_out()),
+            res => res,
+        };
+        Poll::Ready(self.finish(state, op, result))
     }
 
     /// One completion per poll: the readiness path runs a multishot op as a single-shot one

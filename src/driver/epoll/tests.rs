@@ -25,6 +25,26 @@ fn epoll<R>(rig: &Rig, f: impl FnOnce(&mut Epoll) -> R) -> R {
 }
 
 #[test]
+fn timed_read_gives_up_its_wait_at_the_deadline() {
+    let rig = rig();
+    let (a, b) = socketpair();
+    let mut read = rig.start_timed(Read::new(&a, 64), Duration::from_millis(20));
+    assert_eq!(
+        epoll(&rig, |d| d.waiting),
+        1,
+        "the read waits for readiness"
+    );
+    let err = rig.finish(&mut read).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+    assert_eq!(epoll(&rig, |d| d.waiting), 0, "its waiter is forgotten");
+    // Data that came before the deadline was seen goes to the last try, not to a timeout.
+    let mut read = rig.start_timed(Read::new(&a, 64), Duration::from_millis(20));
+    write_to(&b, b"late").unwrap();
+    std::thread::sleep(Duration::from_millis(25));
+    assert_eq!(read.poll(&rig).unwrap().unwrap(), b"late");
+}
+
+#[test]
 fn read_waits_for_readiness_then_retries() {
     let rig = rig();
     let (a, b) = socketpair();

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use io_uring::{cqueue, opcode, squeue, types};
 
+use super::linked::{LINK_KIND, LINK_TIMEOUT};
 use super::setup::{
     unregister_ring_fd, GeteventsArg, KernelTimespec, ENTER_EXT_ARG, ENTER_GETEVENTS,
     ENTER_REGISTERED_RING,
@@ -163,6 +164,9 @@ impl Uring {
             match cqe.user_data() {
                 WAKE => self.wake_armed = false,
                 CANCEL => {}
+                user_data if user_data & LINK_KIND == LINK_TIMEOUT => {
+                    self.links.completed(user_data, cqe.result());
+                }
                 user_data if user_data & FIXED_KIND == PROBE => {
                     probes.push((user_data, cqe.result()));
                 }
@@ -298,6 +302,15 @@ impl Uring {
             released.append(&mut self.released);
         }
         released.append(&mut self.released);
+        if !self.links.is_empty() && !self.leak {
+            // Every op is done; the completions of their link timeouts come with theirs, but
+            // one lost with dropped completions (`lost.rs`) must not hold the runtime up:
+            // one more look, then what is left is leaked, never freed.
+            self.enter(Some(Some(Duration::from_millis(10))));
+            self.reap();
+            released.append(&mut self.released);
+            self.links.leak();
+        }
     }
 }
 
@@ -311,6 +324,7 @@ impl Drop for Uring {
             // The table's install values stay too; its ring fd stays open (the ring is
             // leaked), so later releases still empty their slots.
             std::mem::forget(self.fixed_files.take());
+            self.links.leak();
             return; // ring, in-flight resources and the wake buffer stay allocated forever
         }
         if let Some(files) = &self.fixed_files {

@@ -22,6 +22,7 @@
 mod bufs;
 mod enter;
 mod fixed;
+mod linked;
 mod lost;
 mod setup;
 mod sqe;
@@ -35,7 +36,7 @@ use std::mem::ManuallyDrop;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::rc::Rc;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use io_uring::IoUring;
 
@@ -43,10 +44,11 @@ pub(crate) use fixed::{FdSlot, FixedFiles};
 pub(crate) use sqe::{on_target, Ring, Target};
 
 use super::inflight::{InFlight, MultiPolicy};
-use super::op::{Completion, OpState, Operation, Parked};
+use super::op::{timed_out, Completion, OpState, Operation, Parked};
 use super::stats::{FastPaths, RingFeatures, Stats};
 use super::token::RESERVED;
-use super::{Backend, Park};
+use super::{Backend, Expired, Park};
+use linked::LinkTimeouts;
 use setup::{build_ring, check_support, os_msg, probe_fast_paths, register_ring_fd};
 
 /// `user_data` of the async-cancel requests the driver submits for dropped ops.
@@ -138,6 +140,8 @@ pub(crate) struct Uring {
     inline_budget: u32,
     /// The registered file table for sockets, when on; closed before the ring is dropped.
     fixed_files: Option<Rc<FixedFiles>>,
+    /// The link timeouts of ops with a deadline, in flight (`linked.rs`).
+    links: LinkTimeouts,
 }
 
 impl Uring {
@@ -206,6 +210,7 @@ impl Uring {
             enter_fd,
             inline_budget: 0,
             fixed_files,
+            links: LinkTimeouts::default(),
         })
     }
 
@@ -219,13 +224,34 @@ impl Uring {
         self.fast
     }
 
+    /// Starts a single-shot op: inline where it can finish at once without waiting (within
+    /// the turn's budget), else through the ring, linked to a timeout of `link` if given.
+    #[inline]
+    fn start<T: Operation>(
+        &mut self,
+        state: &mut OpState,
+        op: &mut T,
+        link: Option<Duration>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Completion> {
+        if self.inline_budget > 0 {
+            if let Some(result) = op.try_inline() {
+                self.inline_budget -= 1;
+                return Poll::Ready(Completion::of(result));
+            }
+        }
+        self.submit(state, op, None, link, cx)
+    }
+
     /// The one submission path, of single-shot and multishot ops alike: `op`'s SQE under a
-    /// new in-flight slot (a multishot one under `multi`).
+    /// new in-flight slot (a multishot one under `multi`), followed by a linked timeout of
+    /// `link` when given (`linked.rs`).
     fn submit<T: Operation>(
         &mut self,
         state: &mut OpState,
         op: &mut T,
         multi: Option<&MultiPolicy>,
+        link: Option<Duration>,
         cx: &mut Context<'_>,
     ) -> Poll<Completion> {
         // The SQE first: `sqe()` may run user code (an `IoBuf`'s methods) that panics, and
@@ -234,10 +260,10 @@ impl Uring {
             Ok(sqe) => sqe,
             Err(e) => return Poll::Ready(Completion::of(Err(e))),
         };
-        // Room for the op and a slot update, before anything is recorded: making room may
-        // enter the kernel and run wakers (user code) that panic, and a slot taken before
-        // that would wait forever for a completion.
-        self.reserve(2);
+        // Room for the op, its link timeout and a slot update, before anything is recorded:
+        // making room may enter the kernel and run wakers (user code) that panic, and a slot
+        // taken before that would wait forever for a completion.
+        self.reserve(2 + link.is_some() as usize);
         // A stream without a slot gets one now; this op still names the fd (the slot is
         // named once the update filling it completed). Queued after the op's SQE was built,
         // so a panic there leaves no update naming an fd that nothing holds open.
@@ -248,11 +274,16 @@ impl Uring {
             None => self.inflight.insert(cx.waker()),
             Some(policy) => self.inflight.insert_multi(cx.waker(), policy),
         };
-        // SAFETY: `T: UringOp` promises every pointer in the SQE refers to heap memory owned
-        // by `op` (`[heap-owned]`); the op future keeps `op` alive until its final
-        // completion is collected, or parks it in the in-flight slot if dropped
-        // (`[parked-on-drop]`, `[multishot-slot]`).
-        unsafe { self.push(&sqe.user_data(user_data)) };
+        let sqe = sqe.user_data(user_data);
+        match link {
+            // SAFETY: `T: UringOp` promises every pointer in the SQE refers to heap memory
+            // owned by `op` (`[heap-owned]`); the op future keeps `op` alive until its final
+            // completion is collected, or parks it in the in-flight slot if dropped
+            // (`[parked-on-drop]`, `[multishot-slot]`).
+            None => unsafe { self.push(&sqe) },
+            // The same holds of the op's SQE; the room for the pair was reserved above.
+            Some(after) => self.push_linked(sqe, after),
+        }
         if T::NOTIFIES {
             self.notifying.insert(user_data, None);
         }
@@ -292,17 +323,32 @@ impl Backend for Uring {
         cx: &mut Context<'_>,
     ) -> Poll<Completion> {
         match *state {
-            OpState::Idle => {
-                if self.inline_budget > 0 {
-                    if let Some(result) = op.try_inline() {
-                        self.inline_budget -= 1;
-                        return Poll::Ready(Completion::of(result));
-                    }
-                }
-                self.submit(state, op, None, cx)
-            }
+            OpState::Idle => self.start(state, op, None, cx),
             OpState::Pending(user_data) => self.collect(state, user_data, cx),
         }
+    }
+
+    /// The deadline is the kernel's: the op goes in linked to a timeout of `after`, and its
+    /// `-ECANCELED` is the deadline passing (a cancel of ours is for a dropped op, whose
+    /// completion nobody sees). The userspace timer is not needed.
+    fn poll_op_timed<T: Operation>(
+        &mut self,
+        state: &mut OpState,
+        op: &mut T,
+        after: Duration,
+        _expired: Expired<'_>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Completion> {
+        let mut completion = std::task::ready!(match *state {
+            OpState::Idle => self.start(state, op, Some(after), cx),
+            OpState::Pending(user_data) => self.collect(state, user_data, cx),
+        });
+        if let Err(e) = &completion.result {
+            if e.raw_os_error() == Some(libc::ECANCELED) {
+                completion.result = Err(timed_out());
+            }
+        }
+        Poll::Ready(completion)
     }
 
     fn poll_multi<T: Operation>(
@@ -313,7 +359,7 @@ impl Backend for Uring {
         cx: &mut Context<'_>,
     ) -> Poll<Completion> {
         match *state {
-            OpState::Idle => self.submit(state, op, Some(policy), cx),
+            OpState::Idle => self.submit(state, op, Some(policy), None, cx),
             OpState::Pending(user_data) => self.collect(state, user_data, cx),
         }
     }

@@ -31,6 +31,11 @@ const REQUIRED_OPCODES: &[(u8, &str)] = &[
     (opcode::UnlinkAt::CODE, "UNLINKAT"),
     (opcode::RenameAt::CODE, "RENAMEAT"),
     (opcode::MkDirAt::CODE, "MKDIRAT"),
+    (opcode::Readv::CODE, "READV"),
+    (opcode::Writev::CODE, "WRITEV"),
+    (opcode::LinkTimeout::CODE, "LINK_TIMEOUT"),
+    (opcode::Splice::CODE, "SPLICE"),
+    (opcode::PollAdd::CODE, "POLL_ADD"),
     // Not FTRUNCATE (Linux 6.9): `set_len` falls back to ftruncate(2) where it is missing,
     // so older kernels keep io_uring for everything else.
 ];

@@ -36,6 +36,56 @@ fn dropped_read_keeps_its_buffer_until_completion() {
     assert_eq!(rig.stats().ops_in_flight, 0);
 }
 
+/// The link timeouts in flight, and how many fired.
+fn links(rig: &Rig) -> (bool, u64) {
+    rig.engine(|e| {
+        let u = e.as_uring_mut().expect("an io_uring rig");
+        (u.links.is_empty(), u.links.fired)
+    })
+}
+
+#[test]
+fn linked_timeout_cancels_an_idle_read() {
+    let rig = Rig::new(Driver::Uring);
+    let (reader, _writer) = pipe();
+    let read = Read::new(&reader, 8);
+    let witness = read.witness.clone();
+    let mut started = rig.start_timed(read, Duration::from_millis(20));
+    assert_eq!(links(&rig), (false, 0), "the timeout waits with the read");
+    let err = rig.finish(&mut started).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+    assert_eq!(
+        Arc::strong_count(&witness),
+        1,
+        "the op is done with its buffer"
+    );
+    assert_eq!(links(&rig), (true, 1));
+    assert_eq!(rig.stats().ops_in_flight, 0);
+}
+
+#[test]
+fn op_done_first_cancels_its_linked_timeout() {
+    let rig = Rig::new(Driver::Uring);
+    let (reader, writer) = pipe();
+    let mut started = rig.start_timed(Read::new(&reader, 8), Duration::from_secs(60));
+    write_to(&writer, b"x").unwrap();
+    assert_eq!(rig.finish(&mut started).unwrap(), b"x");
+    rig.until(|| links(&rig).0);
+    assert_eq!(links(&rig), (true, 0), "it never fired");
+}
+
+#[test]
+fn dropped_timed_read_frees_its_timeout_and_buffer() {
+    let rig = Rig::new(Driver::Uring);
+    let (reader, _writer) = pipe();
+    let read = Read::new(&reader, 8);
+    let witness = read.witness.clone();
+    let started = rig.start_timed(read, Duration::from_secs(60));
+    started.drop_in(&rig);
+    rig.until(|| Arc::strong_count(&witness) == 1 && links(&rig).0);
+    assert_eq!(rig.stats().ops_in_flight, 0);
+}
+
 #[test]
 fn shutdown_drains_a_read_that_never_completes() {
     let rig = Rig::new(Driver::Uring);
