@@ -49,5 +49,6 @@ echo "== io_uring fast paths forced off (PROACTOR_FAST_PATHS=off): the fallbacks
 PROACTOR_FAST_PATHS=off cargo test -p proactor --test ring_features --test fixed_buf \
     --test net_tcp --test runtime --test time --test drop --test fs --test multishot \
     --test net_drop --test fixed_files --test stress --test hardening --test handle \
-    --test shutdown --test signal --test fs_dirs --test vectored --test op_timeout
+    --test shutdown --test signal --test fs_dirs --test vectored --test op_timeout \
+    --test sendfile
 PROACTOR_FAST_PATHS=off cargo test -p echo-server --test echo_server

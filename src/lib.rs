@@ -50,7 +50,9 @@
 //!   accept, accept_multi, connect, recv, recv_multi, recv_from, recv_vectored, send,
 //!   send_zc, send_to, send_vectored, shutdown, close, nop, read (of a signalfd); open,
 //!   read_at (and `READ_FIXED`), write_at (and `WRITE_FIXED`), vectored_at (`READV`,
-//!   `WRITEV`), fsync, ftruncate, fallocate, statx, mkdir, rename, unlink, link, symlink. Ops on opcodes newer than those the ring requires fall back to their system
+//!   `WRITEV`), fsync, ftruncate, fallocate, statx, mkdir, rename, unlink, link, symlink;
+//!   splice, poll_add and sendfile (`sendfile(2)`, epoll only), for
+//!   [`TcpStream::sendfile`](net::TcpStream::sendfile) (`net/sendfile.rs`). Ops on opcodes newer than those the ring requires fall back to their system
 //!   call on the blocking pool where the ring answers `EINVAL` (`op/mod.rs`).
 //! - `io.rs`: the one copy of `read_exact` / `write_all`, for streams and positional I/O.
 //! - `runtime/`: [`Runtime`], [`Builder`], the loop and its thread-local context

@@ -10,19 +10,10 @@ use std::time::Duration;
 
 use proactor::net::{ListenOptions, TcpListener, TcpStream, UdpSocket, UnixStream};
 use proactor::{Driver, JoinSet};
-use util::block_on;
+use util::{block_on, tcp_pair};
 
 const SHORT: Duration = Duration::from_millis(20);
 const LONG: Duration = Duration::from_secs(30);
-
-async fn tcp_pair() -> (TcpStream, TcpStream) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let client = TcpStream::connect(listener.local_addr().unwrap())
-        .await
-        .unwrap();
-    let (server, _) = listener.accept().await.unwrap();
-    (client, server)
-}
 
 fn idle_read_times_out_with_its_buffer(driver: Driver) {
     block_on(driver, async {

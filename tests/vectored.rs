@@ -6,18 +6,9 @@ mod util;
 
 use proactor::buf::IoBuf;
 use proactor::fs::File;
-use proactor::net::{TcpListener, TcpStream, UdpSocket, UnixStream};
+use proactor::net::{UdpSocket, UnixStream};
 use proactor::Driver;
-use util::block_on;
-
-async fn tcp_pair() -> (TcpStream, TcpStream) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let client = TcpStream::connect(listener.local_addr().unwrap())
-        .await
-        .unwrap();
-    let (server, _) = listener.accept().await.unwrap();
-    (client, server)
-}
+use util::{block_on, tcp_pair};
 
 /// Buffers of the given capacities, empty.
 fn bufs(caps: &[usize]) -> Vec<Vec<u8>> {

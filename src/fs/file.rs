@@ -63,6 +63,11 @@ impl File {
         }
     }
 
+    /// The shared descriptor, for an op of another module (`TcpStream::sendfile`).
+    pub(crate) fn shared_fd(&self) -> &SharedFd {
+        &self.fd
+    }
+
     /// Opens `path` read-only.
     pub async fn open(path: impl AsRef<Path>) -> io::Result<File> {
         OpenOptions::new().read(true).open(path).await

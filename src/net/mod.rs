@@ -10,6 +10,7 @@
 
 pub mod future;
 mod incoming;
+mod sendfile;
 mod socket;
 mod split;
 mod tcp;

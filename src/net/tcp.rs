@@ -7,6 +7,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use socket2::{Domain, SockAddr, Type};
 
 use crate::buf::{BufResult, BufRing, IoBuf, IoBufMut};
+use crate::fs::File;
 use crate::net::future::{Accept, Connect, Read, ReadVectored, Write, WriteVectored};
 use crate::net::incoming::{Incoming, RecvStream};
 use crate::net::socket::Socket;
@@ -233,6 +234,37 @@ impl TcpStream {
     /// Writes all of `buf`'s initialised bytes, however many writes it takes.
     pub async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
         self.inner.write_all(buf).await
+    }
+
+    /// Sends `len` bytes of `file` from `offset` without copying them through user memory;
+    /// fewer if the file ends first (0 at or past its end). Returns how many were sent.
+    ///
+    /// On io_uring the bytes go through a pipe made for the call (`IORING_OP_SPLICE`, file
+    /// to pipe, pipe to socket); on epoll through `sendfile(2)`, which reads pages that are
+    /// not cached on the loop's thread. A peer that closes makes it fail (`EPIPE`,
+    /// `ECONNRESET`; the bytes sent until then are not counted); as with `sendfile(2)`, the
+    /// process ignores `SIGPIPE`, as Rust programs do. Dropping the future part-way leaves
+    /// the stream with part of the range sent; nothing of it is sent later.
+    ///
+    /// ```
+    /// # proactor::block_on(async {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("page.html");
+    /// # std::fs::write(&path, b"<p>hello</p>")?;
+    /// use proactor::net::{TcpListener, TcpStream};
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let client = TcpStream::connect(listener.local_addr()?).await?;
+    /// let (server, _) = listener.accept().await?;
+    /// let file = proactor::fs::File::open(&path).await?;
+    /// assert_eq!(server.sendfile(&file, 3, 5).await?, 5);
+    /// let (res, buf) = client.read_exact(Vec::with_capacity(5)).await;
+    /// res?;
+    /// assert_eq!(buf, b"hello");
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn sendfile(&self, file: &File, offset: u64, len: u64) -> io::Result<u64> {
+        super::sendfile::sendfile(self.inner.fd(), file.shared_fd(), offset, len).await
     }
 
     /// A stream of received buffers from `pool` ([`RecvStream::next`]); it ends at end of

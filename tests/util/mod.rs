@@ -46,6 +46,15 @@ macro_rules! on_each_driver {
     };
 }
 
+/// A connected pair of TCP streams over loopback: (client, server).
+pub async fn tcp_pair() -> (proactor::net::TcpStream, proactor::net::TcpStream) {
+    let listener = proactor::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let client = proactor::net::TcpStream::connect(addr).await.unwrap();
+    let (server, _) = listener.accept().await.unwrap();
+    (client, server)
+}
+
 /// The number of descriptors this process holds open.
 pub fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
