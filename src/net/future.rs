@@ -43,30 +43,31 @@ use crate::op;
 use crate::runtime::op::Op;
 use crate::time::{sleep, Sleep};
 
-/// A deadline given to an operation: boxed, so that a future without one stays small.
+/// A deadline given to an operation.
 struct Deadline {
     after: Duration,
-    /// The userspace timer, made when the epoll backend first asks (io_uring never does).
-    sleep: Option<Sleep>,
+    /// The userspace timer, made (boxed, so that the futures stay small) when the epoll
+    /// backend first asks; io_uring never does.
+    sleep: Option<Box<Sleep>>,
 }
 
 /// Polls `op`, under `deadline` when it has one.
 fn poll_op<T: Operation>(
     op: &mut Op<T>,
-    deadline: &mut Option<Box<Deadline>>,
+    deadline: &mut Option<Deadline>,
     cx: &mut Context<'_>,
 ) -> Poll<T::Output> {
-    let Some(deadline) = deadline else {
-        return Pin::new(op).poll(cx);
-    };
-    let Deadline {
+    let Some(Deadline {
         after,
         sleep: timer,
-    } = &mut **deadline;
+    }) = deadline
+    else {
+        return Pin::new(op).poll(cx);
+    };
     let after = *after;
     let mut expired = |cx: &mut Context<'_>| {
-        let timer = timer.get_or_insert_with(|| sleep(after));
-        Pin::new(timer).poll(cx).is_ready()
+        let timer = timer.get_or_insert_with(|| Box::new(sleep(after)));
+        Pin::new(&mut **timer).poll(cx).is_ready()
     };
     op.poll_timed(after, &mut expired, cx)
 }
@@ -77,7 +78,7 @@ macro_rules! timeout_method {
         /// Gives the operation a deadline `after` from its first poll: past it, the output
         /// is an error of kind `TimedOut` (see [the module docs](self)).
         pub fn timeout(mut self, after: Duration) -> Self {
-            self.deadline = Some(Box::new(Deadline { after, sleep: None }));
+            self.deadline = Some(Deadline { after, sleep: None });
             self
         }
     };
@@ -90,7 +91,7 @@ macro_rules! op_future {
         #[must_use = "futures do nothing unless polled"]
         pub struct $name<B: $bound> {
             op: Op<$op>,
-            deadline: Option<Box<Deadline>>,
+            deadline: Option<Deadline>,
         }
 
         impl<B: $bound> $name<B> {
@@ -171,7 +172,7 @@ op_future! {
 #[must_use = "futures do nothing unless polled"]
 pub struct Accept {
     op: Op<op::accept::Accept>,
-    deadline: Option<Box<Deadline>>,
+    deadline: Option<Deadline>,
 }
 
 impl Accept {
@@ -204,7 +205,7 @@ impl fmt::Debug for Accept {
 pub struct Connect {
     /// The socket and its connect, or the error that came before there was one.
     op: Result<(Socket, Op<op::connect::Connect>), Option<io::Error>>,
-    deadline: Option<Box<Deadline>>,
+    deadline: Option<Deadline>,
 }
 
 impl Connect {

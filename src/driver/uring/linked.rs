@@ -22,6 +22,9 @@ pub(super) const LINK_TIMEOUT: u64 = RESERVED | 4 << 32;
 /// The bits of `user_data` that tell a link timeout from the driver's other requests.
 pub(super) const LINK_KIND: u64 = RESERVED | 7 << 32;
 
+/// How many freed timespec boxes are kept for reuse.
+const SPARE: usize = 64;
+
 /// The link timeouts in flight.
 #[derive(Default)]
 pub(super) struct LinkTimeouts {
@@ -29,11 +32,31 @@ pub(super) struct LinkTimeouts {
     /// moves one, and freed only when that timeout's own completion is reaped
     /// (`[heap-owned]`; the drain waits for them, `[drain-before-unmap]`).
     specs: Slab<Box<types::Timespec>>,
+    /// Boxes whose timeout completed, kept for the next ones (at most [`SPARE`]): a timed op
+    /// then costs no allocation.
+    #[allow(clippy::vec_box)] // each goes back into `specs`, where its address must not move
+    spare: Vec<Box<types::Timespec>>,
     /// Link timeouts that fired (completed with `-ETIME`): ops their deadline cancelled.
     pub(super) fired: u64,
 }
 
 impl LinkTimeouts {
+    /// A timespec of `after` for a new link timeout: its key, and where it lives until
+    /// [`completed`](LinkTimeouts::completed) is called with that key.
+    fn insert(&mut self, after: Duration) -> (usize, *const types::Timespec) {
+        let spec = types::Timespec::from(after);
+        let spec = match self.spare.pop() {
+            Some(mut spare) => {
+                *spare = spec;
+                spare
+            }
+            None => Box::new(spec),
+        };
+        let key = self.specs.insert(spec);
+        assert!(key < u32::MAX as usize, "more than 2^32 link timeouts");
+        (key, &*self.specs[key])
+    }
+
     /// Whether none is in flight.
     pub(super) fn is_empty(&self) -> bool {
         self.specs.is_empty()
@@ -42,7 +65,13 @@ impl LinkTimeouts {
     /// The completion of the link timeout `user_data`: its timespec may go.
     pub(super) fn completed(&mut self, user_data: u64, res: i32) {
         let key = (user_data as u32) as usize;
-        if self.specs.try_remove(key).is_some() && res == -libc::ETIME {
+        let Some(spec) = self.specs.try_remove(key) else {
+            return;
+        };
+        if self.spare.len() < SPARE {
+            self.spare.push(spec);
+        }
+        if res == -libc::ETIME {
             self.fired += 1;
         }
     }
@@ -58,12 +87,7 @@ impl Uring {
     /// The caller reserved room for both ([`Uring::reserve`]), so neither push enters the
     /// kernel: the pair is never split across two submissions.
     pub(super) fn push_linked(&mut self, sqe: squeue::Entry, after: Duration) {
-        let key = self
-            .links
-            .specs
-            .insert(Box::new(types::Timespec::from(after)));
-        assert!(key < u32::MAX as usize, "more than 2^32 link timeouts");
-        let ts: *const types::Timespec = &*self.links.specs[key];
+        let (key, ts) = self.links.insert(after);
         let timeout = opcode::LinkTimeout::new(ts)
             .build()
             .user_data(LINK_TIMEOUT | key as u64);
