@@ -28,6 +28,10 @@ if grep -E '^proactor-macros ' <<<"$deps"; then
     echo "the macros crate is in the default dependencies; it is the \`macros\` feature's" >&2
     exit 1
 fi
+if grep -E '^tracing' <<<"$deps"; then
+    echo "tracing is in the default dependencies; it is the \`tracing\` feature's" >&2
+    exit 1
+fi
 echo "$(sort -u <<<"$deps" | wc -l) crates: $(sort -u <<<"$deps" | cut -d' ' -f1 | tr '\n' ' ')"
 
 echo "== cargo test"
@@ -38,6 +42,9 @@ echo "== the macros feature: #[proactor::main] / #[proactor::test], and their co
 cargo test -p proactor --features macros --test macros
 cargo test -p proactor --features macros --doc
 bash ci/macros-errors.sh
+
+echo "== the tracing feature: spans and events"
+cargo test -p proactor --features tracing --test tracing --lib
 
 echo "== benchmarks build"
 cargo bench --no-run
@@ -50,5 +57,5 @@ PROACTOR_FAST_PATHS=off cargo test -p proactor --test ring_features --test fixed
     --test net_tcp --test runtime --test time --test drop --test fs --test multishot \
     --test net_drop --test fixed_files --test stress --test hardening --test handle \
     --test shutdown --test signal --test fs_dirs --test vectored --test op_timeout \
-    --test sendfile
+    --test sendfile --test stats
 PROACTOR_FAST_PATHS=off cargo test -p echo-server --test echo_server

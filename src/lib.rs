@@ -64,6 +64,8 @@
 //! - [`time`], [`net`], [`fs`], [`BufRing`](buf::BufRing) and
 //!   [`FixedBufPool`](buf::FixedBufPool) (`buf/ring.rs`, `buf/fixed.rs`),
 //!   `blocking.rs` ([`spawn_blocking`]): the public API on top.
+//! - `trace.rs`: the optional `tracing` feature's spans and events (a leaf; without the
+//!   feature its macros expand to nothing).
 //! - [`main`] and [`test`] (feature `macros`): the attributes, from the `proactor-macros/`
 //!   member crate, which has no dependencies.
 //! - Outside the library: `echo-server/` (a member crate, with its CLI dependencies), a
@@ -88,6 +90,45 @@
 //!  (io_uring: plus one AsyncCancel) until the final completion frees it; a drop while the
 //!  driver is busy waits in the handle for the next turn
 //! ```
+//!
+//! # Observability
+//! [`runtime::stats`] (or [`Runtime::stats`]) gives the runtime's counters. Among them:
+//! - [`Stats::ops`]: submissions and completions per kind of operation, an
+//!   [`OpStats`](runtime::OpStats) table indexed by [`OpKind`](runtime::OpKind) (one array
+//!   increment per op on the hot path: no allocation, no hashing). `OpStats::get(kind)`
+//!   gives one kind's [`OpCounts`](runtime::OpCounts), `OpStats::iter` the kinds that ran.
+//!   Both drivers count the same kinds; on epoll a submission is a system call attempt.
+//! - [`Stats::completions_per_enter`]: a histogram of how many completions each loop turn
+//!   that entered the kernel reaped (`io_uring_enter`; readiness events per `epoll_wait`),
+//!   in the buckets [`Stats::COMPLETION_BUCKETS`].
+//!
+//! ```
+//! use proactor::runtime::OpKind;
+//! proactor::block_on(async {
+//!     for _ in 0..3 {
+//!         proactor::nop().await.unwrap();
+//!     }
+//!     let stats = proactor::runtime::stats();
+//!     assert_eq!(stats.ops.get(OpKind::Nop).completed, 3);
+//!     for (kind, counts) in stats.ops.iter() {
+//!         println!("{kind:?}: {} submitted, {} completed", counts.submitted, counts.completed);
+//!     }
+//! });
+//! ```
+//!
+//! With the `tracing` feature (off by default; it adds the `tracing` crate, without its
+//! proc-macros; without it the instrumentation compiles to nothing) the runtime emits,
+//! under the target `proactor`:
+//! - spans (TRACE): `runtime.spawn` per spawned task (field `task.id`, no parent, as
+//!   tokio's), entered each time the task is polled; `driver.turn` per driver turn (field
+//!   `park`);
+//! - INFO: the driver chosen and why (fields `driver`, `reason`);
+//! - WARN: the fallback to epoll when io_uring cannot be set up; a registered file slot
+//!   the kernel would not fill;
+//! - DEBUG: the io_uring setup flags, fast paths and file table the kernel refused; ops
+//!   that run on the blocking pool because the ring lacks their opcode;
+//! - ERROR: io_uring requested but unavailable; completions the kernel dropped; failed
+//!   registered slot updates; a failed `io_uring_enter`; a shutdown that had to leak.
 //!
 //! # Implementation
 //! One runtime per thread. A loop turn runs ready tasks (at most `event_interval`), then
@@ -156,6 +197,7 @@ pub mod runtime;
 pub mod signal;
 mod sys;
 pub mod time;
+mod trace;
 
 pub use blocking::spawn_blocking;
 pub use runtime::op::nop;

@@ -81,7 +81,7 @@ pub(crate) use op::{
 };
 pub use select::Driver;
 pub(crate) use select::{build, Config};
-pub use stats::{DriverKind, RingFeatures, Stats};
+pub use stats::{DriverKind, OpCounts, OpKind, OpStats, RingFeatures, Stats};
 pub(crate) use uring::{on_target, Ring, Target};
 
 use epoll::Epoll;
@@ -387,6 +387,8 @@ impl Handle {
 
     /// One turn of the backend ([`Backend::turn`]), with the drops deferred since the last.
     pub(crate) fn turn(&self, park: Park) -> io::Result<()> {
+        let span = crate::trace::turn_span(matches!(park, Park::Until(_)));
+        let _entered = span.enter();
         let mut released = Vec::new();
         let mut engine = self.engine();
         self.run_deferred(&mut engine, &mut released);

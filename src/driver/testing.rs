@@ -79,6 +79,8 @@ impl Rig {
             timers: 0,
             lost_completions: 0,
             fixed_files: 0,
+            ops: Default::default(),
+            completions_per_enter: [0; 7],
         };
         self.handle.fill_stats(&mut stats);
         stats
@@ -233,6 +235,7 @@ impl Read {
 
 impl super::OpCode for Read {
     type Output = io::Result<Vec<u8>>;
+    const KIND: super::OpKind = super::OpKind::Other;
 
     fn complete(mut self, completion: super::Completion) -> io::Result<Vec<u8>> {
         let n = completion.result? as usize;
@@ -272,6 +275,7 @@ pub(crate) struct Write {
 
 impl super::OpCode for Write {
     type Output = io::Result<usize>;
+    const KIND: super::OpKind = super::OpKind::Other;
 
     fn complete(self, completion: super::Completion) -> io::Result<usize> {
         completion.result.map(|n| n as usize)
@@ -304,6 +308,7 @@ pub(crate) struct Nop;
 
 impl super::OpCode for Nop {
     type Output = io::Result<()>;
+    const KIND: super::OpKind = super::OpKind::Other;
 
     fn complete(self, completion: super::Completion) -> io::Result<()> {
         completion.result.map(drop)

@@ -9,7 +9,7 @@ use std::io;
 use io_uring::{opcode, squeue, types};
 use socket2::{SockAddr, SockRef};
 
-use crate::driver::{Completion, Interest, Mode, OpCode, ReadyOp, Ring, SharedFd, UringOp};
+use crate::driver::{Completion, Interest, Mode, OpCode, OpKind, ReadyOp, Ring, SharedFd, UringOp};
 use crate::sys::syscall;
 
 pub(crate) struct Connect {
@@ -32,6 +32,7 @@ impl Connect {
 
 impl OpCode for Connect {
     type Output = io::Result<()>;
+    const KIND: OpKind = OpKind::Connect;
 
     fn complete(self, completion: Completion) -> io::Result<()> {
         completion.result.map(drop)

@@ -6,7 +6,7 @@ use std::io;
 
 use io_uring::{opcode, squeue, types};
 
-use crate::driver::{Completion, Interest, Mode, OpCode, ReadyOp, Ring, SharedFd, UringOp};
+use crate::driver::{Completion, Interest, Mode, OpCode, OpKind, ReadyOp, Ring, SharedFd, UringOp};
 use crate::sys::syscall;
 
 pub(crate) struct PollAdd {
@@ -35,6 +35,7 @@ impl PollAdd {
 impl OpCode for PollAdd {
     /// The events that are ready (`POLL*` bits).
     type Output = io::Result<u32>;
+    const KIND: OpKind = OpKind::Poll;
 
     fn complete(self, completion: Completion) -> io::Result<u32> {
         completion.result

@@ -11,7 +11,7 @@ use socket2::{SockAddr, SockAddrStorage};
 use super::IoVecs;
 use crate::buf::{BufResult, IoBufMut};
 use crate::driver::{
-    on_target, Completion, Interest, Mode, OpCode, ReadyOp, Ring, SharedFd, UringOp,
+    on_target, Completion, Interest, Mode, OpCode, OpKind, ReadyOp, Ring, SharedFd, UringOp,
 };
 use crate::sys::syscall;
 
@@ -80,6 +80,7 @@ impl<B: IoBufMut> RecvVectored<B> {
 impl<B: IoBufMut> OpCode for RecvVectored<B> {
     /// The count, and for a datagram its sender.
     type Output = BufResult<(usize, Option<SockAddr>), Vec<B>>;
+    const KIND: OpKind = OpKind::RecvMsg;
 
     fn complete(self, completion: Completion) -> Self::Output {
         let (res, bufs) = super::filled_vectored(self.bufs, completion.result);

@@ -6,7 +6,7 @@ use io_uring::{opcode, squeue, types};
 use socket2::SockAddr;
 
 use crate::buf::{BufResult, IoBuf};
-use crate::driver::{Completion, Interest, Mode, OpCode, ReadyOp, Ring, SharedFd, UringOp};
+use crate::driver::{Completion, Interest, Mode, OpCode, OpKind, ReadyOp, Ring, SharedFd, UringOp};
 use crate::sys::syscall;
 
 /// The message header, its one iovec and the destination: one heap block whose inner
@@ -53,6 +53,7 @@ impl<B: IoBuf> SendTo<B> {
 
 impl<B: IoBuf> OpCode for SendTo<B> {
     type Output = BufResult<usize, B>;
+    const KIND: OpKind = OpKind::SendMsg;
 
     fn complete(self, completion: Completion) -> BufResult<usize, B> {
         (completion.result.map(|n| n as usize), self.buf)

@@ -12,7 +12,7 @@ use socket2::SockAddr;
 use super::IoVecs;
 use crate::buf::{BufResult, IoBuf};
 use crate::driver::{
-    on_target, Completion, Interest, Mode, OpCode, ReadyOp, Ring, SharedFd, UringOp,
+    on_target, Completion, Interest, Mode, OpCode, OpKind, ReadyOp, Ring, SharedFd, UringOp,
 };
 use crate::sys::syscall;
 
@@ -70,6 +70,7 @@ impl<B: IoBuf> SendVectored<B> {
 
 impl<B: IoBuf> OpCode for SendVectored<B> {
     type Output = BufResult<usize, Vec<B>>;
+    const KIND: OpKind = OpKind::SendMsg;
 
     fn complete(self, completion: Completion) -> Self::Output {
         (completion.result.map(|n| n as usize), self.bufs)

@@ -10,7 +10,7 @@ use std::io;
 
 use io_uring::squeue;
 
-use crate::driver::{Completion, Interest, Mode, OpCode, ReadyOp, Ring, SharedFd, UringOp};
+use crate::driver::{Completion, Interest, Mode, OpCode, OpKind, ReadyOp, Ring, SharedFd, UringOp};
 use crate::sys::syscall;
 
 pub(crate) struct SendFile {
@@ -36,6 +36,7 @@ impl SendFile {
 impl OpCode for SendFile {
     /// How many bytes were sent; 0 at the end of the file.
     type Output = io::Result<u32>;
+    const KIND: OpKind = OpKind::SendFile;
 
     fn complete(self, completion: Completion) -> io::Result<u32> {
         completion.result

@@ -9,7 +9,7 @@ use std::io;
 
 use io_uring::{opcode, squeue, types};
 
-use crate::driver::{Blocking, Completion, Mode, OpCode, ReadyOp, Ring, SharedFd, UringOp};
+use crate::driver::{Blocking, Completion, Mode, OpCode, OpKind, ReadyOp, Ring, SharedFd, UringOp};
 use crate::sys::syscall;
 
 pub(crate) struct Splice {
@@ -42,6 +42,7 @@ impl Splice {
 impl OpCode for Splice {
     /// How many bytes moved; 0 at the end of the input.
     type Output = io::Result<u32>;
+    const KIND: OpKind = OpKind::Splice;
 
     fn complete(self, completion: Completion) -> io::Result<u32> {
         completion.result

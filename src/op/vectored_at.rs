@@ -13,7 +13,9 @@ use io_uring::{opcode, squeue, types};
 
 use super::IoVecs;
 use crate::buf::{BufResult, IoBuf, IoBufMut};
-use crate::driver::{Blocking, Completion, Mode, OpCode, Raw, ReadyOp, Ring, SharedFd, UringOp};
+use crate::driver::{
+    Blocking, Completion, Mode, OpCode, OpKind, Raw, ReadyOp, Ring, SharedFd, UringOp,
+};
 use crate::sys::{self, Dir};
 
 /// The fd, iovecs and offset of a vectored positional op.
@@ -137,6 +139,10 @@ impl<V: Bufs> VectoredAt<V> {
 
 impl<V: Bufs> OpCode for VectoredAt<V> {
     type Output = V::Output;
+    const KIND: OpKind = match V::DIR {
+        Dir::Read => OpKind::Readv,
+        Dir::Write => OpKind::Writev,
+    };
 
     fn complete(self, completion: Completion) -> Self::Output {
         self.bufs.complete(completion.result)

@@ -36,7 +36,7 @@ use offload::Offload;
 use super::fd::{SharedFd, WeakFd};
 use super::inflight::MultiPolicy;
 use super::op::{timed_out, Completion, Interest, Mode, OpState, Operation, Parked};
-use super::stats::Stats;
+use super::stats::{OpStats, Stats};
 use super::token::{Tokens, RESERVED};
 use super::{Backend, Expired, Park};
 use crate::sys::{self, syscall};
@@ -79,6 +79,10 @@ pub(crate) struct Epoll {
     submissions: u64,
     enters: u64,
     completions: u64,
+    /// System call attempts and completions per kind of op.
+    ops: OpStats,
+    /// `epoll_wait`s by how many events they gave ([`Stats::completions_per_enter`]).
+    per_enter: [u64; 7],
 }
 
 impl Epoll {
@@ -117,6 +121,8 @@ impl Epoll {
             submissions: 0,
             enters: 0,
             completions: 0,
+            ops: OpStats::default(),
+            per_enter: [0; 7],
         })
     }
 
@@ -198,6 +204,7 @@ impl Epoll {
         if let OpState::Pending(token) = *state {
             let completion = std::task::ready!(self.offload.poll(token, cx));
             *state = OpState::Idle;
+            self.ops.completed(T::KIND);
             return Poll::Ready(completion);
         }
         if self.budget == 0 {
@@ -205,6 +212,7 @@ impl Epoll {
             return Poll::Pending;
         }
         self.submissions += 1;
+        self.ops.submitted(T::KIND);
         let result = match op.syscall() {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => match op.blocking() {
                 Some(call) => {
@@ -216,6 +224,7 @@ impl Epoll {
             res => res,
         };
         self.budget -= 1;
+        self.ops.completed(T::KIND);
         Poll::Ready(Completion::of(result))
     }
 
@@ -224,6 +233,7 @@ impl Epoll {
     fn try_syscall<T: Operation>(&mut self, op: &mut T) -> io::Result<u32> {
         loop {
             self.submissions += 1;
+            self.ops.submitted(T::KIND);
             match op.syscall() {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 res => return res,
@@ -247,6 +257,7 @@ impl Epoll {
         }
         self.stop_waiting(state, &op.mode());
         self.budget = self.budget.saturating_sub(1);
+        self.ops.completed(T::KIND);
         Completion::of(result)
     }
 
@@ -381,6 +392,7 @@ impl Backend for Epoll {
             Park::Until(timeout) => timeout,
         };
         let n = self.wait_events(timeout)?;
+        self.per_enter[Stats::completion_bucket(n)] += 1;
         for i in 0..n {
             let ev = self.events[i];
             self.dispatch(ev.u64, ev.events, released);
@@ -403,5 +415,7 @@ impl Backend for Epoll {
         stats.submissions = self.submissions;
         stats.enters = self.enters;
         stats.completions = self.completions;
+        stats.ops = self.ops;
+        stats.completions_per_enter = self.per_enter;
     }
 }

@@ -9,7 +9,7 @@ use super::wait::timeout_ms;
 use super::{Epoll, FdState, BUDGET};
 use crate::driver::testing::{counter, socketpair, write_to, Nop, Read, Rig, Write};
 use crate::driver::{
-    Blocking, Completion, Driver, Engine, Interest, Mode, OpCode, ReadyOp, Ring, UringOp,
+    Blocking, Completion, Driver, Engine, Interest, Mode, OpCode, OpKind, ReadyOp, Ring, UringOp,
 };
 
 fn rig() -> Rig {
@@ -247,6 +247,7 @@ struct Slow {
 
 impl OpCode for Slow {
     type Output = io::Result<u32>;
+    const KIND: OpKind = OpKind::Other;
 
     fn complete(self, completion: Completion) -> io::Result<u32> {
         completion.result
@@ -348,6 +349,7 @@ fn an_op_without_a_blocking_call_reports_its_error() {
     struct Never;
     impl OpCode for Never {
         type Output = io::Result<u32>;
+        const KIND: OpKind = OpKind::Other;
         fn complete(self, completion: Completion) -> io::Result<u32> {
             completion.result
         }

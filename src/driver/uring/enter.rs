@@ -17,6 +17,7 @@ use super::setup::{
 use super::{Uring, CANCEL, FIXED_CLEAR, FIXED_INSTALL, FIXED_KIND, INLINE_PER_TURN, PROBE, WAKE};
 use crate::driver::inflight::Outcome;
 use crate::driver::op::{Completion, Parked, CQE_F_MORE};
+use crate::driver::stats::{OpKind, Stats};
 use crate::driver::Park;
 use crate::sys::{self, syscall};
 
@@ -98,7 +99,10 @@ impl Uring {
                         return;
                     }
                 }
-                _ => panic!("io_uring_enter failed: {err}"),
+                _ => {
+                    crate::trace::event!(error, %err, "io_uring_enter failed");
+                    panic!("io_uring_enter failed: {err}")
+                }
             }
         }
     }
@@ -165,7 +169,9 @@ impl Uring {
                 WAKE => self.wake_armed = false,
                 CANCEL => {}
                 user_data if user_data & LINK_KIND == LINK_TIMEOUT => {
-                    self.links.completed(user_data, cqe.result());
+                    if self.links.completed(user_data, cqe.result()) {
+                        self.ops.completed(OpKind::LinkTimeout);
+                    }
                 }
                 user_data if user_data & FIXED_KIND == PROBE => {
                     probes.push((user_data, cqe.result()));
@@ -230,6 +236,8 @@ impl Uring {
         if !self.wake_armed {
             self.arm_wake();
         }
+        // What this turn enters and reaps, for the histogram of completions per enter.
+        let (enters, completions) = (self.enters, self.completions);
         match park {
             Park::Until(timeout) if self.ring.completion().is_empty() => self.enter(Some(timeout)),
             _ => {
@@ -244,6 +252,10 @@ impl Uring {
         while self.reap() > 0 && self.ring.submission().cq_overflow() {
             self.overflow_flushes += 1;
             self.enter(None);
+        }
+        if self.enters != enters {
+            let reaped = (self.completions - completions) as usize;
+            self.per_enter[Stats::completion_bucket(reaped)] += 1;
         }
         released.append(&mut self.released);
         Ok(())
@@ -268,6 +280,11 @@ impl Uring {
             // Past the deadline, but only once the cancels went out and what they completed
             // at once was reaped: a deadline of zero still frees what cancels at once.
             if !cancelled.is_empty() && Instant::now() >= deadline {
+                crate::trace::event!(
+                    error,
+                    pending = pending.len(),
+                    "io_uring operations still in flight at the shutdown deadline; leaking the ring"
+                );
                 eprintln!(
                     "proactor: {} io_uring operations did not complete within {limit:?} of \
                      shutdown; leaking the ring instead of freeing memory the kernel may use",

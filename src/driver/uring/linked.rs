@@ -15,6 +15,7 @@ use io_uring::{opcode, squeue, types};
 use slab::Slab;
 
 use super::Uring;
+use crate::driver::stats::OpKind;
 use crate::driver::token::RESERVED;
 
 /// `user_data` of a link timeout (its timespec's key in the low 32 bits).
@@ -36,8 +37,6 @@ pub(super) struct LinkTimeouts {
     /// then costs no allocation.
     #[allow(clippy::vec_box)] // each goes back into `specs`, where its address must not move
     spare: Vec<Box<types::Timespec>>,
-    /// Link timeouts that fired (completed with `-ETIME`): ops their deadline cancelled.
-    pub(super) fired: u64,
 }
 
 impl LinkTimeouts {
@@ -62,18 +61,17 @@ impl LinkTimeouts {
         self.specs.is_empty()
     }
 
-    /// The completion of the link timeout `user_data`: its timespec may go.
-    pub(super) fn completed(&mut self, user_data: u64, res: i32) {
+    /// The completion `res` of the link timeout `user_data`: its timespec may go. Whether
+    /// it fired (`-ETIME`: its op's deadline passed, and the kernel cancelled the op).
+    pub(super) fn completed(&mut self, user_data: u64, res: i32) -> bool {
         let key = (user_data as u32) as usize;
         let Some(spec) = self.specs.try_remove(key) else {
-            return;
+            return false;
         };
         if self.spare.len() < SPARE {
             self.spare.push(spec);
         }
-        if res == -libc::ETIME {
-            self.fired += 1;
-        }
+        res == -libc::ETIME
     }
 
     /// What is left when the ring is leaked: never freed, as the ring's own memory.
@@ -88,6 +86,7 @@ impl Uring {
     /// kernel: the pair is never split across two submissions.
     pub(super) fn push_linked(&mut self, sqe: squeue::Entry, after: Duration) {
         let (key, ts) = self.links.insert(after);
+        self.ops.submitted(OpKind::LinkTimeout);
         let timeout = opcode::LinkTimeout::new(ts)
             .build()
             .user_data(LINK_TIMEOUT | key as u64);

@@ -45,7 +45,7 @@ pub(crate) use sqe::{on_target, Ring, Target};
 
 use super::inflight::{InFlight, MultiPolicy};
 use super::op::{timed_out, Completion, OpState, Operation, Parked};
-use super::stats::{FastPaths, RingFeatures, Stats};
+use super::stats::{FastPaths, OpKind, OpStats, RingFeatures, Stats};
 use super::token::RESERVED;
 use super::{Backend, Expired, Park};
 use linked::LinkTimeouts;
@@ -142,6 +142,11 @@ pub(crate) struct Uring {
     fixed_files: Option<Rc<FixedFiles>>,
     /// The link timeouts of ops with a deadline, in flight (`linked.rs`).
     links: LinkTimeouts,
+    /// Submissions and completions per kind of op.
+    ops: OpStats,
+    /// Turns that entered the kernel, by how many completions they reaped
+    /// ([`Stats::completions_per_enter`]).
+    per_enter: [u64; 7],
 }
 
 impl Uring {
@@ -180,6 +185,9 @@ impl Uring {
             None
         };
         features.fixed_files = fixed_files.is_some();
+        if fast {
+            refused(&features, &multishot);
+        }
         Ok(Uring {
             ring: ManuallyDrop::new(ring),
             inflight: ManuallyDrop::new(InFlight::default()),
@@ -211,6 +219,8 @@ impl Uring {
             inline_budget: 0,
             fixed_files,
             links: LinkTimeouts::default(),
+            ops: OpStats::default(),
+            per_enter: [0; 7],
         })
     }
 
@@ -237,6 +247,8 @@ impl Uring {
         if self.inline_budget > 0 {
             if let Some(result) = op.try_inline() {
                 self.inline_budget -= 1;
+                self.ops.submitted(T::KIND);
+                self.ops.completed(T::KIND);
                 return Poll::Ready(Completion::of(result));
             }
         }
@@ -275,6 +287,7 @@ impl Uring {
             Some(policy) => self.inflight.insert_multi(cx.waker(), policy),
         };
         let sqe = sqe.user_data(user_data);
+        self.ops.submitted(T::KIND);
         match link {
             // SAFETY: `T: UringOp` promises every pointer in the SQE refers to heap memory
             // owned by `op` (`[heap-owned]`); the op future keeps `op` alive until its final
@@ -291,15 +304,17 @@ impl Uring {
         Poll::Pending
     }
 
-    /// Takes the next completion of slot `user_data`; the state goes back to idle with the
-    /// last one.
+    /// Takes the next completion of slot `user_data`, an op of `kind`; the state goes back
+    /// to idle with the last one.
     fn collect(
         &mut self,
         state: &mut OpState,
         user_data: u64,
+        kind: OpKind,
         cx: &mut Context<'_>,
     ) -> Poll<Completion> {
         let completion = std::task::ready!(self.inflight.poll(user_data, cx));
+        self.ops.completed(kind);
         if !completion.more() {
             *state = OpState::Idle;
         }
@@ -315,6 +330,25 @@ impl Uring {
     }
 }
 
+/// Tells (feature `tracing`) which of the fast paths asked for the kernel refused.
+#[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
+fn refused(features: &RingFeatures, multishot: &FastPaths) {
+    let paths = [
+        ("SINGLE_ISSUER + DEFER_TASKRUN", features.defer_taskrun),
+        ("registered ring fd", features.registered_ring_fd),
+        ("SEND_ZC", features.send_zc),
+        ("registered file table", features.fixed_files),
+        ("multishot accept", multishot.accept_multi),
+        ("multishot recv", multishot.recv_multi),
+    ];
+    for (feature, on) in paths {
+        if !on {
+            crate::trace::event!(debug, feature, "io_uring fast path refused by the kernel");
+        }
+    }
+    crate::trace::event!(debug, ?features, "io_uring ring set up");
+}
+
 impl Backend for Uring {
     fn poll_op<T: Operation>(
         &mut self,
@@ -324,7 +358,7 @@ impl Backend for Uring {
     ) -> Poll<Completion> {
         match *state {
             OpState::Idle => self.start(state, op, None, cx),
-            OpState::Pending(user_data) => self.collect(state, user_data, cx),
+            OpState::Pending(user_data) => self.collect(state, user_data, T::KIND, cx),
         }
     }
 
@@ -341,7 +375,7 @@ impl Backend for Uring {
     ) -> Poll<Completion> {
         let mut completion = std::task::ready!(match *state {
             OpState::Idle => self.start(state, op, Some(after), cx),
-            OpState::Pending(user_data) => self.collect(state, user_data, cx),
+            OpState::Pending(user_data) => self.collect(state, user_data, T::KIND, cx),
         });
         if let Err(e) = &completion.result {
             if e.raw_os_error() == Some(libc::ECANCELED) {
@@ -360,7 +394,7 @@ impl Backend for Uring {
     ) -> Poll<Completion> {
         match *state {
             OpState::Idle => self.submit(state, op, Some(policy), None, cx),
-            OpState::Pending(user_data) => self.collect(state, user_data, cx),
+            OpState::Pending(user_data) => self.collect(state, user_data, T::KIND, cx),
         }
     }
 
@@ -398,5 +432,7 @@ impl Backend for Uring {
         stats.completions = self.completions;
         stats.lost_completions = self.lost_completions;
         stats.fixed_files = self.fixed_files.as_ref().map_or(0, |f| f.in_use());
+        stats.ops = self.ops;
+        stats.completions_per_enter = self.per_enter;
     }
 }

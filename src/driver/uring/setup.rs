@@ -82,7 +82,15 @@ pub(super) fn build_ring(entries: u32, fast: bool) -> io::Result<(IoUring, RingF
                 last = Some(Ok(built));
                 break;
             }
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => last = Some(Err(e)),
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                crate::trace::event!(
+                    debug,
+                    single_issuer_defer_taskrun = defer,
+                    coop_taskrun = coop,
+                    "io_uring setup flags refused (EINVAL); trying the next tier"
+                );
+                last = Some(Err(e));
+            }
             Err(e) => return Err(e),
         }
     }

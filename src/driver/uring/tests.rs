@@ -14,7 +14,8 @@ use super::enter::hold_for_notif;
 use super::FixedFiles;
 use crate::driver::testing::{pipe, write_to, Nop, Read, Rig};
 use crate::driver::{
-    Completion, Config, Driver, Engine, Mode, MultiPolicy, OpCode, OpState, ReadyOp, Ring, UringOp,
+    Completion, Config, Driver, Engine, Mode, MultiPolicy, OpCode, OpKind, OpState, ReadyOp, Ring,
+    UringOp,
 };
 
 #[test]
@@ -36,11 +37,14 @@ fn dropped_read_keeps_its_buffer_until_completion() {
     assert_eq!(rig.stats().ops_in_flight, 0);
 }
 
-/// The link timeouts in flight, and how many fired.
+/// Whether no link timeout is in flight, and how many fired.
 fn links(rig: &Rig) -> (bool, u64) {
+    let fired = rig.stats().ops.get(OpKind::LinkTimeout).completed;
     rig.engine(|e| {
-        let u = e.as_uring_mut().expect("an io_uring rig");
-        (u.links.is_empty(), u.links.fired)
+        (
+            e.as_uring_mut().expect("an io_uring rig").links.is_empty(),
+            fired,
+        )
     })
 }
 
@@ -267,6 +271,7 @@ fn a_panic_building_an_sqe_leaves_no_slot() {
     struct Panics;
     impl OpCode for Panics {
         type Output = ();
+        const KIND: OpKind = OpKind::Other;
         fn complete(self, _: Completion) {}
     }
     // SAFETY: never builds an SQE.
@@ -341,6 +346,31 @@ fn dropped_completions_fail_the_ops_in_flight() {
     assert_eq!(rig.stats().ops_in_flight, 0);
     assert_eq!(rig.stats().lost_completions, 1);
     rig.run(Nop).unwrap();
+}
+
+/// With the `tracing` feature, completions the kernel dropped are an ERROR event (injected
+/// `EBADR`, as above), with the number of ops in flight.
+#[cfg(feature = "tracing")]
+#[test]
+fn dropped_completions_are_an_error_event() {
+    use crate::trace::testing::Recorder;
+
+    let recorder = Recorder::default();
+    recorder.record(|| {
+        let rig = Rig::new(Driver::Uring);
+        let (reader, _writer) = pipe();
+        let mut running = rig.start(Read::new(&reader, 8));
+        rig.turn();
+        rig.engine(|e| match e {
+            Engine::Uring(u) => u.faults.ebadr = true,
+            Engine::Epoll(_) => unreachable!(),
+        });
+        let err = rig.finish(&mut running).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::OutOfMemory, "{err}");
+    });
+    let lost = recorder.events(tracing::Level::ERROR, "dropped io_uring completions");
+    assert_eq!(lost.len(), 1, "{lost:?}");
+    assert!(lost[0].contains("in_flight=1"), "{lost:?}");
 }
 
 /// A burst of completions larger than a tiny completion queue (8 entries) loses none: the
