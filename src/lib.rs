@@ -47,12 +47,14 @@
 //!     state (`fd_state.rs`), waiting (`wait.rs`), file I/O on the thread pool
 //!     (`offload.rs`).
 //! - `op/`: one operation per file, each with its io_uring half and its readiness half:
-//!   accept, accept_multi, connect, recv, recv_multi, recv_from, recv_vectored, send,
-//!   send_zc, send_to, send_vectored, shutdown, close, nop, read (of a signalfd); open,
-//!   read_at (and `READ_FIXED`), write_at (and `WRITE_FIXED`), vectored_at (`READV`,
-//!   `WRITEV`), fsync, ftruncate, fallocate, statx, mkdir, rename, unlink, link, symlink;
-//!   splice, poll_add and sendfile (`sendfile(2)`, epoll only), for
-//!   [`TcpStream::sendfile`](net::TcpStream::sendfile) (`net/sendfile.rs`). Ops on opcodes newer than those the ring requires fall back to their system
+//!   accept, accept_multi, connect, recv, recv_multi, recv_from, recv_vectored, recv_fds,
+//!   send, send_zc, send_msg (a datagram to an address, or bytes with descriptors
+//!   attached), send_vectored, shutdown, close, nop, read (of a signalfd); open, read_at
+//!   (and `READ_FIXED`), write_at (and `WRITE_FIXED`), vectored_at (`READV`, `WRITEV`),
+//!   fsync, ftruncate, fallocate, statx, mkdir, rename, unlink, link, symlink; splice,
+//!   poll_add and sendfile (`sendfile(2)`, epoll only), for
+//!   [`TcpStream::sendfile`](net::TcpStream::sendfile) (`net/sendfile.rs`). Ops on opcodes
+//!   newer than those the ring requires fall back to their system
 //!   call on the blocking pool where the ring answers `EINVAL` (`op/mod.rs`).
 //! - `io.rs`: the one copy of `read_exact` / `write_all`, for streams and positional I/O.
 //! - `runtime/`: [`Runtime`], [`Builder`], the loop and its thread-local context
@@ -62,15 +64,17 @@
 //! - [`signal`]: `ctrl_c` and Unix signals on a signalfd read through the driver
 //!   (`op/read.rs`), shared by every listener of the process (`signal/registry.rs`).
 //! - [`time`], [`net`], [`fs`], [`BufRing`](buf::BufRing) and
-//!   [`FixedBufPool`](buf::FixedBufPool) (`buf/ring.rs`, `buf/fixed.rs`),
-//!   `blocking.rs` ([`spawn_blocking`]): the public API on top.
+//!   [`FixedBufPool`](buf::FixedBufPool) (`buf/ring.rs`, `buf/fixed.rs`), `blocking.rs`
+//!   ([`spawn_blocking`]): the public API on top.
 //! - `trace.rs`: the optional `tracing` feature's spans and events (a leaf; without the
 //!   feature its macros expand to nothing).
-//! - [`main`] and [`test`] (feature `macros`): the attributes, from the `proactor-macros/`
-//!   member crate, which has no dependencies.
+//! - `#[proactor::main]` and `#[proactor::test]` (feature `macros`): the attributes, from
+//!   the `proactor-macros/` member crate, which has no dependencies.
 //! - Outside the library: `echo-server/` (a member crate, with its CLI dependencies), a
 //!   thread-per-core TCP echo server on the public API; `examples/` (`echo_client` is its
-//!   load generator, `download` a concurrent downloader); `benches/` (`echo`, `ops`).
+//!   load generator, `download` a concurrent downloader); `benches/` (`echo`, `ops`, `fs`).
+//! - `fuzz.rs`, built only under `cfg(fuzzing)` (`cargo fuzz`), hands the in-flight table
+//!   to the fuzz targets in `fuzz/` (a crate outside the workspace).
 //!
 //! # An operation's life on both backends
 //! ```text
@@ -134,7 +138,9 @@
 //! One runtime per thread. A loop turn runs ready tasks (at most `event_interval`), then
 //! one `io_uring_enter` submits every queued SQE and, only when nothing is runnable, waits
 //! for a completion, a cross-thread wake-up or the next timer deadline (`EXT_ARG`);
-//! completions are reaped from shared memory, and due timers fire.
+//! completions are reaped from shared memory, and due timers fire. File reads and writes
+//! also go to the kernel every [`Builder::file_batch`] queued (default 4), without waiting
+//! for the end of the turn: a disk gets them sooner in small groups.
 //!
 //! Memory safety rests on ownership: an operation owns its buffers and fd handle; if its
 //! future is dropped while the kernel still owns the operation, those resources move into
@@ -142,8 +148,9 @@
 //! cancels every operation once and waits for every completion before unmapping the ring
 //! ([`Runtime::shutdown_timeout`] bounds that wait: past it the ring and what the kernel may
 //! still touch are leaked, never freed).
-//! An operation whose completion creates something (an accepted socket) releases it in
-//! `OpCode::complete_orphan` when its future was dropped, so a cancelled accept leaks no fd.
+//! An operation whose completion creates something (an accepted socket, descriptors received
+//! over a Unix socket) releases it in `OpCode::complete_orphan` when its future was dropped,
+//! so a cancelled accept or `recv_fds` leaks no fd.
 //! `user_data` carries a generation, so a stale completion cannot complete a newer
 //! operation that reused its slot. The invariants are named in `driver/mod.rs`
 //! (`[heap-owned]`, `[parked-on-drop]`, `[generation]`, `[fd-outlives-op]`,
@@ -189,6 +196,11 @@ mod blocking;
 pub mod buf;
 mod driver;
 pub mod fs;
+// The in-flight table for the fuzz targets (`fuzz/`): only where `cargo fuzz` builds.
+#[cfg(fuzzing)]
+#[doc(hidden)]
+#[path = "fuzz.rs"]
+pub mod __fuzz;
 mod io;
 pub mod net;
 mod op;

@@ -155,6 +155,66 @@ fn concurrent_reads_from_many_tasks(driver: Driver) {
     });
 }
 
+/// `Builder::file_batch`: whatever the batch, concurrent reads and writes carry the right
+/// bytes; on io_uring (inline page-cache reads off, so every read reaches the ring) a
+/// batch of 1 submits each file op on its own and a batch of 0 submits them with the turn.
+fn file_batch_submits_file_ops_in_groups(driver: Driver) {
+    const CHUNK: usize = 4096;
+    const TASKS: usize = 32;
+    let dir = tmp();
+    let path = dir.path().join("batched");
+    std::fs::write(&path, vec![0u8; CHUNK * TASKS]).unwrap();
+    for batch in [0, 1, 4, 7] {
+        let rt = proactor::Runtime::builder()
+            .driver(driver)
+            .fast_paths(false)
+            .file_batch(batch)
+            .build()
+            .unwrap();
+        let (ops, enters) = rt.block_on(async {
+            let file = OpenOptions::new().read(true).write(true).open(&path).await;
+            let file = std::rc::Rc::new(file.unwrap());
+            let before = proactor::runtime::stats();
+            let mut set = proactor::JoinSet::new();
+            for i in 0..TASKS {
+                let file = file.clone();
+                set.spawn(async move {
+                    let pos = (i * CHUNK) as u64;
+                    let data = vec![i as u8 + batch as u8; CHUNK];
+                    let (res, _) = file.write_all_at(data.clone(), pos).await;
+                    res.unwrap();
+                    let (res, buf) = file.read_exact_at(vec![0u8; CHUNK], pos).await;
+                    res.unwrap();
+                    assert!(buf == data, "chunk {i} differs with file_batch({batch})");
+                });
+            }
+            while let Some(res) = set.join_next().await {
+                res.unwrap();
+            }
+            let after = proactor::runtime::stats();
+            (
+                after.submissions - before.submissions,
+                after.enters - before.enters,
+            )
+        });
+        if rt.driver() != proactor::DriverKind::Uring {
+            continue;
+        }
+        assert!(
+            ops >= 2 * TASKS as u64,
+            "file_batch({batch}): {ops} submissions"
+        );
+        match batch {
+            1 => assert!(enters >= ops, "file_batch(1): {enters} enters, {ops} ops"),
+            0 => assert!(
+                enters < ops / 2,
+                "file_batch(0): {enters} enters, {ops} ops"
+            ),
+            _ => {}
+        }
+    }
+}
+
 fn set_len_sync_and_append(driver: Driver) {
     let dir = tmp();
     let path = dir.path().join("log");
@@ -374,6 +434,7 @@ on_each_driver!(
     sparse_write_at,
     write_at_one_gib_offset,
     concurrent_reads_from_many_tasks,
+    file_batch_submits_file_ops_in_groups,
     set_len_sync_and_append,
     directories,
     error_kinds,

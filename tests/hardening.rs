@@ -59,6 +59,42 @@ fn an_abandoned_zero_copy_send_lets_go_of_its_socket() {
     drop(peer);
 }
 
+/// A zero-copy send whose future outlives its runtime's shutdown (the drain gave up on its
+/// notification): dropping the future later leaks its buffer, as the drain promised,
+/// rather than panicking or freeing pages the kernel may still send from.
+#[test]
+fn a_zero_copy_send_outliving_its_runtime_is_dropped_quietly() {
+    type Send = Pin<Box<dyn Future<Output = proactor::buf::BufResult<usize, Vec<u8>>>>>;
+    let _serial = serial();
+    let rt = runtime(Driver::Uring);
+    if !rt.ring_features().unwrap().send_zc {
+        eprintln!("skipped: this kernel has no IORING_OP_SEND_ZC");
+        return;
+    }
+    let (send, peer) = rt.block_on(async {
+        let (stream, peer) = tcp_pair().await;
+        let stream: &'static TcpStream = Box::leak(Box::new(stream));
+        // More than the socket buffers hold: the peer never reads, the send stays in flight.
+        let mut send: Send = Box::pin(stream.send_zc(vec![7u8; 64 << 20]));
+        for _ in 0..3 {
+            poll_fn(|cx| {
+                assert!(send.as_mut().poll(cx).is_pending());
+                Poll::Ready(())
+            })
+            .await;
+            sleep(Duration::from_millis(10)).await;
+        }
+        (send, peer)
+    });
+    rt.shutdown_timeout(Duration::from_secs(5));
+    let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(send)));
+    assert!(
+        dropped.is_ok(),
+        "dropping the send after its runtime panicked"
+    );
+    drop(peer);
+}
+
 thread_local! {
     /// An op future that a buffer's method drops, from inside the driver.
     static VICTIM: RefCell<Option<Pin<Box<dyn Future<Output = ()>>>>> = const { RefCell::new(None) };

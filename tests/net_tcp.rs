@@ -232,8 +232,9 @@ fn addresses_and_options(driver: Driver) {
 /// dropped and retried) wait for the connection instead of failing with EINPROGRESS.
 fn connect_waits_while_backlog_is_full(driver: Driver) {
     block_on(driver, async {
-        let opts = proactor::net::ListenOptions::new().backlog(1);
-        let listener = TcpListener::bind_with("127.0.0.1:0", opts).unwrap();
+        let socket = proactor::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = socket.listen(1).unwrap();
         let addr = listener.local_addr().unwrap();
         let mut set = JoinSet::new();
         for _ in 0..4 {

@@ -184,42 +184,6 @@ fn queued_datagrams_are_all_received(driver: Driver) {
     });
 }
 
-/// On epoll, a stream read that comes back short is not followed by a read that would only
-/// find the socket empty: a reader waiting for each message costs one system call per
-/// message (the plain epoll loop's count), not an extra one that fails with `EAGAIN`.
-#[test]
-fn epoll_reads_once_per_message() {
-    const MESSAGES: u64 = 100;
-    block_on(Driver::Epoll, async {
-        let (a, b) = UnixStream::pair().unwrap();
-        let got = std::rc::Rc::new(std::cell::Cell::new(0u64));
-        let reader = spawn({
-            let got = got.clone();
-            async move {
-                for _ in 0..MESSAGES {
-                    let (res, _) = b.read(Vec::with_capacity(64)).await;
-                    assert_eq!(res.unwrap(), 10);
-                    got.set(got.get() + 1);
-                }
-            }
-        });
-        proactor::task::yield_now().await; // the reader waits for the first message
-        let before = proactor::runtime::stats().submissions;
-        for i in 0..MESSAGES {
-            a.write(vec![1u8; 10]).await.0.unwrap();
-            while got.get() <= i {
-                proactor::task::yield_now().await;
-            }
-        }
-        reader.await.unwrap();
-        let calls = proactor::runtime::stats().submissions - before;
-        assert!(
-            calls <= 2 * MESSAGES + 2,
-            "{calls} system calls for {MESSAGES} messages (a write and a read each)"
-        );
-    });
-}
-
 on_each_driver!(
     queued_datagrams_are_all_received,
     udp_send_to_recv_from,

@@ -8,7 +8,7 @@ mod util;
 use std::io::ErrorKind;
 use std::time::Duration;
 
-use proactor::net::{ListenOptions, TcpListener, TcpStream, UdpSocket, UnixStream};
+use proactor::net::{TcpListener, TcpSocket, TcpStream, UdpSocket, UnixStream};
 use proactor::{Driver, JoinSet};
 use util::{block_on, tcp_pair};
 
@@ -161,8 +161,9 @@ fn write_to_a_stalled_peer_times_out(driver: Driver) {
 
 fn accept_and_connect_time_out(driver: Driver) {
     block_on(driver, async {
-        let opts = ListenOptions::new().backlog(1);
-        let listener = TcpListener::bind_with("127.0.0.1:0", opts).unwrap();
+        let socket = TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = socket.listen(1).unwrap();
         let addr = listener.local_addr().unwrap();
         let res = listener.accept().timeout(SHORT).await;
         assert_eq!(res.unwrap_err().kind(), ErrorKind::TimedOut);
@@ -216,6 +217,51 @@ fn time_timeout_around_an_op(driver: Driver) {
     });
 }
 
+/// A connect to a list or a host name takes a deadline too, the lookup and every attempt
+/// under it: a refused address is skipped for the next one in time. So does a datagram to
+/// a name; a malformed target is an error at the first poll, with the buffer back.
+fn listed_and_named_targets_take_a_deadline(driver: Driver) {
+    block_on(driver, async {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let stream = TcpStream::connect([closed, addr]).timeout(LONG).await;
+        assert_eq!(stream.unwrap().peer_addr().unwrap(), addr);
+        let err = TcpStream::connect([closed])
+            .timeout(LONG)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ConnectionRefused, "{err}");
+        let named = format!("localhost:{}", addr.port());
+        let resolves = std::net::ToSocketAddrs::to_socket_addrs(&named);
+        if resolves.is_ok_and(|mut a| a.any(|a| a == addr)) {
+            let stream = TcpStream::connect(named.as_str()).timeout(LONG).await;
+            assert_eq!(stream.unwrap().peer_addr().unwrap(), addr);
+        } else {
+            eprintln!("skipped the named connect: localhost does not resolve to {addr}");
+        }
+
+        let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = b.local_addr().unwrap().port();
+        let (res, _) = a
+            .send_to(b"one".as_slice(), ("127.0.0.1", port))
+            .timeout(LONG)
+            .await;
+        assert_eq!(res.unwrap(), 3);
+        let (res, buf) = b.recv_from(Vec::with_capacity(8)).timeout(LONG).await;
+        assert_eq!(res.unwrap(), (3, a.local_addr().unwrap()));
+        assert_eq!(buf, b"one");
+        let (res, buf) = a.send_to(b"two".as_slice(), "no-port").timeout(LONG).await;
+        assert_eq!(res.unwrap_err().kind(), ErrorKind::InvalidInput);
+        assert_eq!(buf, b"two");
+        assert_eq!(proactor::runtime::stats().ops_in_flight, 0);
+    });
+}
+
 on_each_driver!(
     idle_read_times_out_with_its_buffer,
     read_in_time_gives_its_data,
@@ -227,4 +273,5 @@ on_each_driver!(
     accept_and_connect_time_out,
     udp_recv_times_out,
     time_timeout_around_an_op,
+    listed_and_named_targets_take_a_deadline,
 );

@@ -156,15 +156,21 @@ fn a_million_sleeps(driver: Driver) {
     const N: usize = 1_000_000;
     block_on(driver, async {
         let done = Rc::new(Cell::new(0usize));
+        // The deadlines are set once every task is spawned (the tasks first run after this
+        // loop), late enough for every task to register first: 3 s, or three times what the
+        // spawning took on a slow host (one pass over the tasks costs about as much).
+        let base = Rc::new(Cell::new(Instant::now()));
+        let spawning = Instant::now();
         for i in 0..N {
-            let done = done.clone();
-            // 200 distinct durations, long enough for every task to register first.
-            let d = Duration::from_secs(3) + Duration::from_micros((i % 200) as u64);
+            let (done, base) = (done.clone(), base.clone());
             proactor::spawn(async move {
-                sleep(d).await;
+                // 200 distinct deadlines.
+                sleep_until(base.get() + Duration::from_micros((i % 200) as u64)).await;
                 done.set(done.get() + 1);
             });
         }
+        let margin = Duration::from_secs(3).max(spawning.elapsed() * 3);
+        base.set(Instant::now() + margin);
         // Let every task run once and register its timer: all N are pending together.
         let mut turns = 0;
         while proactor::runtime::stats().timers < N && done.get() == 0 && turns < N {

@@ -39,7 +39,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use proactor::buf::BufRing;
-use proactor::net::{Incoming, ListenOptions, TcpListener, TcpStream};
+use proactor::net::{Incoming, TcpListener, TcpSocket, TcpStream};
 use proactor::runtime::ThreadPerCore;
 use proactor::signal::unix::{signal, Signal, SignalKind};
 use proactor::{Builder, Driver, DriverKind, JoinSet};
@@ -323,11 +323,18 @@ fn next_event(
 
 fn bind(server: &Server) -> io::Result<TcpListener> {
     let mut addr = server.addr.lock().unwrap_or_else(|p| p.into_inner());
-    let options = ListenOptions::new()
-        .reuse_port(true)
-        .backlog(server.args.backlog);
-    let listener = TcpListener::bind_with(*addr, options)
-        .map_err(|e| io::Error::new(e.kind(), format!("binding {}: {e}", *addr)))?;
+    let listen = |addr: SocketAddr| {
+        let socket = match addr {
+            SocketAddr::V4(_) => TcpSocket::new_v4()?,
+            SocketAddr::V6(_) => TcpSocket::new_v6()?,
+        };
+        socket.set_reuseaddr(true)?;
+        socket.set_reuseport(true)?;
+        socket.bind(addr)?;
+        socket.listen(server.args.backlog)
+    };
+    let listener =
+        listen(*addr).map_err(|e| io::Error::new(e.kind(), format!("binding {}: {e}", *addr)))?;
     *addr = listener.local_addr()?;
     Ok(listener)
 }

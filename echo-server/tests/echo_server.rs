@@ -2,10 +2,12 @@
 //! of descriptors, and exits 0 on SIGTERM/SIGINT after closing its connections; the
 //! `echo_client` example drives it and verifies every byte.
 
+mod common;
+
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStderr, Command, ExitStatus};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -22,30 +24,9 @@ impl Server {
     }
 
     fn start_with(mut cmd: Command, extra: &[&str]) -> Server {
-        let mut child = cmd
-            .args(["--addr", "127.0.0.1:0"])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start echo-server");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx.recv_timeout(LIMIT).unwrap_or_else(|_| {
-            let _ = child.kill();
-            panic!("echo-server did not print its address");
-        });
-        let addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .parse()
-            .unwrap();
+        cmd.args(["--addr", "127.0.0.1:0"]);
+        let (child, addr) = common::start_listening(&mut cmd, extra, LIMIT);
+        let addr = addr.parse().unwrap();
         Server { child, addr }
     }
 

@@ -1,182 +1,20 @@
-//! A small HTTP/1.1 client for the download example: URL parsing, one GET per connection
-//! (`Connection: close`), the response head parsed by httparse, and the body decoded
-//! (Content-Length, chunked, or read-to-close) and streamed to a [`Sink`] piece by piece,
-//! never whole in memory. Every read is bounded by an idle timeout.
+//! A small HTTP/1.1 client for the download example: one GET per connection
+//! (`Connection: close`) over `proactor::net::TcpStream`, redirects followed; the response
+//! is read by `body.rs` (head, then the body streamed to a [`Sink`]) from the socket, and
+//! every connect, write and read is bounded by an idle timeout. URLs are `url.rs`.
 
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use proactor::buf::IoBuf;
 use proactor::net::TcpStream;
 
-/// Most bytes a response head may take.
-const MAX_HEAD: usize = 64 * 1024;
-/// Most bytes of a chunk-size or trailer line.
-const MAX_LINE: usize = 4096;
-/// Size of the socket reads, and most bytes handed to the sink at once.
-const READ_SIZE: usize = 64 * 1024;
+use crate::body::{Reader, Sink, Source};
+use crate::url::Url;
+
 /// Redirects followed before giving up.
 pub const MAX_REDIRECTS: usize = 5;
-
-/// An `http://` URL, split into what a request needs.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Url {
-    pub host: String,
-    pub port: u16,
-    /// Path and query, starting with `/`.
-    pub path: String,
-}
-
-fn invalid(msg: impl Into<String>) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, msg.into())
-}
-
-impl Url {
-    /// Parses an absolute `http://host[:port][/path]` URL; `https://` is refused.
-    pub fn parse(s: &str) -> io::Result<Url> {
-        let lower = s.to_ascii_lowercase();
-        if lower.starts_with("https://") {
-            let msg = "https:// is not supported (TLS is out of scope); use an http:// URL";
-            return Err(io::Error::new(io::ErrorKind::Unsupported, msg));
-        }
-        if !lower.starts_with("http://") {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "not an http:// URL",
-            ));
-        }
-        let rest = &s["http://".len()..];
-        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-        let (authority, tail) = rest.split_at(end);
-        let authority = authority.rsplit('@').next().unwrap_or(authority);
-        let (host, port) = split_host_port(authority)?;
-        let tail = tail.split('#').next().unwrap_or("");
-        let path = match tail {
-            "" => "/".to_string(),
-            t if t.starts_with('?') => format!("/{t}"),
-            t => t.to_string(),
-        };
-        if path.bytes().any(|b| b <= b' ' || b == 0x7f) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "URL path contains spaces or control characters",
-            ));
-        }
-        Ok(Url { host, port, path })
-    }
-
-    /// Resolves a `Location` header value against this URL.
-    pub fn join(&self, location: &str) -> io::Result<Url> {
-        let lower = location.to_ascii_lowercase();
-        if lower.starts_with("http://") || lower.starts_with("https://") {
-            return Url::parse(location);
-        }
-        if let Some(rest) = location.strip_prefix("//") {
-            return Url::parse(&format!("http://{rest}"));
-        }
-        let path = if location.starts_with('/') {
-            location.to_string()
-        } else {
-            let base = self.path.split('?').next().unwrap_or("/");
-            let dir = &base[..base.rfind('/').map_or(0, |i| i + 1)];
-            format!("{dir}{location}")
-        };
-        Url::parse(&format!("http://{}{path}", self.authority()))
-    }
-
-    /// `host[:port]` as the `Host` header wants it (the port only when not 80).
-    pub fn authority(&self) -> String {
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        };
-        match self.port {
-            80 => host,
-            port => format!("{host}:{port}"),
-        }
-    }
-
-    /// The last segment of the path (without the query), made safe as a file name;
-    /// `index.html` when there is none.
-    pub fn file_name(&self) -> String {
-        let path = self.path.split('?').next().unwrap_or("");
-        let last = path.rsplit('/').next().unwrap_or("");
-        let name: String = percent_decode(last)
-            .chars()
-            .map(|c| {
-                if c == '/' || c == '\0' || c.is_control() {
-                    '_'
-                } else {
-                    c
-                }
-            })
-            .collect();
-        match name.as_str() {
-            "" | "." | ".." => "index.html".to_string(),
-            _ => name,
-        }
-    }
-}
-
-impl std::fmt::Display for Url {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "http://{}{}", self.authority(), self.path)
-    }
-}
-
-fn split_host_port(authority: &str) -> io::Result<(String, u16)> {
-    let bad = || io::Error::new(io::ErrorKind::InvalidInput, "bad host or port in URL");
-    let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
-        let close = rest.find(']').ok_or_else(bad)?;
-        let port = rest[close + 1..].strip_prefix(':');
-        (&rest[..close], port)
-    } else {
-        match authority.rsplit_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (authority, None),
-        }
-    };
-    if host.is_empty() {
-        return Err(bad());
-    }
-    let port = match port {
-        None | Some("") => 80,
-        Some(p) => p.parse().map_err(|_| bad())?,
-    };
-    Ok((host.to_string(), port))
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok());
-        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Where a body goes, piece by piece.
-pub trait Sink {
-    /// The body is `total` bytes long, when the response says so.
-    fn start(&mut self, total: Option<u64>);
-    /// The next piece of the body.
-    async fn write(&mut self, data: Vec<u8>) -> io::Result<()>;
-}
 
 /// What a finished GET reports.
 #[derive(Debug)]
@@ -192,8 +30,8 @@ pub struct Fetched {
 pub async fn get(url: &Url, sink: &mut impl Sink, idle: Duration) -> io::Result<Fetched> {
     let mut url = url.clone();
     for _ in 0..=MAX_REDIRECTS {
-        let mut conn = Conn::open(&url, idle).await?;
-        conn.send_request(&url).await?;
+        let mut conn = open(&url, idle).await?;
+        send_request(&conn.src, &url).await?;
         let head = conn.read_head().await?;
         if let Some(location) = head.redirect() {
             url = url.join(location)?;
@@ -217,63 +55,12 @@ pub async fn get(url: &Url, sink: &mut impl Sink, idle: Duration) -> io::Result<
     )))
 }
 
-/// The parts of a response head the client uses.
-#[derive(Debug)]
-struct Head {
-    status: u16,
-    reason: String,
-    headers: Vec<(String, String)>,
-}
+/// One connection: the socket, read through a [`Reader`].
+type Conn = Reader<Socket>;
 
-/// How the body's end is found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Framing {
-    Length(u64),
-    Chunked,
-    Close,
-}
-
-impl Head {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn redirect(&self) -> Option<&str> {
-        matches!(self.status, 301 | 302 | 303 | 307 | 308)
-            .then(|| self.header("location"))
-            .flatten()
-    }
-
-    fn framing(&self) -> io::Result<Framing> {
-        if matches!(self.status, 204 | 304) {
-            return Ok(Framing::Length(0));
-        }
-        if let Some(te) = self.header("transfer-encoding") {
-            let last = te.rsplit(',').next().unwrap_or("").trim();
-            if last.eq_ignore_ascii_case("chunked") {
-                return Ok(Framing::Chunked);
-            }
-            return Ok(Framing::Close);
-        }
-        match self.header("content-length") {
-            Some(len) => {
-                len.trim().parse().map(Framing::Length).map_err(|_| {
-                    invalid(format!("malformed response head: Content-Length {len:?}"))
-                })
-            }
-            None => Ok(Framing::Close),
-        }
-    }
-}
-
-/// One connection and the bytes read from it but not consumed yet.
-struct Conn {
+/// The socket of a connection; every read is bounded by `idle`.
+struct Socket {
     stream: TcpStream,
-    buf: Vec<u8>,
-    pos: usize,
     idle: Duration,
 }
 
@@ -284,300 +71,54 @@ fn timed_out(what: &str, idle: Duration) -> io::Error {
     )
 }
 
-impl Conn {
-    async fn open(url: &Url, idle: Duration) -> io::Result<Conn> {
-        let addrs = resolve(url, idle).await?;
-        let mut last = io::Error::new(io::ErrorKind::NotFound, "host has no address");
-        for addr in addrs {
-            match proactor::time::timeout(idle, TcpStream::connect(addr)).await {
-                Ok(Ok(stream)) => {
-                    return Ok(Conn {
-                        stream,
-                        buf: Vec::with_capacity(READ_SIZE),
-                        pos: 0,
-                        idle,
-                    })
-                }
-                Ok(Err(e)) => last = io::Error::new(e.kind(), format!("connect to {addr}: {e}")),
-                Err(_) => last = timed_out(&format!("connecting to {addr}"), idle),
-            }
-        }
-        Err(last)
-    }
-
-    async fn send_request(&mut self, url: &Url) -> io::Result<()> {
-        let request = format!(
-            "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: proactor-download/0.1\r\n\
-             Accept: */*\r\nAccept-Encoding: identity\r\nConnection: close\r\n\r\n",
-            url.path,
-            url.authority()
-        );
-        let write = self.stream.write_all(request.into_bytes());
-        match proactor::time::timeout(self.idle, write).await {
-            Ok((res, _)) => res,
-            Err(_) => Err(timed_out("sending the request", self.idle)),
-        }
-    }
-
-    fn buffered(&self) -> &[u8] {
-        &self.buf[self.pos..]
-    }
-
-    /// Reads more bytes from the socket after those buffered; `Ok(0)` at end of stream.
-    async fn fill(&mut self) -> io::Result<usize> {
-        if self.pos == self.buf.len() {
-            self.buf.clear();
-            self.pos = 0;
-        } else if self.pos > 0 {
-            self.buf.drain(..self.pos);
-            self.pos = 0;
-        }
-        if self.buf.capacity() - self.buf.len() < READ_SIZE / 4 {
-            self.buf.reserve(READ_SIZE);
-        }
-        let (len, cap) = (self.buf.len(), self.buf.capacity());
-        let read = self
-            .stream
-            .read(std::mem::take(&mut self.buf).slice(len..cap));
+impl Source for Socket {
+    async fn read(&mut self, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
+        let (len, cap) = (buf.len(), buf.capacity());
+        let read = self.stream.read(buf.slice(len..cap));
         match proactor::time::timeout(self.idle, read).await {
-            Ok((res, slice)) => {
-                self.buf = slice.into_inner();
-                res
-            }
-            Err(_) => Err(timed_out("waiting for data", self.idle)),
-        }
-    }
-
-    async fn read_head(&mut self) -> io::Result<Head> {
-        loop {
-            let mut headers = [httparse::EMPTY_HEADER; 64];
-            let mut response = httparse::Response::new(&mut headers);
-            let parsed = response
-                .parse(self.buffered())
-                .map_err(|e| invalid(format!("malformed response head: {e}")))?;
-            if let httparse::Status::Complete(n) = parsed {
-                let head = Head {
-                    status: response.code.unwrap_or(0),
-                    reason: response.reason.unwrap_or("").to_string(),
-                    headers: response
-                        .headers
-                        .iter()
-                        .map(|h| {
-                            let value = String::from_utf8_lossy(h.value).into_owned();
-                            (h.name.to_string(), value)
-                        })
-                        .collect(),
-                };
-                self.pos += n;
-                return Ok(head);
-            }
-            if self.buffered().len() >= MAX_HEAD {
-                return Err(invalid("malformed response head: larger than 64 KiB"));
-            }
-            if self.fill().await? == 0 {
-                let msg = if self.buffered().is_empty() {
-                    "connection closed before any response"
-                } else {
-                    "malformed response head: connection closed inside it"
-                };
-                return Err(invalid(msg));
-            }
-        }
-    }
-
-    /// Up to `max` body bytes: buffered ones first, else one socket read. Empty at end of
-    /// stream.
-    async fn read_some(&mut self, max: usize) -> io::Result<Vec<u8>> {
-        if self.buffered().is_empty() && self.fill().await? == 0 {
-            return Ok(Vec::new());
-        }
-        let n = self.buffered().len().min(max);
-        let out = self.buffered()[..n].to_vec();
-        self.pos += n;
-        Ok(out)
-    }
-
-    /// A CRLF-terminated line, without the CRLF.
-    async fn read_line(&mut self) -> io::Result<String> {
-        loop {
-            if let Some(i) = self.buffered().windows(2).position(|w| w == b"\r\n") {
-                let line = String::from_utf8_lossy(&self.buffered()[..i]).into_owned();
-                self.pos += i + 2;
-                return Ok(line);
-            }
-            if self.buffered().len() > MAX_LINE {
-                return Err(invalid("bad chunk framing: line too long"));
-            }
-            if self.fill().await? == 0 {
-                return Err(invalid(
-                    "bad chunk framing: connection closed inside a line",
-                ));
-            }
-        }
-    }
-
-    async fn copy_body(&mut self, framing: Framing, sink: &mut impl Sink) -> io::Result<u64> {
-        match framing {
-            Framing::Length(len) => {
-                sink.start(Some(len));
-                let got = self.copy_exact(len, sink).await?;
-                if got < len {
-                    return Err(invalid(format!(
-                        "body shorter than Content-Length: got {got} of {len} bytes"
-                    )));
-                }
-                Ok(got)
-            }
-            Framing::Close => {
-                sink.start(None);
-                self.copy_exact(u64::MAX, sink).await
-            }
-            Framing::Chunked => {
-                sink.start(None);
-                self.copy_chunked(sink).await
-            }
-        }
-    }
-
-    /// Copies up to `len` bytes, fewer if the stream ends first; returns how many.
-    async fn copy_exact(&mut self, len: u64, sink: &mut impl Sink) -> io::Result<u64> {
-        let mut done = 0;
-        while done < len {
-            let want = (len - done).min(READ_SIZE as u64) as usize;
-            let data = self.read_some(want).await?;
-            if data.is_empty() {
-                break;
-            }
-            done += data.len() as u64;
-            sink.write(data).await?;
-        }
-        Ok(done)
-    }
-
-    async fn copy_chunked(&mut self, sink: &mut impl Sink) -> io::Result<u64> {
-        let mut total = 0;
-        loop {
-            let line = self.read_line().await?;
-            let size = line.split(';').next().unwrap_or("").trim();
-            let size = u64::from_str_radix(size, 16)
-                .map_err(|_| invalid(format!("bad chunk framing: size line {line:?}")))?;
-            if size == 0 {
-                // Trailers, up to the empty line.
-                while !self.read_line().await?.is_empty() {}
-                return Ok(total);
-            }
-            let got = self.copy_exact(size, sink).await?;
-            total += got;
-            if got < size {
-                return Err(invalid(format!(
-                    "bad chunk framing: connection closed inside a chunk ({got} of {size} bytes)"
-                )));
-            }
-            if !self.read_line().await?.is_empty() {
-                return Err(invalid("bad chunk framing: no CRLF after a chunk"));
-            }
+            Ok((res, slice)) => (res, slice.into_inner()),
+            Err(_) => (Err(timed_out("waiting for data", self.idle)), Vec::new()),
         }
     }
 }
 
-/// Resolves the host on the blocking pool (getaddrinfo blocks).
+/// Connects to `url`'s host (each of its addresses in turn); `idle` bounds each step.
+async fn open(url: &Url, idle: Duration) -> io::Result<Conn> {
+    let addrs = resolve(url, idle).await?;
+    let mut last = io::Error::new(io::ErrorKind::NotFound, "host has no address");
+    for addr in addrs {
+        match proactor::time::timeout(idle, TcpStream::connect(addr)).await {
+            Ok(Ok(stream)) => return Ok(Reader::new(Socket { stream, idle })),
+            Ok(Err(e)) => last = io::Error::new(e.kind(), format!("connect to {addr}: {e}")),
+            Err(_) => last = timed_out(&format!("connecting to {addr}"), idle),
+        }
+    }
+    Err(last)
+}
+
+async fn send_request(socket: &Socket, url: &Url) -> io::Result<()> {
+    let request = format!(
+        "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: proactor-download/0.1\r\n\
+         Accept: */*\r\nAccept-Encoding: identity\r\nConnection: close\r\n\r\n",
+        url.path,
+        url.authority()
+    );
+    let write = socket.stream.write_all(request.into_bytes());
+    match proactor::time::timeout(socket.idle, write).await {
+        Ok((res, _)) => res,
+        Err(_) => Err(timed_out("sending the request", socket.idle)),
+    }
+}
+
+/// Resolves the host: `lookup_host` runs getaddrinfo on the blocking pool.
 async fn resolve(url: &Url, idle: Duration) -> io::Result<Vec<SocketAddr>> {
-    let target = (url.host.clone(), url.port);
-    let lookup =
-        proactor::spawn_blocking(move || target.to_socket_addrs().map(Iterator::collect::<Vec<_>>));
+    let lookup = proactor::net::lookup_host((url.host.as_str(), url.port));
     match proactor::time::timeout(idle, lookup).await {
-        Ok(Ok(res)) => {
-            res.map_err(|e| io::Error::new(e.kind(), format!("cannot resolve {}: {e}", url.host)))
-        }
-        Ok(Err(join)) => Err(join.into()),
+        Ok(Ok(addrs)) => Ok(addrs.collect()),
+        Ok(Err(e)) => Err(io::Error::new(
+            e.kind(),
+            format!("cannot resolve {}: {e}", url.host),
+        )),
         Err(_) => Err(timed_out(&format!("resolving {}", url.host), idle)),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn url(host: &str, port: u16, path: &str) -> Url {
-        Url {
-            host: host.into(),
-            port,
-            path: path.into(),
-        }
-    }
-
-    #[test]
-    fn parses_urls() {
-        assert_eq!(
-            Url::parse("http://example.org").unwrap(),
-            url("example.org", 80, "/")
-        );
-        assert_eq!(
-            Url::parse("HTTP://h:8080/a/b.bin?x=1#frag").unwrap(),
-            url("h", 8080, "/a/b.bin?x=1")
-        );
-        assert_eq!(
-            Url::parse("http://[::1]:81/f").unwrap(),
-            url("::1", 81, "/f")
-        );
-        assert_eq!(Url::parse("http://h?q").unwrap(), url("h", 80, "/?q"));
-        let https = Url::parse("https://example.org/").unwrap_err();
-        assert_eq!(https.kind(), io::ErrorKind::Unsupported);
-        assert!(https.to_string().contains("TLS"));
-        assert!(Url::parse("ftp://h/").is_err());
-        assert!(Url::parse("http://h:99999/").is_err());
-        assert!(Url::parse("http:///x").is_err());
-        assert!(Url::parse("http://h/a b").is_err());
-    }
-
-    #[test]
-    fn file_names() {
-        let name = |s: &str| Url::parse(s).unwrap().file_name();
-        assert_eq!(name("http://h/dir/file.tar.gz?x=1"), "file.tar.gz");
-        assert_eq!(name("http://h/"), "index.html");
-        assert_eq!(name("http://h/dir/"), "index.html");
-        assert_eq!(name("http://h/a%20b"), "a b");
-        assert_eq!(name("http://h/..%2F..%2Fetc"), ".._.._etc");
-        assert_eq!(name("http://h/%2e%2e"), "index.html");
-    }
-
-    #[test]
-    fn joins_locations() {
-        let base = url("h", 8000, "/a/b/c?q");
-        assert_eq!(base.join("/x").unwrap(), url("h", 8000, "/x"));
-        assert_eq!(base.join("d").unwrap(), url("h", 8000, "/a/b/d"));
-        assert_eq!(base.join("http://o/p").unwrap(), url("o", 80, "/p"));
-        assert_eq!(base.join("//o:1/p").unwrap(), url("o", 1, "/p"));
-        assert_eq!(url("::1", 80, "/").authority(), "[::1]");
-        assert!(base.join("https://o/").is_err());
-    }
-
-    #[test]
-    fn framing() {
-        let head = |status, headers: &[(&str, &str)]| Head {
-            status,
-            reason: String::new(),
-            headers: headers
-                .iter()
-                .map(|(n, v)| (n.to_string(), v.to_string()))
-                .collect(),
-        };
-        let f = |h: Head| h.framing().unwrap();
-        assert_eq!(
-            f(head(200, &[("Content-Length", "12")])),
-            Framing::Length(12)
-        );
-        assert_eq!(
-            f(head(
-                200,
-                &[("content-length", "5"), ("Transfer-Encoding", "chunked")]
-            )),
-            Framing::Chunked
-        );
-        assert_eq!(f(head(200, &[])), Framing::Close);
-        assert_eq!(f(head(204, &[])), Framing::Length(0));
-        assert!(head(200, &[("Content-Length", "-1")]).framing().is_err());
-        assert_eq!(head(302, &[("Location", "/x")]).redirect(), Some("/x"));
-        assert_eq!(head(200, &[("Location", "/x")]).redirect(), None);
     }
 }

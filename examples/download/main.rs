@@ -6,12 +6,14 @@
 //! ```
 //!
 //! Every URL is a task (at most N at once). Host names are resolved on the blocking pool
-//! (`spawn_blocking`); the GET goes over `proactor::net::TcpStream`; the body is written
-//! piece by piece with `proactor::fs::File::write_at` into `DIR/<name>.part`, renamed to
-//! `DIR/<name>` once complete. A failed URL is reported, its `.part` removed, and the
-//! others carry on; the exit status is 1 if any failed. Only `http://` is supported.
+//! (`proactor::net::lookup_host`); the GET goes over `proactor::net::TcpStream`; the body is
+//! written piece by piece with `proactor::fs::File::write_at` into `DIR/<name>.part`,
+//! renamed to `DIR/<name>` once complete. A failed URL is reported, its `.part` removed, and
+//! the others carry on; the exit status is 1 if any failed. Only `http://` is supported.
 
+mod body;
 mod http;
+mod url;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -24,7 +26,8 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use proactor::fs::{self, File};
 use proactor::JoinSet;
 
-use http::{Sink, Url};
+use body::Sink;
+use url::Url;
 
 /// Download URLs concurrently to files.
 #[derive(Parser, Debug)]

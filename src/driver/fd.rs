@@ -57,6 +57,13 @@ impl SharedFd {
         &self.inner.epoll
     }
 
+    /// Marks a TCP stream: a read of it that comes back short emptied its receive queue
+    /// (unless urgent data came, which the epoll backend sees), so the epoll backend waits
+    /// for the next edge rather than try a read that would find nothing.
+    pub(crate) fn short_reads_drain(&self) {
+        self.inner.epoll.set_short_reads_drain();
+    }
+
     /// The io_uring backend's registered slot for this fd.
     pub(super) fn uring(&self) -> &uring::FdSlot {
         &self.inner.uring

@@ -27,6 +27,10 @@ pub(crate) enum Lifecycle {
     /// in order until the owner takes them; the slot lives until the owner takes the one
     /// without `IORING_CQE_F_MORE` (`[multishot-slot]`).
     Multi(Box<Multi>),
+    /// Given up on at shutdown while its future lives (a zero-copy send whose notification
+    /// may never come): never completes; when the future is dropped its resources are
+    /// leaked, never freed (the kernel may still read them).
+    Abandoned,
 }
 
 /// The state of a multishot slot.
@@ -70,6 +74,8 @@ pub(crate) struct MultiPolicy {
 
 struct Slot {
     lifecycle: Lifecycle,
+    /// [`UringOp::CANCEL_FINDS`](crate::driver::UringOp::CANCEL_FINDS) of its op.
+    findable: bool,
     /// [`MultiPolicy::free_buffers`]: kept here, not in the lifecycle, so that it counts the
     /// completions of a dropped op too.
     free_buffers: Option<Rc<Cell<usize>>>,
@@ -105,6 +111,7 @@ impl InFlight {
     pub(crate) fn insert(&mut self, waker: &Waker) -> u64 {
         self.slots.insert(Slot {
             lifecycle: Lifecycle::Waiting(waker.clone()),
+            findable: true,
             free_buffers: None,
         })
     }
@@ -119,8 +126,29 @@ impl InFlight {
                 cap: policy.cap,
                 capping: Capping::Open,
             })),
+            findable: true,
             free_buffers: policy.free_buffers.clone(),
         })
+    }
+
+    /// Records that an async cancel may miss the op of `token` while the kernel holds it
+    /// ([`UringOp::CANCEL_FINDS`](crate::driver::UringOp::CANCEL_FINDS) is false).
+    pub(crate) fn mark_unfindable(&mut self, token: u64) {
+        if let Some(slot) = self.slots.get_mut(token) {
+            slot.findable = false;
+        }
+    }
+
+    /// Whether an async cancel finds the op of `token` while the kernel holds it.
+    pub(crate) fn is_findable(&self, token: u64) -> bool {
+        self.slots.get(token).is_some_and(|s| s.findable)
+    }
+
+    /// Whether `token` is a multishot slot.
+    pub(crate) fn is_multi(&self, token: u64) -> bool {
+        self.slots
+            .get(token)
+            .is_some_and(|s| matches!(s.lifecycle, Lifecycle::Multi(_)))
     }
 
     fn slot(&mut self, token: u64) -> &mut Slot {
@@ -162,6 +190,7 @@ impl InFlight {
                 }
             },
             Lifecycle::Ignored(_) => unreachable!("polled an operation after dropping it"),
+            Lifecycle::Abandoned => Poll::Pending,
         }
     }
 
@@ -204,6 +233,10 @@ impl InFlight {
         match std::mem::replace(&mut slot.lifecycle, Lifecycle::Submitted) {
             Lifecycle::Waiting(_) | Lifecycle::Submitted | Lifecycle::Multi(_) => {
                 unreachable!("handled above")
+            }
+            Lifecycle::Abandoned => {
+                slot.lifecycle = Lifecycle::Abandoned;
+                Outcome::Stale
             }
             Lifecycle::Ignored(resources) if completion.more() => {
                 // A dropped multishot op: what this completion created is released now; the
@@ -248,6 +281,12 @@ impl InFlight {
                 resources.orphan(c);
                 Some(resources)
             }
+            Lifecycle::Abandoned => {
+                // The kernel may still read them: leaked, never freed.
+                self.slots.remove(token);
+                std::mem::forget(resources);
+                None
+            }
             Lifecycle::Multi(multi) => {
                 let queue = multi.queue;
                 if queue.iter().any(|c| !c.more()) {
@@ -280,12 +319,17 @@ impl InFlight {
         }
     }
 
-    /// Gives up on `token`: its slot goes and its parked resources are leaked, never freed
-    /// (the kernel may still read them). For the drain, when only a notification that may
-    /// never come is left of the op.
-    pub(crate) fn leak(&mut self, token: u64) {
-        if let Some(slot) = self.slots.remove(token) {
-            std::mem::forget(slot);
+    /// Gives up on `token` (for the drain, when only a notification that may never come is
+    /// left of the op): parked resources are leaked with the slot, never freed (the kernel
+    /// may still read them); a live op's slot stays, [`Lifecycle::Abandoned`], so that its
+    /// future, when dropped, leaks them too.
+    pub(crate) fn abandon(&mut self, token: u64) {
+        let Some(slot) = self.slots.get_mut(token) else {
+            return;
+        };
+        match slot.lifecycle {
+            Lifecycle::Ignored(_) => std::mem::forget(self.slots.remove(token)),
+            _ => slot.lifecycle = Lifecycle::Abandoned,
         }
     }
 
@@ -327,7 +371,7 @@ impl InFlight {
         self.slots
             .iter()
             .filter_map(|(token, slot)| match &slot.lifecycle {
-                Lifecycle::Completed(_) => None,
+                Lifecycle::Completed(_) | Lifecycle::Abandoned => None,
                 Lifecycle::Multi(multi) if multi.queue.iter().any(|c| !c.more()) => None,
                 _ => Some(token),
             })

@@ -77,7 +77,8 @@ use std::time::{Duration, Instant};
 pub(crate) use fd::SharedFd;
 pub(crate) use inflight::MultiPolicy;
 pub(crate) use op::{
-    Blocking, Completion, Interest, Mode, OpCode, OpState, Operation, Parked, Raw, ReadyOp, UringOp,
+    timed_out, Blocking, Completion, Interest, Mode, OpCode, OpState, Operation, Parked, Raw,
+    ReadyOp, UringOp,
 };
 pub use select::Driver;
 pub(crate) use select::{build, Config};

@@ -85,6 +85,19 @@ pub(crate) unsafe trait UringOp: OpCode {
     /// resources until the notification, and delivers the result with it.
     const NOTIFIES: bool = false;
 
+    /// Whether an async cancel finds this op for as long as the kernel holds anything of it:
+    /// ops that wait armed on a file's poll or queued to the io-wq workers (sockets, reads of
+    /// pollable fds, no-ops). After the kernel dropped completions (`lost.rs`), a probe that
+    /// finds nothing proves such an op's completion lost. Not for file I/O, which the
+    /// kernel may hold where a cancel does not look (waiting on a page lock, in the block
+    /// layer): the default, so that a probe never frees what the kernel may still write.
+    const CANCEL_FINDS: bool = false;
+
+    /// Whether the op waits on a storage device (a file read or write): the driver hands
+    /// such SQEs to the kernel in small groups as they are queued, rather than all at the
+    /// end of the loop's turn (see [`Config::file_batch`](super::Config)).
+    const FILE_IO: bool = false;
+
     /// The submission entry (without `user_data`, which the driver sets), for `ring`; an
     /// error where this ring cannot run the op (e.g. its buffers belong to another ring),
     /// which the op then completes with, without a submission.
@@ -142,11 +155,13 @@ pub(crate) trait ReadyOp: OpCode {
     /// success, the errno as an error (`WouldBlock` when it would wait).
     fn syscall(&mut self) -> io::Result<u32>;
 
-    /// Whether a successful result of `n` shows that the fd's receive queue is now empty: a
-    /// stream read that came back shorter than asked. The epoll backend then waits for the
-    /// next readiness edge instead of trying a read that would only fail with `EAGAIN`
-    /// (data arriving later raises a new edge; a peer's FIN after a short read does not,
-    /// so the backend does not take this shortcut once the peer hung up).
+    /// Whether a successful result of `n` may show that the fd's receive queue is now empty:
+    /// a stream read that came back shorter than asked. On a TCP stream that the fd marks
+    /// ([`SharedFd::short_reads_drain`]) the epoll backend then waits for the next readiness
+    /// edge instead of trying a read that would only fail with `EAGAIN` (data arriving later
+    /// raises a new edge; a peer's FIN after a short read does not, nor does data behind an
+    /// urgent mark, so the backend does not take this shortcut once the peer hung up or
+    /// urgent data came).
     fn drained(&self, _n: u32) -> bool {
         false
     }

@@ -36,6 +36,10 @@ pub(crate) struct Config {
     /// Tests only: io_uring setup fails (`EPERM`, as under a seccomp filter).
     #[cfg(test)]
     pub(crate) refuse_uring: bool,
+    /// How many file reads and writes ([`UringOp::FILE_IO`](super::UringOp)) the io_uring
+    /// backend queues before it submits them without waiting for the end of the turn; 0:
+    /// only at the end of the turn.
+    pub(crate) file_batch: u32,
 }
 
 impl Default for Config {
@@ -47,6 +51,7 @@ impl Default for Config {
             fixed_files: 4096,
             #[cfg(test)]
             refuse_uring: false,
+            file_batch: 4,
         }
     }
 }
@@ -76,6 +81,7 @@ pub(crate) fn build(config: &Config, wake: &OwnedFd) -> io::Result<(Handle, Stri
             wake,
             fast,
             config.fixed_files,
+            config.file_batch,
         )?))
     };
     let epoll = || -> io::Result<Engine> { Ok(Engine::Epoll(Epoll::new(wake.try_clone()?)?)) };

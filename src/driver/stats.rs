@@ -81,8 +81,9 @@ pub struct Stats {
     /// ([`Stats::COMPLETION_BUCKETS`], [`Stats::completion_bucket`]). A turn counts once
     /// even when it entered more than once (a retry after `EINTR`, a flush of an overflowed
     /// completion queue), so the sum is the number of turns that entered, at most
-    /// [`enters`](Stats::enters); a turn with nothing to submit or wait for does not enter
-    /// and is not counted.
+    /// [`enters`](Stats::enters) (which also counts the enters of
+    /// [`Builder::file_batch`](crate::Builder::file_batch) between turns); a turn with
+    /// nothing to submit or wait for does not enter and is not counted.
     pub completions_per_enter: [u64; 7],
 }
 

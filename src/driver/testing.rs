@@ -248,6 +248,8 @@ impl super::OpCode for Read {
 // SAFETY: the SQE points into `buf`, a heap allocation owned by the op (`[heap-owned]`),
 // and names `fd`, held open by the op's `SharedFd` (`[fd-outlives-op]`).
 unsafe impl super::UringOp for Read {
+    const CANCEL_FINDS: bool = true; // a pipe: a pollable read
+
     fn sqe(&mut self, _ring: &super::Ring<'_>) -> io::Result<io_uring::squeue::Entry> {
         let (ptr, len) = (self.buf.as_mut_ptr(), self.buf.capacity() as u32);
         Ok(io_uring::opcode::Read::new(io_uring::types::Fd(self.fd.raw()), ptr, len).build())
@@ -263,6 +265,36 @@ impl super::ReadyOp for Read {
         let (ptr, len) = (self.buf.as_mut_ptr().cast(), self.buf.capacity());
         // SAFETY: `ptr` points to `len` writable bytes owned by `buf`.
         syscall!(read(self.fd.raw(), ptr, len)).map(|n| n as u32)
+    }
+}
+
+/// A [`Read`] as file I/O is to a cancel: one the kernel may hold where an async cancel
+/// does not look (`UringOp::CANCEL_FINDS` false).
+pub(crate) struct FileLikeRead(pub(crate) Read);
+
+impl super::OpCode for FileLikeRead {
+    type Output = io::Result<Vec<u8>>;
+    const KIND: super::OpKind = super::OpKind::Other;
+
+    fn complete(self, completion: super::Completion) -> io::Result<Vec<u8>> {
+        self.0.complete(completion)
+    }
+}
+
+// SAFETY: as `Read`'s: the SQE is the inner read's.
+unsafe impl super::UringOp for FileLikeRead {
+    fn sqe(&mut self, ring: &super::Ring<'_>) -> io::Result<io_uring::squeue::Entry> {
+        self.0.sqe(ring)
+    }
+}
+
+impl super::ReadyOp for FileLikeRead {
+    fn mode(&self) -> super::Mode<'_> {
+        self.0.mode()
+    }
+
+    fn syscall(&mut self) -> io::Result<u32> {
+        self.0.syscall()
     }
 }
 

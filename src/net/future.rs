@@ -35,13 +35,19 @@ use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use socket2::{Domain, SockAddr, Type};
+
 use crate::buf::{BufResult, IoBuf, IoBufMut};
-use crate::driver::Operation;
+use crate::driver::{timed_out, Operation, SharedFd};
+use crate::net::addr::{no_addresses, Addrs, Resolve};
 use crate::net::socket::Socket;
 use crate::net::TcpStream;
 use crate::op;
 use crate::runtime::op::Op;
-use crate::time::{sleep, Sleep};
+use crate::time::{sleep, sleep_until, Sleep};
 
 /// A deadline given to an operation.
 struct Deadline {
@@ -149,11 +155,6 @@ op_future! {
 }
 
 op_future! {
-    /// The future of [`UdpSocket::send_to`](super::UdpSocket::send_to).
-    SendTo<B: IoBuf>(op::send_to::SendTo<B>) -> BufResult<usize, B>, |out| out
-}
-
-op_future! {
     /// The future of [`UdpSocket::recv_msg`](super::UdpSocket::recv_msg).
     RecvMsg<B: IoBufMut>(op::recv_vectored::RecvVectored<B>)
         -> BufResult<(usize, std::net::SocketAddr), Vec<B>>,
@@ -200,23 +201,93 @@ impl fmt::Debug for Accept {
     }
 }
 
-/// The future of [`TcpStream::connect`](super::TcpStream::connect).
+/// The instant a deadline `after` given to a future passes, counted from its first poll.
+fn deadline_at(after: Option<Duration>, at: &mut Option<Instant>) -> Option<Instant> {
+    if let (Some(after), None) = (after, *at) {
+        *at = Some(Instant::now() + after);
+    }
+    *at
+}
+
+/// Polls the lookup of a host name, under the deadline `at` (a timer of the runtime's:
+/// the kernel has no part in a lookup); the lookup is done with once it gave its answer.
+fn poll_lookup(
+    resolve: &mut Option<Resolve>,
+    at: Option<Instant>,
+    timer: &mut Option<Box<Sleep>>,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<Addrs>> {
+    let addrs = match resolve.as_mut().expect("polled after completion") {
+        Resolve::Ready(addrs) => std::mem::replace(addrs, Addrs::One(None)),
+        Resolve::Lookup(lookup) => match lookup.as_mut().poll(cx) {
+            Poll::Ready(res) => res?,
+            Poll::Pending => {
+                let Some(at) = at else {
+                    return Poll::Pending;
+                };
+                let timer = timer.get_or_insert_with(|| Box::new(sleep_until(at)));
+                ready!(Pin::new(&mut **timer).poll(cx));
+                *resolve = None;
+                return Poll::Ready(Err(timed_out()));
+            }
+        },
+    };
+    *resolve = None;
+    Poll::Ready(Ok(addrs))
+}
+
+/// The future of [`TcpStream::connect`](super::TcpStream::connect): the lookup of a host
+/// name if need be, then a connect to each address in turn until one succeeds. Under a
+/// deadline ([`timeout`](Connect::timeout)), each attempt goes in with what is left of it.
 #[must_use = "futures do nothing unless polled"]
 pub struct Connect {
-    /// The socket and its connect, or the error that came before there was one.
-    op: Result<(Socket, Op<op::connect::Connect>), Option<io::Error>>,
-    deadline: Option<Deadline>,
+    /// The addresses, or their lookup: `None` once they are in `addrs`, or for an error
+    /// found before there were any (in `last`).
+    resolve: Option<Resolve>,
+    addrs: Addrs,
+    /// The attempt under way: its socket, its connect and that connect's deadline.
+    attempt: Option<(Socket, Op<op::connect::Connect>, Option<Deadline>)>,
+    /// The error of the last attempt (or of the address argument).
+    last: Option<io::Error>,
+    after: Option<Duration>,
+    /// When the deadline passes, from the first poll.
+    at: Option<Instant>,
+    /// The lookup's timer, under a deadline.
+    timer: Option<Box<Sleep>>,
 }
 
 impl Connect {
-    pub(crate) fn new(op: io::Result<(Socket, Op<op::connect::Connect>)>) -> Connect {
+    pub(crate) fn new(resolve: io::Result<Resolve>) -> Connect {
+        let (resolve, last) = match resolve {
+            Ok(resolve) => (Some(resolve), None),
+            Err(e) => (None, Some(e)),
+        };
         Connect {
-            op: op.map_err(Some),
-            deadline: None,
+            resolve,
+            addrs: Addrs::One(None),
+            attempt: None,
+            last,
+            after: None,
+            at: None,
+            timer: None,
         }
     }
 
-    timeout_method!();
+    /// Gives the connect a deadline `after` from its first poll, the lookup and every
+    /// attempt included: past it, the output is an error of kind `TimedOut` (see [the
+    /// module docs](self)).
+    pub fn timeout(mut self, after: Duration) -> Self {
+        self.after = Some(after);
+        self
+    }
+
+    /// A socket for `addr` and its connect.
+    fn attempt(&self, addr: SocketAddr) -> io::Result<(Socket, Op<op::connect::Connect>)> {
+        let socket = Socket::create(Domain::for_address(addr), Type::STREAM)?;
+        let socket = Socket::from_socket2(socket)?;
+        let op = socket.connect(SockAddr::from(addr));
+        Ok((socket, op))
+    }
 }
 
 impl Future for Connect {
@@ -224,20 +295,123 @@ impl Future for Connect {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let op = match &mut this.op {
-            Ok((_, op)) => op,
-            Err(e) => return Poll::Ready(Err(e.take().expect("polled after completion"))),
-        };
-        ready!(poll_op(op, &mut this.deadline, cx))?;
-        let Ok((socket, _)) = std::mem::replace(&mut this.op, Err(None)) else {
-            unreachable!("matched above")
-        };
-        Poll::Ready(Ok(TcpStream::from_socket(socket)))
+        let at = deadline_at(this.after, &mut this.at);
+        if this.resolve.is_some() {
+            this.addrs = ready!(poll_lookup(&mut this.resolve, at, &mut this.timer, cx))?;
+        }
+        loop {
+            if let Some((_, op, deadline)) = &mut this.attempt {
+                let res = ready!(poll_op(op, deadline, cx));
+                let (socket, _, _) = this.attempt.take().expect("matched above");
+                match res {
+                    Ok(()) => return Poll::Ready(Ok(TcpStream::from_socket(socket))),
+                    // Past the deadline no other address is tried.
+                    Err(e) if at.is_some_and(|at| Instant::now() >= at) => {
+                        return Poll::Ready(Err(e))
+                    }
+                    Err(e) => this.last = Some(e),
+                }
+            }
+            let Some(addr) = this.addrs.next() else {
+                let err = this.last.take().unwrap_or_else(no_addresses);
+                return Poll::Ready(Err(err));
+            };
+            match this.attempt(addr) {
+                Ok((socket, op)) => {
+                    let deadline = at.map(|at| Deadline {
+                        after: at.saturating_duration_since(Instant::now()),
+                        sleep: None,
+                    });
+                    this.attempt = Some((socket, op, deadline));
+                }
+                Err(e) => this.last = Some(e),
+            }
+        }
     }
 }
 
 impl fmt::Debug for Connect {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Connect").finish_non_exhaustive()
+    }
+}
+
+/// The future of [`UdpSocket::send_to`](super::UdpSocket::send_to): the lookup of a host
+/// name if need be, then one datagram to its first address.
+#[must_use = "futures do nothing unless polled"]
+pub struct SendTo<B: IoBuf> {
+    /// The destination, or its lookup; `None` once the op is under way (or done).
+    resolve: Option<Resolve>,
+    /// The socket and the datagram, until the op takes them.
+    pending: Option<(SharedFd, B)>,
+    op: Option<Op<op::send_msg::SendMsg<B>>>,
+    deadline: Option<Deadline>,
+    at: Option<Instant>,
+    timer: Option<Box<Sleep>>,
+    /// An error of the address argument, with the buffer back at the first poll.
+    failed: Option<io::Error>,
+}
+
+impl<B: IoBuf> SendTo<B> {
+    pub(crate) fn new(fd: &SharedFd, buf: B, target: io::Result<Resolve>) -> Self {
+        let (resolve, failed) = match target {
+            Ok(resolve) => (Some(resolve), None),
+            Err(e) => (None, Some(e)),
+        };
+        SendTo {
+            resolve,
+            pending: Some((fd.clone(), buf)),
+            op: None,
+            deadline: None,
+            at: None,
+            timer: None,
+            failed,
+        }
+    }
+
+    timeout_method!();
+}
+
+// Nothing of it is pinned: the buffer waits by value until the op takes it, and the op,
+// the lookup and the timer are boxed or `Unpin` themselves.
+impl<B: IoBuf> Unpin for SendTo<B> {}
+
+impl<B: IoBuf> Future for SendTo<B> {
+    type Output = BufResult<usize, B>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        if this.op.is_none() {
+            let (fd, buf) = this.pending.take().expect("polled after completion");
+            if let Some(e) = this.failed.take() {
+                return Poll::Ready((Err(e), buf));
+            }
+            let after = this.deadline.as_ref().map(|d| d.after);
+            let at = deadline_at(after, &mut this.at);
+            let resolved = match poll_lookup(&mut this.resolve, at, &mut this.timer, cx) {
+                Poll::Pending => {
+                    this.pending = Some((fd, buf));
+                    return Poll::Pending;
+                }
+                Poll::Ready(res) => res.and_then(|mut a| a.next().ok_or_else(no_addresses)),
+            };
+            let addr = match resolved {
+                Ok(addr) => addr,
+                Err(e) => return Poll::Ready((Err(e), buf)),
+            };
+            if let (Some(deadline), Some(at)) = (&mut this.deadline, at) {
+                deadline.after = at.saturating_duration_since(Instant::now());
+            }
+            let op = op::send_msg::SendMsg::to(&fd, buf, SockAddr::from(addr));
+            this.op = Some(Op::new(op));
+        }
+        let op = this.op.as_mut().expect("made above");
+        poll_op(op, &mut this.deadline, cx)
+    }
+}
+
+impl<B: IoBuf> fmt::Debug for SendTo<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SendTo").finish_non_exhaustive()
     }
 }

@@ -28,7 +28,7 @@ const ACCEPT_QUEUE: usize = 32;
 /// [`incoming`](crate::net::TcpListener::incoming).
 ///
 /// The process holds only a few connections its consumer has not taken. On io_uring the
-/// multishot accept queues at most `ACCEPT_QUEUE` (32) of them, plus those the kernel
+/// multishot accept queues at most 32 of them, plus those the kernel
 /// accepted before the driver's next turn; past that it is paused, and the rest wait in the
 /// listener's backlog. It is armed only when that backlog is empty (`TCP_INFO`); otherwise
 /// connections are taken one accept at a time until it is, so a deep backlog is never

@@ -56,13 +56,13 @@ async fn splice(socket: &SharedFd, file: &SharedFd, offset: u64, len: u64) -> io
     let mut sent = 0;
     while sent < len {
         let chunk = (len - sent).min(pipe.size) as u32;
-        let filled = Op::new(Splice::new(file, Some(offset + sent), &pipe.write, chunk)).await?;
+        let filled = Op::new(Splice::from_file(file, offset + sent, &pipe.write, chunk)).await?;
         if filled == 0 {
             break; // the end of the file
         }
         let mut left = filled;
         while left > 0 {
-            match Op::new(Splice::new(&pipe.read, None, socket, left)).await {
+            match Op::new(Splice::to_socket(&pipe.read, socket, left)).await {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
                     left -= n;

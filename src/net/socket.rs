@@ -5,16 +5,16 @@
 
 use std::io;
 use std::net::Shutdown;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 use socket2::{Domain, SockAddr, SockRef, Type};
 
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::driver::SharedFd;
 use crate::op::{
-    accept::Accept, close::Close, connect::Connect, recv::Recv, recv_from::RecvFrom,
-    recv_vectored::RecvVectored, send::Send, send_to::SendTo, send_vectored::SendVectored,
-    send_zc::SendZc, shutdown::Shutdown as ShutdownOp,
+    accept::Accept, close::Close, connect::Connect, recv::Recv, recv_fds::RecvFds,
+    recv_from::RecvFrom, recv_vectored::RecvVectored, send::Send, send_msg::SendMsg,
+    send_vectored::SendVectored, send_zc::SendZc, shutdown::Shutdown as ShutdownOp,
 };
 use crate::runtime::context;
 use crate::runtime::op::Op;
@@ -149,8 +149,30 @@ impl Socket {
         Op::new(RecvFrom::new(&self.fd, buf))
     }
 
-    pub(crate) fn send_to<B: IoBuf>(&self, buf: B, addr: SockAddr) -> Op<SendTo<B>> {
-        Op::new(SendTo::new(&self.fd, buf, addr))
+    pub(crate) fn send_to<B: IoBuf>(&self, buf: B, addr: SockAddr) -> Op<SendMsg<B>> {
+        Op::new(SendMsg::to(&self.fd, buf, addr))
+    }
+
+    /// Sends `buf` with `fds` attached (`SCM_RIGHTS`); the op sends duplicates it owns.
+    pub(crate) async fn send_fds<B: IoBuf>(
+        &self,
+        buf: B,
+        fds: &[std::os::fd::BorrowedFd<'_>],
+    ) -> BufResult<usize, B> {
+        let dups: io::Result<Vec<OwnedFd>> = fds.iter().map(|fd| fd.try_clone_to_owned()).collect();
+        match dups {
+            Ok(dups) => Op::new(SendMsg::with_fds(&self.fd, buf, dups)).await,
+            Err(e) => (Err(e), buf),
+        }
+    }
+
+    /// Receives into `buf` and up to `max` descriptors (`SCM_RIGHTS`).
+    pub(crate) async fn recv_fds<B: IoBufMut>(
+        &self,
+        buf: B,
+        max: usize,
+    ) -> BufResult<(usize, Vec<OwnedFd>), B> {
+        Op::new(RecvFds::new(&self.fd, buf, max)).await
     }
 
     pub(crate) async fn shutdown(&self, how: Shutdown) -> io::Result<()> {
@@ -193,5 +215,11 @@ impl Socket {
 impl AsRawFd for Socket {
     fn as_raw_fd(&self) -> RawFd {
         self.fd.raw()
+    }
+}
+
+impl AsFd for Socket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
     }
 }

@@ -1,39 +1,48 @@
-//! TCP: [`TcpListener`] and [`TcpStream`], with [`ListenOptions`] for the listening socket.
+//! TCP: [`TcpListener`] and [`TcpStream`] (set up with [`TcpSocket`] for other than the
+//! defaults), and the deprecated [`ListenOptions`].
 
 use std::io;
-use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
-use std::os::fd::{AsRawFd, RawFd};
-
-use socket2::{Domain, SockAddr, Type};
+use std::net::{Shutdown, SocketAddr};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::time::Duration;
 
 use crate::buf::{BufResult, BufRing, IoBuf, IoBufMut};
 use crate::fs::File;
+use crate::net::addr::{each_addr, resolve_now, Resolve, ToSocketAddrs};
 use crate::net::future::{Accept, Connect, Read, ReadVectored, Write, WriteVectored};
 use crate::net::incoming::{Incoming, RecvStream};
 use crate::net::socket::Socket;
 use crate::net::split::{OwnedReadHalf, OwnedWriteHalf};
+use crate::net::TcpSocket;
+
+/// The backlog of [`TcpListener::bind`]: the kernel caps it at `net.core.somaxconn`.
+const BACKLOG: u32 = 4096;
 
 /// How a listening socket is set up: `SO_REUSEADDR` always; `SO_REUSEPORT` and the accept
-/// backlog as chosen here.
+/// backlog as chosen here. Superseded by [`TcpSocket`], which sets these and more.
 ///
 /// ```
+/// # #![allow(deprecated)]
 /// let opts = proactor::net::ListenOptions::new().reuse_port(true).backlog(1024);
 /// ```
+#[deprecated(note = "use `TcpSocket`: `set_reuseaddr`, `set_reuseport`, `bind`, `listen(backlog)`")]
 #[derive(Clone, Copy, Debug)]
 pub struct ListenOptions {
     reuse_port: bool,
-    backlog: i32,
+    backlog: u32,
 }
 
+#[allow(deprecated)]
 impl Default for ListenOptions {
     fn default() -> Self {
         ListenOptions {
             reuse_port: false,
-            backlog: 4096,
+            backlog: BACKLOG,
         }
     }
 }
 
+#[allow(deprecated)]
 impl ListenOptions {
     /// The defaults: no `SO_REUSEPORT`, a backlog of 4096 (the kernel caps it at
     /// `net.core.somaxconn`).
@@ -50,7 +59,7 @@ impl ListenOptions {
 
     /// The length of the queue of connections waiting to be accepted.
     pub fn backlog(mut self, backlog: u32) -> Self {
-        self.backlog = backlog.min(i32::MAX as u32) as i32;
+        self.backlog = backlog;
         self
     }
 }
@@ -78,28 +87,40 @@ pub struct TcpListener {
 }
 
 impl TcpListener {
-    /// Binds to `addr` (the first of its addresses that works) with default options. Like
-    /// std, binding is synchronous: it never blocks.
+    /// Binds to `addr` (the first of its addresses that works) with `SO_REUSEADDR` and a
+    /// backlog of 4096; [`TcpSocket`] sets other options. Like std, binding is
+    /// synchronous, and it never blocks: `addr` is a literal address (`"127.0.0.1:8080"`,
+    /// `"[::]:0"`, a [`SocketAddr`]); a host name is refused with `InvalidInput` (look it up
+    /// with [`lookup_host`](super::lookup_host)).
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
-        TcpListener::bind_with(addr, ListenOptions::default())
+        let addrs = resolve_now(&addr, "TcpListener::bind")?;
+        each_addr(addrs, |addr| TcpListener::bind_one(addr, false, BACKLOG))
     }
 
     /// Binds to `addr` with `options` (`SO_REUSEPORT`, backlog).
+    #[deprecated(
+        note = "use `TcpSocket`: `set_reuseaddr`, `set_reuseport`, `bind`, `listen(backlog)`"
+    )]
+    #[allow(deprecated)]
     pub fn bind_with(addr: impl ToSocketAddrs, options: ListenOptions) -> io::Result<TcpListener> {
-        each_addr(addr, |addr| TcpListener::bind_one(addr, options))
+        let addrs = resolve_now(&addr, "TcpListener::bind_with")?;
+        each_addr(addrs, |addr| {
+            TcpListener::bind_one(addr, options.reuse_port, options.backlog)
+        })
     }
 
-    fn bind_one(addr: SocketAddr, options: ListenOptions) -> io::Result<TcpListener> {
-        let socket = Socket::create(Domain::for_address(addr), Type::STREAM)?;
-        socket.set_reuse_address(true)?;
-        if options.reuse_port {
-            socket.set_reuse_port(true)?;
+    fn bind_one(addr: SocketAddr, reuse_port: bool, backlog: u32) -> io::Result<TcpListener> {
+        let socket = TcpSocket::new_for(&addr)?;
+        socket.set_reuseaddr(true)?;
+        if reuse_port {
+            socket.set_reuseport(true)?;
         }
-        socket.bind(&addr.into())?;
-        socket.listen(options.backlog)?;
-        Ok(TcpListener {
-            inner: Socket::from_socket2(socket)?,
-        })
+        socket.bind(addr)?;
+        socket.listen(backlog)
+    }
+
+    pub(crate) fn from_socket(inner: Socket) -> TcpListener {
+        TcpListener { inner }
     }
 
     /// Wraps a std listener (made non-blocking), e.g. one inherited or set up elsewhere.
@@ -148,6 +169,12 @@ impl AsRawFd for TcpListener {
     }
 }
 
+impl AsFd for TcpListener {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.inner.as_fd()
+    }
+}
+
 /// A TCP connection: asyncio's `open_connection`, tokio's `TcpStream`.
 ///
 /// Reads and writes take an owned buffer and give it back. Methods take `&self`, so one
@@ -156,7 +183,7 @@ impl AsRawFd for TcpListener {
 ///
 /// ```no_run
 /// # proactor::block_on(async {
-/// let stream = proactor::net::TcpStream::connect("127.0.0.1:7000".parse().unwrap()).await?;
+/// let stream = proactor::net::TcpStream::connect("127.0.0.1:7000").await?;
 /// let (res, _) = stream.write_all(b"ping".as_slice()).await;
 /// res?;
 /// let (res, buf) = stream.read_exact(Vec::with_capacity(4)).await;
@@ -171,23 +198,54 @@ pub struct TcpStream {
 }
 
 impl TcpStream {
-    /// Opens a connection to `addr`. Takes a deadline with [`Connect::timeout`] (std's
-    /// `connect_timeout`).
-    pub fn connect(addr: SocketAddr) -> Connect {
-        let start = || {
-            let socket = Socket::create(Domain::for_address(addr), Type::STREAM)?;
-            let inner = Socket::from_socket2(socket)?;
-            let op = inner.connect(SockAddr::from(addr));
-            Ok((inner, op))
-        };
-        Connect::new(start())
+    /// Opens a connection to `addr`: asyncio's `open_connection`. `addr` is any
+    /// [`ToSocketAddrs`]: a [`SocketAddr`], `"127.0.0.1:7000"`, `("example.com", 80)`, a
+    /// list. A host name is looked up on the blocking pool, never on the runtime's thread;
+    /// then each address is tried in turn until one connects (std's rule), and the last
+    /// error is returned if none does.
+    ///
+    /// A connect to an unresponsive host can take minutes to fail (the kernel's SYN
+    /// retries): bound it with [`Connect::timeout`] (on io_uring a deadline in the kernel,
+    /// linked to each attempt), [`connect_timeout`](TcpStream::connect_timeout), or
+    /// [`time::timeout`](crate::time::timeout) around this future. Either way, dropping the
+    /// future cancels the connect in the kernel (io_uring: `ASYNC_CANCEL`; epoll: the
+    /// socket is closed) and closes its socket.
+    pub fn connect(addr: impl ToSocketAddrs) -> Connect {
+        Connect::new(Resolve::new(&addr))
+    }
+
+    /// [`connect`](TcpStream::connect), given at most `timeout` (the lookup and every
+    /// attempt included); past it, the connect is cancelled and its socket closed, and the
+    /// error is [`TimedOut`](io::ErrorKind::TimedOut). std's `connect_timeout`, for any
+    /// [`ToSocketAddrs`]; the same as `connect(addr).timeout(timeout)`.
+    ///
+    /// ```
+    /// # proactor::block_on(async {
+    /// use std::time::Duration;
+    /// use proactor::net::{TcpListener, TcpStream};
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let stream = TcpStream::connect_timeout(listener.local_addr()?, Duration::from_secs(5)).await?;
+    ///
+    /// // The same, spelled with `time::timeout`: dropping the connect cancels it.
+    /// let connect = TcpStream::connect(listener.local_addr()?);
+    /// match proactor::time::timeout(Duration::from_secs(5), connect).await {
+    ///     Ok(stream) => drop(stream?),
+    ///     Err(_elapsed) => eprintln!("no connection within 5 s"),
+    /// }
+    /// # drop(stream);
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn connect_timeout(
+        addr: impl ToSocketAddrs,
+        timeout: Duration,
+    ) -> io::Result<TcpStream> {
+        TcpStream::connect(addr).timeout(timeout).await
     }
 
     /// Wraps a connected std stream (made non-blocking).
     pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
-        Ok(TcpStream {
-            inner: Socket::from_socket2(stream.into())?,
-        })
+        Ok(TcpStream::from_socket(Socket::from_socket2(stream.into())?))
     }
 
     /// Reads into `buf` (up to its capacity); `Ok(0)` means the peer closed its side.
@@ -281,7 +339,7 @@ impl TcpStream {
     ///
     /// ```no_run
     /// # proactor::block_on(async {
-    /// # let stream = proactor::net::TcpStream::connect("127.0.0.1:7000".parse().unwrap()).await?;
+    /// # let stream = proactor::net::TcpStream::connect("127.0.0.1:7000").await?;
     /// let pool = proactor::buf::BufRing::builder().count(64).size(4096).build()?;
     /// let mut recv = stream.recv_multi(&pool);
     /// while let Some(buf) = recv.next().await {
@@ -339,7 +397,9 @@ impl TcpStream {
 }
 
 impl TcpStream {
+    /// Every stream is made here: it marks the fd as a TCP stream's for the drivers.
     pub(crate) fn from_socket(inner: Socket) -> TcpStream {
+        inner.fd().short_reads_drain();
         TcpStream { inner }
     }
 }
@@ -350,22 +410,8 @@ impl AsRawFd for TcpStream {
     }
 }
 
-/// Runs `f` on each address of `addr` until one succeeds; the last error otherwise.
-pub(crate) fn each_addr<T>(
-    addr: impl ToSocketAddrs,
-    mut f: impl FnMut(SocketAddr) -> io::Result<T>,
-) -> io::Result<T> {
-    let mut last = None;
-    for addr in addr.to_socket_addrs()? {
-        match f(addr) {
-            Ok(t) => return Ok(t),
-            Err(e) => last = Some(e),
-        }
+impl AsFd for TcpStream {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.inner.as_fd()
     }
-    Err(last.unwrap_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "could not resolve to any address",
-        )
-    }))
 }

@@ -1,8 +1,9 @@
 //! Unix domain sockets: [`UnixListener`], [`UnixStream`], [`UnixDatagram`].
 
 use std::io;
+use std::mem::size_of;
 use std::net::Shutdown;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::net::SocketAddr;
 use std::path::Path;
 
@@ -12,6 +13,7 @@ use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::net::future::{Read, ReadVectored, Write, WriteVectored};
 use crate::net::socket::Socket;
 use crate::net::split::{OwnedReadHalf, OwnedWriteHalf};
+use crate::sys::syscall;
 
 /// A Unix stream socket listening for connections at a path.
 #[derive(Debug)]
@@ -52,6 +54,12 @@ impl UnixListener {
 impl AsRawFd for UnixListener {
     fn as_raw_fd(&self) -> RawFd {
         self.inner.as_raw_fd()
+    }
+}
+
+impl AsFd for UnixListener {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.inner.as_fd()
     }
 }
 
@@ -164,6 +172,136 @@ impl UnixStream {
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         Socket::unix_addr(self.inner.sock_ref().local_addr()?)
     }
+
+    /// The credentials of the peer process (`SO_PEERCRED`): its pid, uid and gid as they
+    /// were when it connected (or made the pair).
+    ///
+    /// ```
+    /// let (a, _b) = proactor::net::UnixStream::pair()?;
+    /// let cred = a.peer_cred()?;
+    /// assert_eq!(cred.pid(), Some(std::process::id() as i32));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn peer_cred(&self) -> io::Result<UCred> {
+        let mut cred = libc::ucred {
+            pid: 0,
+            uid: 0,
+            gid: 0,
+        };
+        let mut len = size_of::<libc::ucred>() as libc::socklen_t;
+        let ptr: *mut libc::ucred = &mut cred;
+        // SAFETY: `ptr` and `len` point to live, writable values, and `len` is the size of
+        // the `ucred` behind `ptr`.
+        syscall!(getsockopt(
+            self.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            ptr.cast(),
+            &mut len,
+        ))?;
+        Ok(UCred {
+            pid: (cred.pid != 0).then_some(cred.pid),
+            uid: cred.uid,
+            gid: cred.gid,
+        })
+    }
+
+    /// Sends some of `buf`'s initialised bytes with the descriptors `fds` attached
+    /// (`SCM_RIGHTS`): the peer receives its own descriptors for the same open files, with
+    /// [`recv_fds`](UnixStream::recv_fds). Returns how many bytes were sent; the descriptors
+    /// go with the first of them, so `buf` must not be empty. Send the rest of a short send
+    /// with [`write_all`](UnixStream::write_all). At most 253 descriptors per call (the
+    /// kernel's limit; more is `InvalidInput`).
+    ///
+    /// The caller's descriptors stay its own: the operation sends duplicates it owns until
+    /// the kernel is done with them, so closing `fds` after a dropped send is safe.
+    ///
+    /// ```
+    /// use std::os::fd::AsFd;
+    /// use proactor::net::UnixStream;
+    /// # proactor::block_on(async {
+    /// let (a, b) = UnixStream::pair()?;
+    /// let (x, y) = UnixStream::pair()?;
+    /// // Hand `x` to the other end of `a`.
+    /// let (res, _) = a.send_fds(&b"x"[..], &[x.as_fd()]).await;
+    /// res?;
+    /// drop(x);
+    /// let (res, _) = b.recv_fds(vec![0u8; 16], 4).await;
+    /// let (n, mut fds) = res?;
+    /// assert_eq!((n, fds.len()), (1, 1));
+    /// let x = UnixStream::from_std(fds.pop().unwrap().into())?;
+    /// let (res, _) = x.write_all(&b"hi"[..]).await;
+    /// res?;
+    /// let (res, buf) = y.read_exact(vec![0u8; 2]).await;
+    /// res?;
+    /// assert_eq!(buf, b"hi");
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn send_fds<B: IoBuf>(&self, buf: B, fds: &[BorrowedFd<'_>]) -> BufResult<usize, B> {
+        let invalid = |msg| io::Error::new(io::ErrorKind::InvalidInput, msg);
+        if fds.len() > crate::op::recv_fds::MAX_FDS {
+            return (
+                Err(invalid("more than 253 file descriptors in one message")),
+                buf,
+            );
+        }
+        if !fds.is_empty() && buf.bytes_init() == 0 {
+            return (
+                Err(invalid("descriptors go with a byte: the buffer is empty")),
+                buf,
+            );
+        }
+        self.inner.send_fds(buf, fds).await
+    }
+
+    /// Receives into `buf` (up to its capacity) and the descriptors that came with those
+    /// bytes, at most `max` (capped at 253): `(bytes, descriptors)`; `Ok((0, _))` means the
+    /// peer closed its side. The descriptors are close-on-exec and owned by the caller.
+    ///
+    /// If more descriptors came than `max` (the kernel reports `MSG_CTRUNC` and discards the
+    /// rest), this is an `InvalidData` error and the ones that did arrive are closed; the
+    /// bytes are still received, in the buffer handed back. If the future is dropped after
+    /// the kernel received, the descriptors are closed too: none leaks.
+    pub async fn recv_fds<B: IoBufMut>(
+        &self,
+        buf: B,
+        max: usize,
+    ) -> BufResult<(usize, Vec<OwnedFd>), B> {
+        self.inner.recv_fds(buf, max).await
+    }
+}
+
+/// The credentials of a Unix socket's peer process, from
+/// [`UnixStream::peer_cred`] (tokio's `UCred`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UCred {
+    pid: Option<libc::pid_t>,
+    uid: libc::uid_t,
+    gid: libc::gid_t,
+}
+
+impl UCred {
+    /// The peer's user id.
+    pub fn uid(&self) -> libc::uid_t {
+        self.uid
+    }
+
+    /// The peer's group id.
+    pub fn gid(&self) -> libc::gid_t {
+        self.gid
+    }
+
+    /// The peer's process id, if the kernel reported one.
+    pub fn pid(&self) -> Option<libc::pid_t> {
+        self.pid
+    }
+}
+
+impl AsFd for UnixStream {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.inner.as_fd()
+    }
 }
 
 impl AsRawFd for UnixStream {
@@ -255,5 +393,11 @@ impl UnixDatagram {
 impl AsRawFd for UnixDatagram {
     fn as_raw_fd(&self) -> RawFd {
         self.inner.as_raw_fd()
+    }
+}
+
+impl AsFd for UnixDatagram {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.inner.as_fd()
     }
 }

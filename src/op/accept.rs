@@ -71,6 +71,8 @@ impl OpCode for Accept {
 // SAFETY: the address storage and its length are in `self.peer`, a Box owned by the op
 // (`[heap-owned]`); the listening fd is held by `self.fd` (`[fd-outlives-op]`).
 unsafe impl UringOp for Accept {
+    const CANCEL_FINDS: bool = true;
+
     fn sqe(&mut self, _ring: &Ring<'_>) -> io::Result<squeue::Entry> {
         let (addr, len) = self.addr_ptrs();
         Ok(opcode::Accept::new(types::Fd(self.fd.raw()), addr, len)

@@ -65,6 +65,8 @@ impl OpCode for AcceptMulti {
 // SAFETY: the SQE carries no pointers (null address arguments); the listening fd is held by
 // `self.fd` (`[fd-outlives-op]`).
 unsafe impl UringOp for AcceptMulti {
+    const CANCEL_FINDS: bool = true;
+
     fn sqe(&mut self, _ring: &Ring<'_>) -> io::Result<squeue::Entry> {
         let fd = types::Fd(self.fd.raw());
         Ok(if self.multishot {

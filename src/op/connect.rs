@@ -42,6 +42,8 @@ impl OpCode for Connect {
 // SAFETY: the address is in `self.addr`, a Box owned by the op (`[heap-owned]`); the fd is
 // held by `self.fd` (`[fd-outlives-op]`).
 unsafe impl UringOp for Connect {
+    const CANCEL_FINDS: bool = true;
+
     fn sqe(&mut self, _ring: &Ring<'_>) -> io::Result<squeue::Entry> {
         let (addr, len) = (self.addr.as_ptr().cast(), self.addr.len());
         Ok(opcode::Connect::new(types::Fd(self.fd.raw()), addr, len).build())

@@ -20,12 +20,13 @@ pub(crate) mod poll_add;
 pub(crate) mod read;
 pub(crate) mod read_at;
 pub(crate) mod recv;
+pub(crate) mod recv_fds;
 pub(crate) mod recv_from;
 pub(crate) mod recv_multi;
 pub(crate) mod recv_vectored;
 pub(crate) mod rename;
 pub(crate) mod send;
-pub(crate) mod send_to;
+pub(crate) mod send_msg;
 pub(crate) mod send_vectored;
 pub(crate) mod send_zc;
 pub(crate) mod sendfile;
@@ -49,6 +50,19 @@ use crate::driver::Completion;
 /// The length an op asks the kernel to fill: the buffer's capacity, capped at `u32::MAX`.
 pub(crate) fn fill_len<B: IoBufMut>(buf: &B) -> u32 {
     buf.bytes_total().min(u32::MAX as usize) as u32
+}
+
+/// Points `hdr` at the one iovec `iov`, itself pointed at all of `buf`'s capacity: the
+/// receive half of a msghdr (the kernel may write the whole capacity).
+pub(crate) fn point_recv_iov<B: IoBufMut>(
+    hdr: &mut libc::msghdr,
+    iov: &mut libc::iovec,
+    buf: &mut B,
+) {
+    iov.iov_base = buf.stable_mut_ptr().cast();
+    iov.iov_len = buf.bytes_total();
+    hdr.msg_iov = iov;
+    hdr.msg_iovlen = 1;
 }
 
 /// A read's result and buffer: on success the kernel wrote that many bytes at the start of

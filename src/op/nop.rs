@@ -19,6 +19,8 @@ impl OpCode for Nop {
 
 // SAFETY: a NOP SQE carries no pointers and no fd.
 unsafe impl UringOp for Nop {
+    const CANCEL_FINDS: bool = true;
+
     fn sqe(&mut self, _ring: &Ring<'_>) -> io::Result<squeue::Entry> {
         Ok(opcode::Nop::new().build())
     }

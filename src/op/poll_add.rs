@@ -44,6 +44,8 @@ impl OpCode for PollAdd {
 
 // SAFETY: a poll SQE carries no pointers; the fd is held by `self.fd` (`[fd-outlives-op]`).
 unsafe impl UringOp for PollAdd {
+    const CANCEL_FINDS: bool = true;
+
     fn sqe(&mut self, _ring: &Ring<'_>) -> io::Result<squeue::Entry> {
         let fd = types::Fd(self.fd.raw());
         Ok(opcode::PollAdd::new(fd, self.events() as u32).build())

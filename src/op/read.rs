@@ -62,6 +62,8 @@ impl<B: IoBufMut> OpCode for Read<B> {
 // and owned by the op (`[heap-owned]`); the fd is held open by `self.fd`
 // (`[fd-outlives-op]`).
 unsafe impl<B: IoBufMut> UringOp for Read<B> {
+    const CANCEL_FINDS: bool = true;
+
     fn sqe(&mut self, _ring: &Ring<'_>) -> io::Result<squeue::Entry> {
         let (ptr, len) = (self.buf.stable_mut_ptr(), self.len());
         // Offset -1: the fd's own position, the only one a stream fd has.

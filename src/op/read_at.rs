@@ -78,6 +78,8 @@ impl<B: IoBufMut> OpCode for ReadAt<B> {
 // SAFETY: the SQE points into `buf`, whose `IoBufMut` contract keeps its memory in place
 // while the op owns it (`[heap-owned]`); the fd is held open by `fd` (`[fd-outlives-op]`).
 unsafe impl<B: IoBufMut> UringOp for ReadAt<B> {
+    const FILE_IO: bool = true;
+
     fn sqe(&mut self, ring: &Ring<'_>) -> io::Result<squeue::Entry> {
         let (fd, ptr, len) = (
             types::Fd(self.fd.raw()),

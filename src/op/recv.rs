@@ -56,6 +56,8 @@ impl<B: IoBufMut> OpCode for Recv<B> {
 // and owned by the op (`[heap-owned]`); the fd (or its registered slot, `[slot-lifetime]`)
 // is held by `self.fd` (`[fd-outlives-op]`).
 unsafe impl<B: IoBufMut> UringOp for Recv<B> {
+    const CANCEL_FINDS: bool = true;
+
     fn sqe(&mut self, ring: &Ring<'_>) -> io::Result<squeue::Entry> {
         let (ptr, len) = (self.buf.stable_mut_ptr(), self.len());
         let sqe = on_target!(ring.target(&self.fd), |fd| opcode::Recv::new(fd, ptr, len)

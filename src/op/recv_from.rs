@@ -46,10 +46,7 @@ impl<B: IoBufMut> RecvFrom<B> {
     /// every attempt: the kernel shortens `msg_namelen`).
     fn prepare(&mut self) -> *mut libc::msghdr {
         let msg = &mut *self.msg;
-        msg.iov.iov_base = self.buf.stable_mut_ptr().cast();
-        msg.iov.iov_len = self.buf.bytes_total();
-        msg.hdr.msg_iov = &mut msg.iov;
-        msg.hdr.msg_iovlen = 1;
+        super::point_recv_iov(&mut msg.hdr, &mut msg.iov, &mut self.buf);
         msg.hdr.msg_name = (&mut msg.addr as *mut SockAddrStorage).cast();
         msg.hdr.msg_namelen = size_of::<SockAddrStorage>() as libc::socklen_t;
         &mut msg.hdr
@@ -78,6 +75,8 @@ impl<B: IoBufMut> OpCode for RecvFrom<B> {
 // and the iovec points into `self.buf`, whose pointer is stable (`[heap-owned]`); the fd is
 // held by `self.fd` (`[fd-outlives-op]`).
 unsafe impl<B: IoBufMut> UringOp for RecvFrom<B> {
+    const CANCEL_FINDS: bool = true;
+
     fn sqe(&mut self, _ring: &Ring<'_>) -> io::Result<squeue::Entry> {
         let hdr = self.prepare();
         Ok(opcode::RecvMsg::new(types::Fd(self.fd.raw()), hdr).build())

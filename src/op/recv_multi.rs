@@ -104,6 +104,8 @@ impl OpCode for RecvMulti {
 // Otherwise it points into buffer `taken` of the pool, held by the op as well
 // (`[heap-owned]`). The fd is held by `self.fd` (`[fd-outlives-op]`).
 unsafe impl UringOp for RecvMulti {
+    const CANCEL_FINDS: bool = true;
+
     fn sqe(&mut self, ring: &Ring<'_>) -> io::Result<squeue::Entry> {
         let fd = types::Fd(self.fd.raw());
         if let Some(bgid) = self.pool.bgid() {

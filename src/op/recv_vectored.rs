@@ -100,6 +100,8 @@ impl<B: IoBufMut> OpCode for RecvVectored<B> {
 // pointers are stable (`[heap-owned]`); the fd (or its registered slot, `[slot-lifetime]`)
 // is held by `self.fd` (`[fd-outlives-op]`).
 unsafe impl<B: IoBufMut> UringOp for RecvVectored<B> {
+    const CANCEL_FINDS: bool = true;
+
     fn sqe(&mut self, ring: &Ring<'_>) -> io::Result<squeue::Entry> {
         let hdr = self.prepare();
         let sqe = on_target!(ring.target(&self.fd), |fd| opcode::RecvMsg::new(fd, hdr)

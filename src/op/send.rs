@@ -45,6 +45,8 @@ impl<B: IoBuf> OpCode for Send<B> {
 // owned by the op (`[heap-owned]`); the fd (or its registered slot, `[slot-lifetime]`) is
 // held by `self.fd` (`[fd-outlives-op]`).
 unsafe impl<B: IoBuf> UringOp for Send<B> {
+    const CANCEL_FINDS: bool = true;
+
     fn sqe(&mut self, ring: &Ring<'_>) -> io::Result<squeue::Entry> {
         let (ptr, len) = (self.buf.stable_ptr(), self.len());
         let sqe = on_target!(ring.target(&self.fd), |fd| {

@@ -82,6 +82,8 @@ impl<B: IoBuf> OpCode for SendVectored<B> {
 // pointers are stable (`[heap-owned]`); the fd (or its registered slot, `[slot-lifetime]`)
 // is held by `self.fd` (`[fd-outlives-op]`).
 unsafe impl<B: IoBuf> UringOp for SendVectored<B> {
+    const CANCEL_FINDS: bool = true;
+
     fn sqe(&mut self, ring: &Ring<'_>) -> io::Result<squeue::Entry> {
         let hdr = self.prepare();
         let sqe = on_target!(ring.target(&self.fd), |fd| {

@@ -55,6 +55,7 @@ impl<B: IoBuf> OpCode for SendZc<B> {
 // `[heap-owned]`); the fd (or its registered slot, `[slot-lifetime]`) is held by `self.fd`.
 unsafe impl<B: IoBuf> UringOp for SendZc<B> {
     const NOTIFIES: bool = true;
+    const CANCEL_FINDS: bool = true;
 
     fn sqe(&mut self, ring: &Ring<'_>) -> io::Result<squeue::Entry> {
         let (ptr, len) = (self.buf.stable_ptr(), self.len());

@@ -42,6 +42,8 @@ impl OpCode for Shutdown {
 // SAFETY: a shutdown SQE carries no pointers; the fd (or its registered slot,
 // `[slot-lifetime]`) is held by `self.fd` (`[fd-outlives-op]`).
 unsafe impl UringOp for Shutdown {
+    const CANCEL_FINDS: bool = true;
+
     fn sqe(&mut self, ring: &Ring<'_>) -> io::Result<squeue::Entry> {
         let sqe = on_target!(ring.target(&self.fd), |fd| opcode::Shutdown::new(
             fd, self.how

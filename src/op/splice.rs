@@ -12,7 +12,11 @@ use io_uring::{opcode, squeue, types};
 use crate::driver::{Blocking, Completion, Mode, OpCode, OpKind, ReadyOp, Ring, SharedFd, UringOp};
 use crate::sys::syscall;
 
-pub(crate) struct Splice {
+/// A splice; `FROM_FILE`: from a file (at an offset) into a pipe, else from a pipe into a
+/// socket. The direction is in the type because a cancel finds a splice into a socket
+/// (it waits on the socket) but may not find one reading a file, like any file read
+/// ([`UringOp::CANCEL_FINDS`]).
+pub(crate) struct Splice<const FROM_FILE: bool> {
     /// Both held until the completion (`[fd-outlives-op]`).
     fd_in: SharedFd,
     fd_out: SharedFd,
@@ -21,25 +25,31 @@ pub(crate) struct Splice {
     len: u32,
 }
 
-impl Splice {
-    /// Moves up to `len` bytes from `fd_in` (at `off_in`, for a file) to `fd_out`; one of the
-    /// two is a pipe, the other's offset is its own (a socket, or the pipe).
-    pub(crate) fn new(
-        fd_in: &SharedFd,
-        off_in: Option<u64>,
-        fd_out: &SharedFd,
-        len: u32,
-    ) -> Splice {
+impl Splice<true> {
+    /// Moves up to `len` bytes of `file` from `offset` into `pipe`.
+    pub(crate) fn from_file(file: &SharedFd, offset: u64, pipe: &SharedFd, len: u32) -> Self {
         Splice {
-            fd_in: fd_in.clone(),
-            fd_out: fd_out.clone(),
-            off_in,
+            fd_in: file.clone(),
+            fd_out: pipe.clone(),
+            off_in: Some(offset),
             len,
         }
     }
 }
 
-impl OpCode for Splice {
+impl Splice<false> {
+    /// Moves up to `len` bytes out of `pipe` into `socket`.
+    pub(crate) fn to_socket(pipe: &SharedFd, socket: &SharedFd, len: u32) -> Self {
+        Splice {
+            fd_in: pipe.clone(),
+            fd_out: socket.clone(),
+            off_in: None,
+            len,
+        }
+    }
+}
+
+impl<const FROM_FILE: bool> OpCode for Splice<FROM_FILE> {
     /// How many bytes moved; 0 at the end of the input.
     type Output = io::Result<u32>;
     const KIND: OpKind = OpKind::Splice;
@@ -51,7 +61,9 @@ impl OpCode for Splice {
 
 // SAFETY: a splice SQE carries no pointers, only the two fds (held by `fd_in` and `fd_out`,
 // `[fd-outlives-op]`) and an offset by value.
-unsafe impl UringOp for Splice {
+unsafe impl<const FROM_FILE: bool> UringOp for Splice<FROM_FILE> {
+    const CANCEL_FINDS: bool = !FROM_FILE;
+
     fn sqe(&mut self, _ring: &Ring<'_>) -> io::Result<squeue::Entry> {
         let (fd_in, fd_out) = (types::Fd(self.fd_in.raw()), types::Fd(self.fd_out.raw()));
         let off_in = self.off_in.map_or(-1, |off| off as i64);
@@ -59,7 +71,7 @@ unsafe impl UringOp for Splice {
     }
 }
 
-impl ReadyOp for Splice {
+impl<const FROM_FILE: bool> ReadyOp for Splice<FROM_FILE> {
     fn mode(&self) -> Mode<'_> {
         Mode::Offload
     }

@@ -10,7 +10,7 @@ use socket2::{Domain, SockAddr, Socket, Type};
 
 use super::{
     accept::Accept, close::Close, connect::Connect, recv::Recv, recv_from::RecvFrom, send::Send,
-    send_to::SendTo, shutdown::Shutdown,
+    send_msg::SendMsg, shutdown::Shutdown,
 };
 use crate::driver::{Completion, Interest, Mode, OpCode, ReadyOp, SharedFd};
 use crate::sys::syscall;
@@ -161,7 +161,7 @@ fn datagram_ops_on_the_readiness_path() {
     let mut recv = RecvFrom::new(&b, Vec::with_capacity(32));
     assert_readiness(recv.mode(), &b, Interest::Read);
     assert!(would_block(recv.syscall()));
-    let mut send = SendTo::new(&a, b"datagram".as_slice(), b_addr);
+    let mut send = SendMsg::to(&a, b"datagram".as_slice(), b_addr);
     assert_readiness(send.mode(), &a, Interest::Write);
     let res = send.syscall();
     assert_eq!(send.complete(done(res)).0.unwrap(), 8);

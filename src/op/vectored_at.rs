@@ -154,6 +154,10 @@ impl<V: Bufs> OpCode for VectoredAt<V> {
 // while the op owns them (`[heap-owned]`); the fd is held open by `at.fd`
 // (`[fd-outlives-op]`).
 unsafe impl<V: Bufs> UringOp for VectoredAt<V> {
+    // File I/O, as `read_at` / `write_at`: batched, and not `CANCEL_FINDS` (a cancel may
+    // miss it where it waits on a page lock or in the block layer).
+    const FILE_IO: bool = true;
+
     fn sqe(&mut self, _ring: &Ring<'_>) -> io::Result<squeue::Entry> {
         Ok(self.at.sqe(V::DIR))
     }

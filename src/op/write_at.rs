@@ -78,6 +78,8 @@ impl<B: IoBuf> OpCode for WriteAt<B> {
 // SAFETY: the SQE points into `buf`, whose `IoBuf` contract keeps its memory in place while
 // the op owns it (`[heap-owned]`); the fd is held open by `fd` (`[fd-outlives-op]`).
 unsafe impl<B: IoBuf> UringOp for WriteAt<B> {
+    const FILE_IO: bool = true;
+
     fn sqe(&mut self, ring: &Ring<'_>) -> io::Result<squeue::Entry> {
         let (fd, ptr, len) = (types::Fd(self.fd.raw()), self.buf.stable_ptr(), self.len());
         Ok(match self.fixed {

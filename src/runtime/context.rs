@@ -156,7 +156,10 @@ impl Wake for MainWaker {
         self.wake_by_ref();
     }
     fn wake_by_ref(self: &Arc<Self>) {
-        self.woken.store(true, Ordering::SeqCst);
+        // A swap, not a store: an RMW continues the release sequence of a wake from another
+        // thread, so the loop's `swap(false)` that reads this one still synchronises with
+        // that thread's wake (a plain store here could hide it: a lost wake-up).
+        self.woken.swap(true, Ordering::SeqCst);
         if !self.shared.is_current() {
             self.shared.unpark();
         }

@@ -13,7 +13,7 @@ use crate::sys::syscall;
 ///
 /// Nothing is shared between the runtimes: share a listening port with one
 /// `SO_REUSEPORT` listener per thread
-/// ([`ListenOptions::reuse_port`](crate::net::ListenOptions::reuse_port)).
+/// ([`TcpSocket::set_reuseport`](crate::net::TcpSocket::set_reuseport)).
 ///
 /// ```
 /// use proactor::runtime::ThreadPerCore;

@@ -49,7 +49,7 @@ struct TaskFuture<'a, F> {
     key: usize,
     /// The runtime that registered `key` (compared by address only, never dereferenced).
     owner: *const Shared,
-    /// Set for a task spawned from another thread ([`spawn_send`]): it registers itself in
+    /// Set for a task spawned from another thread ([`spawn_remote`]): it registers itself in
     /// its runtime's registry at its first poll, on the runtime's thread.
     register: bool,
     header: &'a TaskHeader,

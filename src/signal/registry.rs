@@ -116,8 +116,11 @@ extern "C" fn forward(signo: libc::c_int, _info: *mut libc::siginfo_t, ctx: *mut
     let errno = unsafe { *libc::__errno_location() };
     let uc = ctx.cast::<libc::ucontext_t>();
     if !uc.is_null() {
-        // SAFETY: with SA_SIGINFO, `ctx` is the kernel's ucontext_t for this delivery,
-        // writable by the handler; sigaddset is async-signal-safe.
+        // SAFETY: with SA_SIGINFO, `ctx` is the kernel's signal frame for this delivery,
+        // writable by the handler. libc's `ucontext_t` (glibc, musl) lays out the kernel's
+        // `struct ucontext` up to and including `uc_sigmask` on the Linux targets this
+        // runs on (x86_64, aarch64), and `signo` is at most 64, so sigaddset touches only
+        // the first word of the kernel's mask; sigaddset is async-signal-safe.
         unsafe { libc::sigaddset(&mut (*uc).uc_sigmask, signo) };
     }
     // SAFETY: getpid and kill are async-signal-safe and take no pointers. While the handler

@@ -60,6 +60,12 @@ pub(crate) struct FdState {
     /// The peer hung up or the socket failed (`EPOLLRDHUP`, `EPOLLHUP`, `EPOLLERR`): no
     /// edge comes after that, so a short read no longer means "wait".
     hup: Cell<bool>,
+    /// A read that comes back short emptied the receive queue ([`FdState::drained`]): set
+    /// for TCP streams ([`SharedFd::short_reads_drain`](crate::driver::fd::SharedFd)), and
+    /// cleared for good once urgent data arrives (`EPOLLPRI`: a read stops at the urgent
+    /// mark with data still queued). Not for other fds: a Unix stream read also stops at a
+    /// message carrying descriptors or new credentials, with data behind it.
+    short_reads_drain: Cell<bool>,
     /// Ops waiting for readability, by waiter id.
     readers: RefCell<Vec<(u64, Waker)>>,
     /// Ops waiting for writability, by waiter id.
@@ -89,12 +95,18 @@ impl FdState {
         self.ready.set(self.ready.get() & !Self::bit(interest));
     }
 
-    /// A read came back short: the receive queue is empty, and the next data raises an
-    /// edge. Not once the peer hung up (its FIN raised none after the data before it).
+    /// A read came back short: on a TCP stream the receive queue is then empty, and the
+    /// next data raises an edge. Not once the peer hung up (its FIN raised none after the
+    /// data before it), nor once urgent data came.
     pub(super) fn drained(&self) {
-        if !self.hup.get() {
+        if self.short_reads_drain.get() && !self.hup.get() {
             self.clear_ready(Interest::Read);
         }
+    }
+
+    /// See [`FdState::short_reads_drain`].
+    pub(crate) fn set_short_reads_drain(&self) {
+        self.short_reads_drain.set(true);
     }
 
     /// The token of its registration, if it has one.
@@ -155,6 +167,9 @@ impl FdState {
         if events & (libc::EPOLLRDHUP | HANGUP) as u32 != 0 {
             self.hup.set(true);
         }
+        if events & libc::EPOLLPRI as u32 != 0 {
+            self.short_reads_drain.set(false);
+        }
         if events & READABLE != 0 {
             bits |= READ;
         }
@@ -174,6 +189,18 @@ impl FdState {
 /// Wakes and forgets every waiter of `list`, without holding its borrow while waking, and
 /// keeps the list's allocation.
 fn wake_all(list: &RefCell<Vec<(u64, Waker)>>) {
+    let mut waiters = list.borrow_mut();
+    if waiters.len() <= 1 {
+        // The common case, one waiter (or none): taken out, the borrow released, then woken;
+        // the list keeps its allocation and a panic of the wake leaves nothing half done.
+        let waiter = waiters.pop();
+        drop(waiters);
+        if let Some((_, waker)) = waiter {
+            waker.wake();
+        }
+        return;
+    }
+    drop(waiters);
     let mut wakers = std::mem::take(&mut *list.borrow_mut());
     let woken = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         crate::driver::wake_all(wakers.drain(..).map(|(_, waker)| waker));

@@ -48,7 +48,8 @@ const WAKE: u64 = RESERVED | 1;
 const OFFLOAD: u64 = RESERVED | 2;
 
 /// The events every fd is registered for, once.
-const FD_EVENTS: u32 = (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32;
+const FD_EVENTS: u32 =
+    (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLPRI | libc::EPOLLET) as u32;
 
 /// How many ops may complete between two backend turns before the next one yields. On
 /// epoll an op whose syscall succeeds completes at its first poll, so a task looping over

@@ -15,7 +15,7 @@ use super::setup::{
     ENTER_REGISTERED_RING,
 };
 use super::{Uring, CANCEL, FIXED_CLEAR, FIXED_INSTALL, FIXED_KIND, INLINE_PER_TURN, PROBE, WAKE};
-use crate::driver::inflight::Outcome;
+use crate::driver::inflight::{InFlight, Outcome};
 use crate::driver::op::{Completion, Parked, CQE_F_MORE};
 use crate::driver::stats::{OpKind, Stats};
 use crate::driver::Park;
@@ -25,6 +25,23 @@ use crate::sys::{self, syscall};
 /// the ring (leaking is safe; unmapping under the kernel's feet is not), unless its
 /// shutdown was given a deadline of its own.
 const DRAIN_LIMIT: Duration = Duration::from_secs(30);
+
+/// Hands `completion` to the slot of `user_data`: what a dropped op held goes to
+/// `released`, a multishot queue at its cap to `over_cap`.
+#[inline]
+pub(super) fn deliver(
+    inflight: &mut InFlight,
+    released: &mut Vec<Box<dyn Parked>>,
+    over_cap: &mut Vec<u64>,
+    user_data: u64,
+    completion: Completion,
+) {
+    match inflight.complete(user_data, completion) {
+        Outcome::Released(res) => released.push(res),
+        Outcome::Capped => over_cap.push(user_data),
+        Outcome::Delivered | Outcome::Stale => {}
+    }
+}
 
 impl Uring {
     /// Queues `sqe`; when the submission queue is full, submits it first.
@@ -65,12 +82,14 @@ impl Uring {
         // (`[driver-owned]`).
         unsafe { self.push(&sqe) };
         self.wake_armed = true;
+        self.wake_arms += 1;
     }
 
     /// One `io_uring_enter`: submits everything queued, runs deferred task work and, with
     /// `wait`, blocks until a completion or the timeout (`Some(None)`: no timeout). Retries
     /// EINTR; on EBUSY/EAGAIN (completions must be collected first) reaps and tries again.
     pub(super) fn enter(&mut self, wait: Option<Option<Duration>>) {
+        self.files_queued = 0; // every queued SQE is handed over
         loop {
             self.enters += 1;
             let res = self.sys_enter(wait.is_some() as u32, wait.flatten());
@@ -156,8 +175,6 @@ impl Uring {
     /// own probes are handled after the ops' completions of the same batch, which came first.
     fn reap(&mut self) -> usize {
         let mut n = 0;
-        // Rare (only after a lost completion, `lost.rs`): no allocation unless one came.
-        let mut probes = Vec::new();
         for cqe in self.ring.completion() {
             n += 1;
             #[cfg(test)]
@@ -174,7 +191,7 @@ impl Uring {
                     }
                 }
                 user_data if user_data & FIXED_KIND == PROBE => {
-                    probes.push((user_data, cqe.result()));
+                    self.probe_results.push((user_data, cqe.result()));
                 }
                 user_data if matches!(user_data & FIXED_KIND, FIXED_INSTALL | FIXED_CLEAR) => {
                     super::fixed::completed(&self.fixed_files, user_data, cqe.result());
@@ -193,23 +210,24 @@ impl Uring {
                         }
                         continue;
                     };
-                    let mut completion = Completion {
+                    let completion = Completion {
                         result: sys::cqe_result(res),
                         flags,
                     };
-                    if !self.suspect.is_empty() {
-                        super::lost::settle(&mut self.suspect, user_data, &mut completion);
-                    }
-                    match self.inflight.complete(user_data, completion) {
-                        Outcome::Released(res) => self.released.push(res),
-                        Outcome::Capped => self.over_cap.push(user_data),
-                        Outcome::Delivered | Outcome::Stale => {}
+                    let to = (&mut *self.inflight, &mut self.released, &mut self.over_cap);
+                    match self.suspect.is_empty() {
+                        true => deliver(to.0, to.1, to.2, user_data, completion),
+                        false => {
+                            super::lost::settle(&mut self.suspect, to, user_data, completion);
+                        }
                     }
                 }
             }
         }
-        for (user_data, res) in probes {
-            self.probe_completed(user_data, res);
+        if !self.probe_results.is_empty() {
+            for (user_data, res) in std::mem::take(&mut self.probe_results) {
+                self.probe_completed(user_data, res);
+            }
         }
         self.completions += n as u64;
         n
@@ -298,9 +316,10 @@ impl Uring {
                     // Only the notification of a zero-copy send is left: it comes when the
                     // kernel frees the pages it sent from, which a peer that never reads
                     // can put off for ever. The kernel holds its own page references; the
-                    // buffer is leaked, never reused, and the ring need not wait.
+                    // buffer is leaked, never reused (a live future's too, when dropped),
+                    // and the ring need not wait.
                     self.notifying.remove(&user_data);
-                    self.inflight.leak(user_data);
+                    self.inflight.abandon(user_data);
                     continue;
                 }
                 if cancelled.insert(user_data) {

@@ -5,14 +5,14 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::task::Context;
 use std::time::{Duration, Instant};
 
 use super::enter::hold_for_notif;
 use super::FixedFiles;
-use crate::driver::testing::{pipe, write_to, Nop, Read, Rig};
+use crate::driver::testing::{pipe, write_to, FileLikeRead, Nop, Read, Rig};
 use crate::driver::{
     Completion, Config, Driver, Engine, Mode, MultiPolicy, OpCode, OpKind, OpState, ReadyOp, Ring,
     UringOp,
@@ -348,6 +348,107 @@ fn dropped_completions_fail_the_ops_in_flight() {
     rig.run(Nop).unwrap();
 }
 
+/// Drops the next completion of `token` the way the kernel does when short of memory, and
+/// waits until it is gone.
+fn drop_completion_of(rig: &Rig, token: u64, then: impl FnOnce()) {
+    rig.engine(|e| match e {
+        Engine::Uring(u) => u.faults.drop = Some(token),
+        Engine::Epoll(_) => unreachable!(),
+    });
+    then();
+    rig.until(|| rig.engine(|e| matches!(e, Engine::Uring(u) if u.faults.drop.is_none())));
+}
+
+/// The next enter reports `EBADR` (completions dropped).
+fn report_ebadr(rig: &Rig) {
+    rig.engine(|e| match e {
+        Engine::Uring(u) => u.faults.ebadr = true,
+        Engine::Epoll(_) => unreachable!(),
+    });
+}
+
+/// After dropped completions, a probe that finds nothing proves nothing of an op a cancel
+/// may not see (file I/O: a read waiting on a page lock, in the block layer): the op keeps
+/// its slot, and its buffer stays with the kernel's op, never freed or handed back; the
+/// drain at shutdown leaks it.
+#[test]
+fn a_probe_that_finds_nothing_frees_nothing_of_file_io() {
+    let rig = Rig::new(Driver::Uring);
+    let (a, a_writer) = pipe();
+    let read = FileLikeRead(Read::new(&a, 8));
+    let witness = read.0.witness.clone();
+    let mut op = rig.start(read);
+    rig.turn();
+    let OpState::Pending(token) = op.state else {
+        panic!("not submitted")
+    };
+    drop_completion_of(&rig, token, || {
+        write_to(&a_writer, b"x").unwrap();
+    });
+    report_ebadr(&rig);
+    rig.until(|| rig.engine(|e| matches!(e, Engine::Uring(u) if u.probes.is_empty())));
+    for _ in 0..3 {
+        rig.turn();
+        assert!(op.poll(&rig).is_none(), "completed on a probe's word");
+    }
+    assert_eq!(rig.stats().ops_in_flight, 1);
+    op.drop_in(&rig);
+    rig.turn();
+    assert_eq!(Arc::strong_count(&witness), 2, "freed on a probe's word");
+    rig.handle.shutdown(Instant::now()); // gives up on it: leaked, never freed
+    assert_eq!(Arc::strong_count(&witness), 2);
+}
+
+/// An op suspect after dropped completions whose own completion then arrives gets it as
+/// the kernel posted it: a single-shot op's only completion proves nothing of it was lost,
+/// and what it carries (the bytes read, an accepted fd) must reach its owner.
+#[test]
+fn a_suspect_op_gets_its_own_completion() {
+    let rig = Rig::new(Driver::Uring);
+    let (a, a_writer) = pipe();
+    let mut op = rig.start(Read::new(&a, 8));
+    rig.turn();
+    write_to(&a_writer, b"x").unwrap();
+    // The next enter (there is one: a nop waits to be submitted) reports EBADR, before the
+    // read's completion is reaped.
+    let mut nop = rig.start(Nop);
+    report_ebadr(&rig);
+    assert_eq!(rig.finish(&mut op).unwrap(), b"x");
+    rig.finish(&mut nop).unwrap();
+    rig.until(|| rig.engine(|e| matches!(e, Engine::Uring(u) if u.probes.is_empty())));
+    assert_eq!(rig.stats().ops_in_flight, 0);
+    assert_eq!(rig.stats().lost_completions, 1);
+}
+
+/// A dropped completion of the driver's wake-up read is found by its probe: the read is
+/// armed again, so a wake from another thread still ends a park.
+#[test]
+fn a_lost_wake_read_is_armed_again() {
+    let rig = Rig::new(Driver::Uring);
+    rig.turn(); // arms the wake-up read
+    let arms = |rig: &Rig| {
+        rig.engine(|e| match e {
+            Engine::Uring(u) => (u.wake_armed, u.wake_arms),
+            Engine::Epoll(_) => unreachable!(),
+        })
+    };
+    let (armed, before) = arms(&rig);
+    assert!(armed);
+    let wake = rig.wake.as_raw_fd();
+    drop_completion_of(&rig, super::WAKE, || crate::sys::eventfd_signal(wake));
+    report_ebadr(&rig);
+    rig.until(|| arms(&rig).1 > before);
+    assert!(arms(&rig).0, "not armed again");
+    // A wake now ends a long park.
+    crate::sys::eventfd_signal(wake);
+    let start = Instant::now();
+    rig.park(10_000);
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "the wake was lost"
+    );
+}
+
 /// With the `tracing` feature, completions the kernel dropped are an ERROR event (injected
 /// `EBADR`, as above), with the number of ops in flight.
 #[cfg(feature = "tracing")]
@@ -361,10 +462,7 @@ fn dropped_completions_are_an_error_event() {
         let (reader, _writer) = pipe();
         let mut running = rig.start(Read::new(&reader, 8));
         rig.turn();
-        rig.engine(|e| match e {
-            Engine::Uring(u) => u.faults.ebadr = true,
-            Engine::Epoll(_) => unreachable!(),
-        });
+        report_ebadr(&rig);
         let err = rig.finish(&mut running).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::OutOfMemory, "{err}");
     });
@@ -395,5 +493,89 @@ fn a_full_completion_queue_loses_no_completion() {
         "the burst never overflowed the queue: nothing was tested"
     );
     assert_eq!(rig.stats().lost_completions, 0);
+    assert_eq!(rig.stats().ops_in_flight, 0);
+}
+
+/// A NOP that counts as a file read or write ([`UringOp::FILE_IO`]).
+struct FileNop;
+
+impl OpCode for FileNop {
+    type Output = io::Result<()>;
+    const KIND: OpKind = OpKind::Other;
+    fn complete(self, completion: Completion) -> io::Result<()> {
+        completion.result.map(drop)
+    }
+}
+
+// SAFETY: a NOP SQE carries no pointers and no fd.
+unsafe impl UringOp for FileNop {
+    const FILE_IO: bool = true;
+    fn sqe(&mut self, _ring: &Ring<'_>) -> io::Result<io_uring::squeue::Entry> {
+        Ok(io_uring::opcode::Nop::new().build())
+    }
+}
+
+impl ReadyOp for FileNop {
+    fn mode(&self) -> Mode<'_> {
+        Mode::Immediate
+    }
+    fn syscall(&mut self) -> io::Result<u32> {
+        Ok(0)
+    }
+}
+
+/// SQEs queued and not yet handed to the kernel.
+fn queued(rig: &Rig) -> usize {
+    rig.engine(|e| match e {
+        Engine::Uring(u) => u.ring.submission().len(),
+        Engine::Epoll(_) => unreachable!(),
+    })
+}
+
+#[test]
+fn file_ops_are_submitted_every_file_batch_without_waiting_for_the_turn() {
+    let rig = Rig::with(Config {
+        driver: Driver::Uring,
+        file_batch: 4,
+        ..Config::default()
+    });
+    rig.turn(); // the wake read is armed and submitted
+    let mut ops: Vec<_> = (0..3).map(|_| rig.start(FileNop)).collect();
+    let mut nops: Vec<_> = (0..5).map(|_| rig.start(Nop)).collect();
+    assert_eq!(queued(&rig), 8, "3 file ops and 5 others wait for the turn");
+    ops.push(rig.start(FileNop));
+    assert_eq!(
+        queued(&rig),
+        0,
+        "the fourth file op submits all that is queued"
+    );
+    ops.extend((0..3).map(|_| rig.start(FileNop)));
+    assert_eq!(queued(&rig), 3, "the count starts again after a submission");
+    rig.turn();
+    assert_eq!(queued(&rig), 0);
+    ops.push(rig.start(FileNop));
+    assert_eq!(queued(&rig), 1, "the turn's enter started the count again");
+    for op in &mut ops {
+        rig.finish(op).unwrap();
+    }
+    for op in &mut nops {
+        rig.finish(op).unwrap();
+    }
+    assert_eq!(rig.stats().ops_in_flight, 0);
+}
+
+#[test]
+fn file_batch_zero_submits_file_ops_with_the_turn_only() {
+    let rig = Rig::with(Config {
+        driver: Driver::Uring,
+        file_batch: 0,
+        ..Config::default()
+    });
+    rig.turn();
+    let mut ops: Vec<_> = (0..16).map(|_| rig.start(FileNop)).collect();
+    assert_eq!(queued(&rig), 16);
+    for op in &mut ops {
+        rig.finish(op).unwrap();
+    }
     assert_eq!(rig.stats().ops_in_flight, 0);
 }
