@@ -418,6 +418,77 @@ fn tcp_send(c: &mut Criterion) {
     });
 }
 
+/// A read with a deadline that data beats: each iteration submits a read on one end of a
+/// Unix stream pair, then a 1-byte write on the other, and waits for both (so the read
+/// first waits, then completes). `plain` has no deadline; `op_timeout` gives the read its
+/// own (`read(buf).timeout(d)`: on io_uring a linked `LINK_TIMEOUT`, one submission and no
+/// runtime timer; on epoll the runtime's timer); `time_timeout` wraps it in
+/// `time::timeout(d, read)` (a runtime timer on both).
+fn timed_read(c: &mut Criterion) {
+    use proactor::net::UnixStream;
+    const DEADLINE: Duration = Duration::from_secs(10);
+    let mut group = c.benchmark_group("timed_read");
+    for (name, rt) in runtimes() {
+        let (a, b) = rt.block_on(async { UnixStream::pair() }).unwrap();
+        for mode in ["plain", "op_timeout", "time_timeout"] {
+            let id = BenchmarkId::new(name.clone(), mode);
+            group.bench_function(id, |bench| {
+                bench.iter_custom(|iters| {
+                    rt.block_on(async {
+                        let mut buf = Vec::with_capacity(16);
+                        let start = Instant::now();
+                        for _ in 0..iters {
+                            buf.clear();
+                            let read = async {
+                                match mode {
+                                    "plain" => b.read(buf).await,
+                                    "op_timeout" => b.read(buf).timeout(DEADLINE).await,
+                                    _ => proactor::time::timeout(DEADLINE, b.read(buf))
+                                        .await
+                                        .unwrap(),
+                                }
+                            };
+                            let write = a.write(b"x".as_slice());
+                            let (read, write) = join2(read, write).await;
+                            assert_eq!(read.0.unwrap(), 1);
+                            write.0.unwrap();
+                            buf = read.1;
+                        }
+                        start.elapsed()
+                    })
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+/// Polls both futures, the first first, until both are done.
+async fn join2<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
+    let (mut a, mut b) = (Box::pin(a), Box::pin(b));
+    let (mut ra, mut rb) = (None, None);
+    poll_fn(|cx| {
+        if ra.is_none() {
+            if let Poll::Ready(out) = a.as_mut().poll(cx) {
+                ra = Some(out);
+            }
+        }
+        if rb.is_none() {
+            if let Poll::Ready(out) = b.as_mut().poll(cx) {
+                rb = Some(out);
+            }
+        }
+        match (ra.take(), rb.take()) {
+            (Some(x), Some(y)) => Poll::Ready((x, y)),
+            (x, y) => {
+                (ra, rb) = (x, y);
+                Poll::Pending
+            }
+        }
+    })
+    .await
+}
+
 criterion_group!(
     benches,
     nop,
@@ -426,6 +497,7 @@ criterion_group!(
     timers,
     read_at_4k,
     direct_read_64k,
-    tcp_send
+    tcp_send,
+    timed_read
 );
 criterion_main!(benches);

@@ -34,6 +34,10 @@ if grep -E '^(tokio|futures-io|futures-core) ' <<<"$deps"; then
     echo "the default build depends on a bridge crate (above); it belongs behind its feature" >&2
     exit 1
 fi
+if grep -E '^tracing' <<<"$deps"; then
+    echo "tracing is in the default dependencies; it is the \`tracing\` feature's" >&2
+    exit 1
+fi
 echo "$(sort -u <<<"$deps" | wc -l) crates: $(sort -u <<<"$deps" | cut -d' ' -f1 | tr '\n' ' ')"
 
 # The network-namespace tests (echo-server/tests/netns) put random loss on their links with
@@ -44,13 +48,13 @@ if [ "${CI:-}" = true ] && ! command -v nft >/dev/null && command -v apt-get >/d
         echo "could not install nftables: the tests that need it will be skipped"
 fi
 
-echo "== cargo test (default features; then the doc tests and the bridge's tests with all features)"
+echo "== cargo test (default features; then the doc tests and the features' tests with all features)"
 cargo test --workspace --all-targets
 cargo test --workspace --doc --all-features
-cargo test -p proactor --all-features --lib --test compat --test ecosystem --test stream
+cargo test -p proactor --all-features --lib --test compat --test ecosystem --test stream \
+    --test macros --test tracing
 
-echo "== the macros feature: #[proactor::main] / #[proactor::test], and their compile errors"
-cargo test -p proactor --features macros --test macros
+echo "== the macros feature: the compile errors of #[proactor::main] / #[proactor::test]"
 bash ci/macros-errors.sh
 
 echo "== the asyncio tour (docs/asyncio-tour.md): each example runs to its end, on each driver"
@@ -80,7 +84,7 @@ PROACTOR_FAST_PATHS=off cargo test -p proactor --test ring_features --test fixed
     --test net_tcp --test runtime --test time --test drop --test fs --test multishot \
     --test net_drop --test fixed_files --test stress --test hardening --test short_reads \
     --test handle --test shutdown --test signal --test fs_dirs --test net_names --test net_socket \
-    --test net_fds
+    --test net_fds --test vectored --test op_timeout --test sendfile --test stats
 PROACTOR_FAST_PATHS=off cargo test -p proactor --all-features --test compat --test ecosystem \
     --test net_fd --test stream
 PROACTOR_FAST_PATHS=off cargo test -p echo-server --test echo_server

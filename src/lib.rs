@@ -41,16 +41,20 @@
 //!   (`stats.rs`).
 //!   - `driver/uring/`: the io_uring backend: ring setup (`setup.rs`), submission
 //!     (`mod.rs`), enter, reap and drain (`enter.rs`), what an SQE may name on this ring
-//!     (`sqe.rs`), registered file slots (`fixed.rs`), registered buffers (`bufs.rs`).
+//!     (`sqe.rs`), registered file slots (`fixed.rs`), registered buffers (`bufs.rs`),
+//!     linked timeouts (`linked.rs`).
 //!   - `driver/epoll/`: the epoll backend: readiness retry (`mod.rs`), per-fd readiness
 //!     state (`fd_state.rs`), waiting (`wait.rs`), file I/O on the thread pool
 //!     (`offload.rs`).
 //! - `op/`: one operation per file, each with its io_uring half and its readiness half:
-//!   accept, accept_multi, connect, recv, recv_multi, recv_from, recv_fds, send, send_zc,
-//!   send_msg (a datagram to an address, or bytes with descriptors attached),
-//!   shutdown, close, nop, read (of a signalfd); open, read_at (and `READ_FIXED`), write_at
-//!   (and `WRITE_FIXED`), fsync, ftruncate, fallocate, statx, mkdir, rename, unlink, link,
-//!   symlink. Ops on opcodes newer than those the ring requires fall back to their system
+//!   accept, accept_multi, connect, recv, recv_multi, recv_from, recv_vectored, recv_fds,
+//!   send, send_zc, send_msg (a datagram to an address, or bytes with descriptors
+//!   attached), send_vectored, shutdown, close, nop, read (of a signalfd); open, read_at
+//!   (and `READ_FIXED`), write_at (and `WRITE_FIXED`), vectored_at (`READV`, `WRITEV`),
+//!   fsync, ftruncate, fallocate, statx, mkdir, rename, unlink, link, symlink; splice,
+//!   poll_add and sendfile (`sendfile(2)`, epoll only), for
+//!   [`TcpStream::sendfile`](net::TcpStream::sendfile) (`net/sendfile.rs`). Ops on opcodes
+//!   newer than those the ring requires fall back to their system
 //!   call on the blocking pool where the ring answers `EINVAL` (`op/mod.rs`).
 //! - [`io`] (`io/mod.rs`): the owned-buffer trait pair
 //!   ([`AsyncReadRent`](io::AsyncReadRent), [`AsyncWriteRent`](io::AsyncWriteRent)) and the
@@ -69,13 +73,15 @@
 //!   descriptor traits of every socket (`raw.rs`), the multishot streams (`incoming.rs`),
 //!   and the poll-based bridge (`compat/`: `read.rs`, `write.rs`, and the trait impls
 //!   `tokio.rs`, `futures.rs`).
+//! - `trace.rs`: the optional `tracing` feature's spans and events (a leaf; without the
+//!   feature its macros expand to nothing).
 //! - `#[proactor::main]` and `#[proactor::test]` (feature `macros`): the attributes, from
 //!   the `proactor-macros/` member crate, which has no dependencies.
 //! - Outside the library: `echo-server/` (a member crate, with its CLI dependencies), a
 //!   thread-per-core TCP echo server on the public API; `examples/` (`echo_client` is its
 //!   load generator, `download` a concurrent downloader over http:// and https://,
 //!   `hyper_server` / `hyper_tokio_server`, `lines`, `compat_echo_server` on the bridge,
-//!   the asyncio tour `asyncio_*`); `benches/` (`echo`, `http`, `ops`, `fs`).
+//!   the asyncio tour `asyncio_*`); `benches/` (`echo`, `http`, `ops`, `fs`, `sendfile`).
 //! - `fuzz.rs`, built only under `cfg(fuzzing)` (`cargo fuzz`), hands the in-flight table
 //!   to the fuzz targets in `fuzz/` (a crate outside the workspace).
 //!
@@ -115,6 +121,45 @@
 //!  driver is busy waits in the handle for the next turn
 //! ```
 //!
+//! # Observability
+//! [`runtime::stats`] (or [`Runtime::stats`]) gives the runtime's counters. Among them:
+//! - [`Stats::ops`]: submissions and completions per kind of operation, an
+//!   [`OpStats`](runtime::OpStats) table indexed by [`OpKind`](runtime::OpKind) (one array
+//!   increment per op on the hot path: no allocation, no hashing). `OpStats::get(kind)`
+//!   gives one kind's [`OpCounts`](runtime::OpCounts), `OpStats::iter` the kinds that ran.
+//!   Both drivers count the same kinds; on epoll a submission is a system call attempt.
+//! - [`Stats::completions_per_enter`]: a histogram of how many completions each loop turn
+//!   that entered the kernel reaped (`io_uring_enter`; readiness events per `epoll_wait`),
+//!   in the buckets [`Stats::COMPLETION_BUCKETS`].
+//!
+//! ```
+//! use proactor::runtime::OpKind;
+//! proactor::block_on(async {
+//!     for _ in 0..3 {
+//!         proactor::nop().await.unwrap();
+//!     }
+//!     let stats = proactor::runtime::stats();
+//!     assert_eq!(stats.ops.get(OpKind::Nop).completed, 3);
+//!     for (kind, counts) in stats.ops.iter() {
+//!         println!("{kind:?}: {} submitted, {} completed", counts.submitted, counts.completed);
+//!     }
+//! });
+//! ```
+//!
+//! With the `tracing` feature (off by default; it adds the `tracing` crate, without its
+//! proc-macros; without it the instrumentation compiles to nothing) the runtime emits,
+//! under the target `proactor`:
+//! - spans (TRACE): `runtime.spawn` per spawned task (field `task.id`, no parent, as
+//!   tokio's), entered each time the task is polled; `driver.turn` per driver turn (field
+//!   `park`);
+//! - INFO: the driver chosen and why (fields `driver`, `reason`);
+//! - WARN: the fallback to epoll when io_uring cannot be set up; a registered file slot
+//!   the kernel would not fill;
+//! - DEBUG: the io_uring setup flags, fast paths and file table the kernel refused; ops
+//!   that run on the blocking pool because the ring lacks their opcode;
+//! - ERROR: io_uring requested but unavailable; completions the kernel dropped; failed
+//!   registered slot updates; a failed `io_uring_enter`; a shutdown that had to leak.
+//!
 //! # Implementation
 //! One runtime per thread. A loop turn runs ready tasks (at most `event_interval`), then
 //! one `io_uring_enter` submits every queued SQE and, only when nothing is runnable, waits
@@ -137,6 +182,12 @@
 //! (`[heap-owned]`, `[parked-on-drop]`, `[generation]`, `[fd-outlives-op]`,
 //! `[multishot-slot]`, `[drain-before-unmap]`, `[slot-lifetime]`, `[driver-owned]`), and
 //! every `unsafe` block names the one it relies on.
+//!
+//! An operation may carry a deadline (the futures of [`net::future`]: `stream.read(buf)
+//! .timeout(d)`): on io_uring it is submitted with `IOSQE_IO_LINK` and an
+//! `IORING_OP_LINK_TIMEOUT` behind it (`driver/uring/linked.rs`), one submission whose
+//! expiry the kernel enforces by cancelling the op; on epoll the runtime's timer gives up
+//! its readiness wait. Either way its output is `TimedOut` with the buffers back.
 //!
 //! The epoll variant runs the same ops: a socket op tries its non-blocking system call and,
 //! on `EAGAIN`, waits for its fd's readiness (one edge-triggered registration per fd) and
@@ -184,6 +235,7 @@ pub mod runtime;
 pub mod signal;
 mod sys;
 pub mod time;
+mod trace;
 
 pub use blocking::spawn_blocking;
 pub use runtime::op::nop;

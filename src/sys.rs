@@ -72,19 +72,36 @@ pub(crate) unsafe fn rw_nowait(
     len: usize,
     offset: u64,
 ) -> Option<u32> {
-    if !enabled.get() {
-        return None;
-    }
     let iov = libc::iovec {
         iov_base: ptr.cast(),
         iov_len: len,
     };
-    let (offset, flags) = (offset as libc::off_t, libc::RWF_NOWAIT);
     // SAFETY: `iov` describes the caller's `len` bytes (see the contract above) and lives on
-    // this frame for the call; one iovec is passed.
+    // this frame for the call.
+    unsafe { rwv_nowait(fd, enabled, dir, &iov, 1, offset) }
+}
+
+/// [`rw_nowait`] of the `count` buffers an iovec array describes (`preadv2`/`pwritev2`).
+///
+/// # Safety
+/// `iov` points to `count` iovecs, each describing memory valid for the call: writable for
+/// `Dir::Read`, initialised for `Dir::Write`.
+pub(crate) unsafe fn rwv_nowait(
+    fd: RawFd,
+    enabled: &Cell<bool>,
+    dir: Dir,
+    iov: *const libc::iovec,
+    count: usize,
+    offset: u64,
+) -> Option<u32> {
+    if !enabled.get() {
+        return None;
+    }
+    let (offset, flags, count) = (offset as libc::off_t, libc::RWF_NOWAIT, count as i32);
+    // SAFETY: the caller's contract: `iov` is `count` iovecs of memory valid for the call.
     let res = match dir {
-        Dir::Read => syscall!(preadv2(fd, &iov, 1, offset, flags)),
-        Dir::Write => syscall!(pwritev2(fd, &iov, 1, offset, flags)),
+        Dir::Read => syscall!(preadv2(fd, iov, count, offset, flags)),
+        Dir::Write => syscall!(pwritev2(fd, iov, count, offset, flags)),
     };
     match res {
         Ok(n) => Some(n as u32),
@@ -115,6 +132,29 @@ pub(crate) unsafe fn rw_at(
     let n = match dir {
         Dir::Read => syscall!(pread64(fd, ptr.cast(), len, offset))?,
         Dir::Write => syscall!(pwrite64(fd, ptr.cast(), len, offset))?,
+    };
+    Ok(n as u32)
+}
+
+/// One positional `preadv` (`Dir::Read`) or `pwritev` (`Dir::Write`) of the `count`
+/// buffers an iovec array describes: the blocking call of a vectored file op on the epoll
+/// backend's thread pool.
+///
+/// # Safety
+/// `iov` points to `count` iovecs, each describing memory valid for the call: writable for
+/// `Dir::Read`, initialised for `Dir::Write`.
+pub(crate) unsafe fn rwv_at(
+    fd: RawFd,
+    dir: Dir,
+    iov: *const libc::iovec,
+    count: usize,
+    offset: u64,
+) -> io::Result<u32> {
+    let (offset, count) = (offset as libc::off64_t, count as i32);
+    // SAFETY: the caller's contract: `iov` is `count` iovecs of memory valid for the call.
+    let n = match dir {
+        Dir::Read => syscall!(preadv64(fd, iov, count, offset))?,
+        Dir::Write => syscall!(pwritev64(fd, iov, count, offset))?,
     };
     Ok(n as u32)
 }

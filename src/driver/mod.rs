@@ -6,6 +6,10 @@
 //! (readiness-based), each implementing [`Backend`]:
 //! - `poll_op(state, op, cx)`: drives one [`Operation`] a step; `Ready` with its completion,
 //!   the state back to [`OpState::Idle`].
+//! - `poll_op_timed(state, op, after, expired, cx)`: the same under a deadline `after`
+//!   from the op's start, on expiry an error of kind `TimedOut`: enforced in the kernel
+//!   where the backend can (io_uring: a linked timeout), else with the caller's userspace
+//!   timer `expired` (epoll).
 //! - `poll_multi(state, op, policy, cx)`: the same for an op that completes many times
 //!   (multishot accept and recv on io_uring; one completion per poll on epoll); the state
 //!   goes back to idle with the completion that ends it.
@@ -73,11 +77,12 @@ use std::time::{Duration, Instant};
 pub(crate) use fd::SharedFd;
 pub(crate) use inflight::MultiPolicy;
 pub(crate) use op::{
-    Blocking, Completion, Interest, Mode, OpCode, OpState, Operation, Parked, Raw, ReadyOp, UringOp,
+    timed_out, Blocking, Completion, Interest, Mode, OpCode, OpState, Operation, Parked, Raw,
+    ReadyOp, UringOp,
 };
 pub use select::Driver;
 pub(crate) use select::{build, Config};
-pub use stats::{DriverKind, RingFeatures, Stats};
+pub use stats::{DriverKind, OpCounts, OpKind, OpStats, RingFeatures, Stats};
 pub(crate) use uring::{on_target, Ring, Target};
 
 use epoll::Epoll;
@@ -98,6 +103,10 @@ pub(crate) fn wake_all(wakers: impl IntoIterator<Item = std::task::Waker>) {
     }
 }
 
+/// The userspace timer of an op with a deadline ([`Backend::poll_op_timed`]): polled with
+/// the op's context, it registers the context's waker and says whether the deadline passed.
+pub(crate) type Expired<'a> = &'a mut dyn FnMut(&mut Context<'_>) -> bool;
+
 /// When a backend may block in a turn.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Park {
@@ -114,6 +123,22 @@ pub(crate) trait Backend {
         &mut self,
         state: &mut OpState,
         op: &mut T,
+        cx: &mut Context<'_>,
+    ) -> Poll<Completion>;
+
+    /// Drives `op` one step under a deadline `after` from its start: as
+    /// [`poll_op`](Backend::poll_op), but once the deadline passed it completes with a
+    /// [`timed_out`](op::timed_out) error instead of waiting on (the kernel or the backend
+    /// gave up the op: its buffers are free). A backend that can enforces the deadline in
+    /// the kernel and never calls `expired`; one that cannot polls `expired`, the caller's
+    /// timer, while the op waits. What cannot be given up (a call running on the epoll
+    /// backend's thread pool) finishes with its own result.
+    fn poll_op_timed<T: Operation>(
+        &mut self,
+        state: &mut OpState,
+        op: &mut T,
+        after: Duration,
+        expired: Expired<'_>,
         cx: &mut Context<'_>,
     ) -> Poll<Completion>;
 
@@ -165,6 +190,20 @@ impl Backend for Engine {
         match self {
             Engine::Uring(d) => d.poll_op(state, op, cx),
             Engine::Epoll(d) => d.poll_op(state, op, cx),
+        }
+    }
+
+    fn poll_op_timed<T: Operation>(
+        &mut self,
+        state: &mut OpState,
+        op: &mut T,
+        after: Duration,
+        expired: Expired<'_>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Completion> {
+        match self {
+            Engine::Uring(d) => d.poll_op_timed(state, op, after, expired, cx),
+            Engine::Epoll(d) => d.poll_op_timed(state, op, after, expired, cx),
         }
     }
 
@@ -289,6 +328,18 @@ impl Handle {
         self.engine().poll_op(state, op, cx)
     }
 
+    /// See [`Backend::poll_op_timed`].
+    pub(crate) fn poll_op_timed<T: Operation>(
+        &self,
+        state: &mut OpState,
+        op: &mut T,
+        after: Duration,
+        expired: Expired<'_>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Completion> {
+        self.engine().poll_op_timed(state, op, after, expired, cx)
+    }
+
     /// See [`Backend::poll_multi`].
     pub(crate) fn poll_multi<T: Operation>(
         &self,
@@ -337,6 +388,8 @@ impl Handle {
 
     /// One turn of the backend ([`Backend::turn`]), with the drops deferred since the last.
     pub(crate) fn turn(&self, park: Park) -> io::Result<()> {
+        let span = crate::trace::turn_span(matches!(park, Park::Until(_)));
+        let _entered = span.enter();
         let mut released = Vec::new();
         let mut engine = self.engine();
         self.run_deferred(&mut engine, &mut released);

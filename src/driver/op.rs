@@ -18,6 +18,7 @@ use std::io;
 use io_uring::squeue;
 
 use super::fd::SharedFd;
+use super::stats::OpKind;
 use super::uring::Ring;
 
 /// `IORING_CQE_F_MORE`: more completions follow for the same submission.
@@ -46,10 +47,20 @@ impl Completion {
     }
 }
 
+/// The error of an operation whose deadline passed first
+/// ([`Backend::poll_op_timed`](super::Backend::poll_op_timed)).
+pub(crate) fn timed_out() -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, "the operation's deadline passed")
+}
+
 /// What both backends share of an operation.
 pub(crate) trait OpCode: 'static {
     /// What awaiting the operation gives the user.
     type Output;
+
+    /// What [`Stats::ops`](crate::Stats::ops) counts it as (no default: a new op picks
+    /// its kind).
+    const KIND: OpKind;
 
     /// Turns the completion into the output, giving back the buffers the op owned.
     fn complete(self, completion: Completion) -> Self::Output;

@@ -33,6 +33,9 @@ pub(crate) struct Config {
     pub(crate) fast_paths: Option<bool>,
     /// Registered file slots for sockets (io_uring, fast paths only).
     pub(crate) fixed_files: u32,
+    /// Tests only: io_uring setup fails (`EPERM`, as under a seccomp filter).
+    #[cfg(test)]
+    pub(crate) refuse_uring: bool,
     /// How many file reads and writes ([`UringOp::FILE_IO`](super::UringOp)) the io_uring
     /// backend queues before it submits them without waiting for the end of the turn; 0:
     /// only at the end of the turn.
@@ -46,6 +49,8 @@ impl Default for Config {
             driver: Driver::Auto,
             fast_paths: None,
             fixed_files: 4096,
+            #[cfg(test)]
+            refuse_uring: false,
             file_batch: 4,
         }
     }
@@ -66,6 +71,10 @@ pub(crate) fn build(config: &Config, wake: &OwnedFd) -> io::Result<(Handle, Stri
         None => fast_paths_from_env()?,
     };
     let uring = || -> io::Result<Engine> {
+        #[cfg(test)]
+        if config.refuse_uring {
+            return Err(io::Error::from_raw_os_error(libc::EPERM));
+        }
         let wake = wake.try_clone()?;
         Ok(Engine::Uring(Uring::new(
             config.entries,
@@ -80,6 +89,7 @@ pub(crate) fn build(config: &Config, wake: &OwnedFd) -> io::Result<(Handle, Stri
         Driver::Uring => uring()
             .map(|b| (b, format!("io_uring requested{origin}")))
             .map_err(|e| {
+                crate::trace::event!(error, err = %e, "io_uring requested but unavailable");
                 io::Error::new(
                     e.kind(),
                     format!("io_uring is unavailable ({e}); Driver::Auto would use epoll"),
@@ -88,10 +98,14 @@ pub(crate) fn build(config: &Config, wake: &OwnedFd) -> io::Result<(Handle, Stri
         Driver::Epoll => (epoll()?, format!("epoll requested{origin}")),
         Driver::Auto => match uring() {
             Ok(b) => (b, "io_uring available".to_string()),
-            Err(e) => (epoll()?, format!("io_uring unavailable ({e}); using epoll")),
+            Err(e) => {
+                crate::trace::event!(warn, err = %e, "io_uring unavailable; falling back to epoll");
+                (epoll()?, format!("io_uring unavailable ({e}); using epoll"))
+            }
         },
     };
     let handle = Handle::new(engine);
+    crate::trace::event!(info, driver = %handle.kind(), %reason, "driver chosen");
     if std::env::var_os(LOG_ENV).is_some_and(|v| v == "debug") {
         eprintln!("proactor: {} driver: {reason}", handle.kind());
     }

@@ -79,6 +79,8 @@ impl Rig {
             timers: 0,
             lost_completions: 0,
             fixed_files: 0,
+            ops: Default::default(),
+            completions_per_enter: [0; 7],
         };
         self.handle.fill_stats(&mut stats);
         stats
@@ -91,6 +93,22 @@ impl Rig {
             state: OpState::Idle,
             out: None,
             waker: counter(),
+            deadline: None,
+        };
+        started.out = started.poll(self);
+        started
+    }
+
+    /// Starts `op` (its first poll) under a deadline `after`
+    /// ([`Backend::poll_op_timed`](super::Backend::poll_op_timed)), its userspace timer a
+    /// clock check at each poll.
+    pub(crate) fn start_timed<T: Operation>(&self, op: T, after: Duration) -> Started<T> {
+        let mut started = Started {
+            op: Some(op),
+            state: OpState::Idle,
+            out: None,
+            waker: counter(),
+            deadline: Some((after, Instant::now() + after)),
         };
         started.out = started.poll(self);
         started
@@ -131,6 +149,8 @@ pub(crate) struct Started<T: Operation> {
     out: Option<T::Output>,
     /// Counts the wakes of this op's waker.
     pub(crate) waker: (Arc<Count>, Waker),
+    /// A deadline, and the instant it passes.
+    deadline: Option<(Duration, Instant)>,
 }
 
 impl<T: Operation> Started<T> {
@@ -141,7 +161,15 @@ impl<T: Operation> Started<T> {
         }
         let op = self.op.as_mut()?;
         let mut cx = Context::from_waker(&self.waker.1);
-        match rig.handle.poll_op(&mut self.state, op, &mut cx) {
+        let polled = match self.deadline {
+            None => rig.handle.poll_op(&mut self.state, op, &mut cx),
+            Some((after, at)) => {
+                let mut expired = |_: &mut Context<'_>| Instant::now() >= at;
+                let handle = &rig.handle;
+                handle.poll_op_timed(&mut self.state, op, after, &mut expired, &mut cx)
+            }
+        };
+        match polled {
             Poll::Ready(c) => Some(self.op.take().expect("polled above").complete(c)),
             Poll::Pending => None,
         }
@@ -207,6 +235,7 @@ impl Read {
 
 impl super::OpCode for Read {
     type Output = io::Result<Vec<u8>>;
+    const KIND: super::OpKind = super::OpKind::Other;
 
     fn complete(mut self, completion: super::Completion) -> io::Result<Vec<u8>> {
         let n = completion.result? as usize;
@@ -245,6 +274,7 @@ pub(crate) struct FileLikeRead(pub(crate) Read);
 
 impl super::OpCode for FileLikeRead {
     type Output = io::Result<Vec<u8>>;
+    const KIND: super::OpKind = super::OpKind::Other;
 
     fn complete(self, completion: super::Completion) -> io::Result<Vec<u8>> {
         self.0.complete(completion)
@@ -277,6 +307,7 @@ pub(crate) struct Write {
 
 impl super::OpCode for Write {
     type Output = io::Result<usize>;
+    const KIND: super::OpKind = super::OpKind::Other;
 
     fn complete(self, completion: super::Completion) -> io::Result<usize> {
         completion.result.map(|n| n as usize)
@@ -309,6 +340,7 @@ pub(crate) struct Nop;
 
 impl super::OpCode for Nop {
     type Output = io::Result<()>;
+    const KIND: super::OpKind = super::OpKind::Other;
 
     fn complete(self, completion: super::Completion) -> io::Result<()> {
         completion.result.map(drop)

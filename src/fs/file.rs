@@ -16,6 +16,7 @@ use crate::op::fsync::Fsync;
 use crate::op::ftruncate::Ftruncate;
 use crate::op::read_at::ReadAt;
 use crate::op::statx::Statx;
+use crate::op::vectored_at::{ReadVectoredAt, WriteVectoredAt};
 use crate::op::write_at::WriteAt;
 use crate::runtime::op::Op;
 use crate::sys::syscall;
@@ -60,6 +61,11 @@ impl File {
             inline_read: Rc::new(Cell::new(inline)),
             inline_write: Rc::new(Cell::new(inline)),
         }
+    }
+
+    /// The shared descriptor, for an op of another module (`TcpStream::sendfile`).
+    pub(crate) fn shared_fd(&self) -> &SharedFd {
+        &self.fd
     }
 
     /// Opens `path` read-only.
@@ -154,6 +160,40 @@ impl File {
             return (Err(e), buf);
         }
         Op::new(WriteAt::new(&self.fd, buf, pos, &self.inline_write, None)).await
+    }
+
+    /// Reads into several buffers at once (`preadv`) from offset `pos`, filling each to its
+    /// capacity before the next; returns how many bytes in all (0 at end of file). At most
+    /// 1024 buffers (`IOV_MAX`; more is `EINVAL`).
+    pub async fn read_vectored_at<B: IoBufMut>(
+        &self,
+        bufs: Vec<B>,
+        pos: u64,
+    ) -> BufResult<usize, Vec<B>> {
+        if let Err(e) = offset(pos) {
+            return (Err(e), bufs);
+        }
+        Op::new(ReadVectoredAt::read(&self.fd, bufs, pos, &self.inline_read)).await
+    }
+
+    /// Writes the initialised bytes of several buffers, in order, at offset `pos` at once
+    /// (`pwritev`); returns how many were written. A drop before completion does not undo
+    /// the write, as for [`write_at`](File::write_at).
+    pub async fn write_vectored_at<B: IoBuf>(
+        &self,
+        bufs: Vec<B>,
+        pos: u64,
+    ) -> BufResult<usize, Vec<B>> {
+        if let Err(e) = offset(pos) {
+            return (Err(e), bufs);
+        }
+        Op::new(WriteVectoredAt::write(
+            &self.fd,
+            bufs,
+            pos,
+            &self.inline_write,
+        ))
+        .await
     }
 
     /// Like [`read_at`](File::read_at), into a buffer of a

@@ -185,7 +185,13 @@ async fn on_pool_if_lacking<T: Send + 'static>(
     fallback: impl FnOnce() -> io::Result<T> + Send + 'static,
 ) -> io::Result<T> {
     match res {
-        Err(e) if is_lacking_on_ring(&e) => crate::spawn_blocking(fallback).await?,
+        Err(e) if is_lacking_on_ring(&e) => {
+            crate::trace::event!(
+                debug,
+                "the ring lacks the opcode; the call runs on the pool"
+            );
+            crate::spawn_blocking(fallback).await?
+        }
         res => res,
     }
 }

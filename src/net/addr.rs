@@ -5,8 +5,10 @@
 //! spot; only a host name goes to `getaddrinfo`, which blocks, so it runs on the blocking
 //! pool and the loop's thread never waits on a name server.
 
+use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::pin::Pin;
 
 /// What [`TcpStream::connect`](super::TcpStream::connect),
 /// [`UdpSocket::send_to`](super::UdpSocket::send_to), [`lookup_host`] and the binds take:
@@ -104,16 +106,37 @@ pub async fn lookup_host(host: impl ToSocketAddrs) -> io::Result<impl Iterator<I
 /// The addresses of `addr`: at once for literal ones, else through `getaddrinfo` on the
 /// blocking pool.
 pub(crate) async fn resolve<A: ToSocketAddrs + ?Sized>(addr: &A) -> io::Result<Addrs> {
-    let (host, port) = match addr.target()? {
-        Target::Ready(addrs) => return Ok(addrs),
-        Target::Lookup(host, port) => (host, port),
-    };
+    match addr.target()? {
+        Target::Ready(addrs) => Ok(addrs),
+        Target::Lookup(host, port) => lookup(host, port).await,
+    }
+}
+
+/// `getaddrinfo` of `host` and `port`, on the blocking pool.
+async fn lookup(host: String, port: u16) -> io::Result<Addrs> {
     let (lookup, job) = crate::blocking::job(move || {
         std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
             .map(|addrs| Addrs::Many(addrs.collect::<Vec<_>>().into_iter()))
     });
     crate::pool::submit(crate::pool::Kind::User, job);
     lookup.await
+}
+
+/// [`resolve`] for a future of its own (`net/future.rs`): the addresses at once, or their
+/// lookup, boxed (only a host name needs one).
+pub(crate) enum Resolve {
+    Ready(Addrs),
+    Lookup(Pin<Box<dyn Future<Output = io::Result<Addrs>>>>),
+}
+
+impl Resolve {
+    /// Where `addr` leads; an error for a malformed `"host:port"` string.
+    pub(crate) fn new<A: ToSocketAddrs + ?Sized>(addr: &A) -> io::Result<Resolve> {
+        Ok(match addr.target()? {
+            Target::Ready(addrs) => Resolve::Ready(addrs),
+            Target::Lookup(host, port) => Resolve::Lookup(Box::pin(lookup(host, port))),
+        })
+    }
 }
 
 /// The addresses of `addr` without a lookup, for the calls that never block: an
@@ -139,23 +162,6 @@ pub(crate) fn each_addr<T>(
     let mut last = None;
     for addr in addrs {
         match f(addr) {
-            Ok(t) => return Ok(t),
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(last.unwrap_or_else(no_addresses))
-}
-
-/// [`each_addr`] with an async `f`: each address is tried in turn, after the previous
-/// attempt failed.
-pub(crate) async fn each_addr_async<T, F, Fut>(addrs: Addrs, mut f: F) -> io::Result<T>
-where
-    F: FnMut(SocketAddr) -> Fut,
-    Fut: std::future::Future<Output = io::Result<T>>,
-{
-    let mut last = None;
-    for addr in addrs {
-        match f(addr).await {
             Ok(t) => return Ok(t),
             Err(e) => last = Some(e),
         }

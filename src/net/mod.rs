@@ -7,7 +7,9 @@
 //! no call blocks the runtime's thread on a name server. Every read and
 //! write takes an owned buffer and gives it back ([`BufResult`](crate::buf::BufResult)),
 //! because the kernel may still use the buffer after the future is dropped. Sockets are
-//! non-blocking and close-on-exec; one operation per file under `op/` does the I/O.
+//! non-blocking and close-on-exec; one operation per file under `op/` does the I/O. The
+//! futures of reads, writes, `accept` and `connect` ([`future`]) take a deadline with
+//! `timeout`, which io_uring enforces in the kernel.
 //!
 //! The streams dereference to their owned-buffer views ([`StreamIo`], [`ReadIo`],
 //! [`WriteIo`]), which carry those reads and writes; the owned-buffer traits
@@ -68,8 +70,10 @@
 
 mod addr;
 mod compat;
+pub mod future;
 mod incoming;
 mod raw;
+mod sendfile;
 mod socket;
 mod split;
 mod stream_io;

@@ -13,8 +13,8 @@ use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::driver::SharedFd;
 use crate::op::{
     accept::Accept, close::Close, connect::Connect, recv::Recv, recv_fds::RecvFds,
-    recv_from::RecvFrom, send::Send, send_msg::SendMsg, send_zc::SendZc,
-    shutdown::Shutdown as ShutdownOp,
+    recv_from::RecvFrom, recv_vectored::RecvVectored, send::Send, send_msg::SendMsg,
+    send_vectored::SendVectored, send_zc::SendZc, shutdown::Shutdown as ShutdownOp,
 };
 use crate::runtime::context;
 use crate::runtime::op::Op;
@@ -75,13 +75,18 @@ impl Socket {
         SockRef::from(&self.fd)
     }
 
-    pub(crate) async fn connect(&self, addr: SockAddr) -> io::Result<()> {
-        Op::new(Connect::new(&self.fd, addr)).await
+    pub(crate) fn connect(&self, addr: SockAddr) -> Op<Connect> {
+        Op::new(Connect::new(&self.fd, addr))
     }
 
     pub(crate) async fn accept(&self) -> io::Result<(Socket, SockAddr)> {
-        let (fd, addr) = Op::new(Accept::new(&self.fd)).await?;
+        let (fd, addr) = self.accept_op().await?;
         Ok((Socket::from_owned(fd), addr))
+    }
+
+    /// The accept, for a caller that makes its own kind of socket of the descriptor.
+    pub(crate) fn accept_op(&self) -> Op<Accept> {
+        Op::new(Accept::new(&self.fd))
     }
 
     pub(crate) fn read<B: IoBufMut>(&self, buf: B) -> Op<Recv<B>> {
@@ -108,12 +113,33 @@ impl Socket {
         }
     }
 
-    pub(crate) async fn recv_from<B: IoBufMut>(&self, buf: B) -> BufResult<(usize, SockAddr), B> {
-        Op::new(RecvFrom::new(&self.fd, buf)).await
+    /// A stream read into several buffers, each filled before the next.
+    pub(crate) fn read_vectored<B: IoBufMut>(&self, bufs: Vec<B>) -> Op<RecvVectored<B>> {
+        Op::new(RecvVectored::stream(&self.fd, bufs))
     }
 
-    pub(crate) async fn send_to<B: IoBuf>(&self, buf: B, addr: SockAddr) -> BufResult<usize, B> {
-        Op::new(SendMsg::to(&self.fd, buf, addr)).await
+    /// A stream write of several buffers' initialised bytes (or one datagram of them, on a
+    /// connected datagram socket).
+    pub(crate) fn write_vectored<B: IoBuf>(&self, bufs: Vec<B>) -> Op<SendVectored<B>> {
+        Op::new(SendVectored::new(&self.fd, bufs, None))
+    }
+
+    /// One datagram into several buffers, and its sender.
+    pub(crate) fn recv_msg<B: IoBufMut>(&self, bufs: Vec<B>) -> Op<RecvVectored<B>> {
+        Op::new(RecvVectored::datagram(&self.fd, bufs))
+    }
+
+    /// One datagram of several buffers' initialised bytes, to `addr`.
+    pub(crate) fn send_msg<B: IoBuf>(&self, bufs: Vec<B>, addr: SockAddr) -> Op<SendVectored<B>> {
+        Op::new(SendVectored::new(&self.fd, bufs, Some(addr)))
+    }
+
+    pub(crate) fn recv_from<B: IoBufMut>(&self, buf: B) -> Op<RecvFrom<B>> {
+        Op::new(RecvFrom::new(&self.fd, buf))
+    }
+
+    pub(crate) fn send_to<B: IoBuf>(&self, buf: B, addr: SockAddr) -> Op<SendMsg<B>> {
+        Op::new(SendMsg::to(&self.fd, buf, addr))
     }
 
     /// Sends `buf` with `fds` attached (`SCM_RIGHTS`); the op sends duplicates it owns.

@@ -8,16 +8,14 @@
 //! methods and those of the traits in scope before it looks through `Deref`); without such
 //! an import, `stream.read(buf)` reaches these. See [`crate::io`].
 
-use std::future::Future;
 use std::io;
 use std::net::Shutdown;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 
 use super::compat::{ReadCompat, WriteCompat};
 use super::socket::Socket;
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::io::{AsyncReadRent, AsyncWriteRent};
+use crate::net::future::{StreamRead, StreamWrite, Write};
 
 /// The owned-buffer I/O of a stream, reached through the stream (it dereferences to this):
 /// `stream.read(buf)`, `stream.write_all(buf)`. Every method takes the buffer by value and
@@ -43,41 +41,15 @@ pub struct WriteIo {
     pub(super) wr: WriteCompat,
 }
 
-/// The future of an owned-buffer read or write: the op itself while the bridge is idle (it
-/// holds no received byte, no armed receive, no unsent byte), so nothing of the bridge is on
-/// the way of the owned-buffer style; else the bridge's path, boxed as it is the rare one.
-enum OwnedIo<'a, F: Future> {
-    Op(F),
-    Bridged(Pin<Box<dyn Future<Output = F::Output> + 'a>>),
-}
-
-impl<F: Future + Unpin> Future for OwnedIo<'_, F> {
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        match self.get_mut() {
-            OwnedIo::Op(op) => Pin::new(op).poll(cx),
-            OwnedIo::Bridged(fut) => fut.as_mut().poll(cx),
-        }
-    }
-}
-
 /// The owned-buffer reads (`read`, `read_exact`) of the views with `socket` and `rd` fields.
 macro_rules! owned_reads {
     ($($view:ty),*) => {$(
         impl $view {
             /// Reads into `buf` (up to its capacity, from its start); `Ok(0)` means the peer
-            /// closed its side.
+            /// closed its side. Takes a deadline with [`StreamRead::timeout`].
             #[inline]
-            pub fn read<B: IoBufMut>(
-                &self,
-                buf: B,
-            ) -> impl Future<Output = BufResult<usize, B>> + '_ {
-                if self.rd.is_idle() {
-                    OwnedIo::Op(self.socket.read(buf))
-                } else {
-                    OwnedIo::Bridged(Box::pin(self.rd.read_bridged(&self.socket, buf)))
-                }
+            pub fn read<B: IoBufMut>(&self, buf: B) -> StreamRead<'_, B> {
+                StreamRead::new(&self.rd, &self.socket, buf)
             }
 
             /// Fills `buf`'s whole capacity; `UnexpectedEof` if the peer closes first.
@@ -102,17 +74,11 @@ macro_rules! owned_reads {
 macro_rules! owned_writes {
     ($($view:ty),*) => {$(
         impl $view {
-            /// Writes some of `buf`'s initialised bytes; returns how many.
+            /// Writes some of `buf`'s initialised bytes; returns how many. Takes a deadline
+            /// with `timeout` ([`StreamWrite`]).
             #[inline]
-            pub fn write<B: IoBuf>(
-                &self,
-                buf: B,
-            ) -> impl Future<Output = BufResult<usize, B>> + '_ {
-                if self.wr.is_idle() {
-                    OwnedIo::Op(self.socket.write(buf))
-                } else {
-                    OwnedIo::Bridged(Box::pin(self.wr.write_bridged(&self.socket, buf)))
-                }
+            pub fn write<B: IoBuf>(&self, buf: B) -> StreamWrite<'_, Write<B>> {
+                StreamWrite::new(&self.wr, Write::new(self.socket.write(buf)))
             }
 
             /// Writes all of `buf`'s initialised bytes, however many writes it takes.

@@ -6,8 +6,10 @@ use std::net::SocketAddr;
 use std::ops::Deref;
 use std::time::Duration;
 
-use crate::buf::{BufResult, BufRing, IoBuf};
-use crate::net::addr::{each_addr, each_addr_async, resolve, resolve_now, ToSocketAddrs};
+use crate::buf::{BufResult, BufRing, IoBuf, IoBufMut};
+use crate::fs::File;
+use crate::net::addr::{each_addr, resolve_now, Resolve, ToSocketAddrs};
+use crate::net::future::{Accept, Connect, ReadVectored, StreamWrite, WriteVectored};
 use crate::net::incoming::{Incoming, RecvStream};
 use crate::net::socket::Socket;
 use crate::net::split::{OwnedReadHalf, OwnedWriteHalf};
@@ -129,10 +131,10 @@ impl TcpListener {
         })
     }
 
-    /// Waits for a connection; returns the stream and the peer's address.
-    pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let (socket, addr) = self.inner.accept().await?;
-        Ok((TcpStream::from_socket(socket), Socket::ip_addr(addr)?))
+    /// Waits for a connection; returns the stream and the peer's address. Takes a deadline
+    /// with [`Accept::timeout`].
+    pub fn accept(&self) -> Accept {
+        Accept::new(self.inner.accept_op())
     }
 
     /// A stream of accepted connections: [`Incoming::next`] gives each one. On io_uring
@@ -207,22 +209,19 @@ impl TcpStream {
     /// error is returned if none does.
     ///
     /// A connect to an unresponsive host can take minutes to fail (the kernel's SYN
-    /// retries): bound it with [`connect_timeout`](TcpStream::connect_timeout), or with
+    /// retries): bound it with [`Connect::timeout`] (on io_uring a deadline in the kernel,
+    /// linked to each attempt), [`connect_timeout`](TcpStream::connect_timeout), or
     /// [`time::timeout`](crate::time::timeout) around this future. Either way, dropping the
     /// future cancels the connect in the kernel (io_uring: `ASYNC_CANCEL`; epoll: the
     /// socket is closed) and closes its socket.
-    pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
-        let addrs = resolve(&addr).await?;
-        each_addr_async(addrs, |addr| async move {
-            TcpSocket::new_for(&addr)?.connect(addr).await
-        })
-        .await
+    pub fn connect(addr: impl ToSocketAddrs) -> Connect {
+        Connect::new(Resolve::new(&addr))
     }
 
     /// [`connect`](TcpStream::connect), given at most `timeout` (the lookup and every
     /// attempt included); past it, the connect is cancelled and its socket closed, and the
     /// error is [`TimedOut`](io::ErrorKind::TimedOut). std's `connect_timeout`, for any
-    /// [`ToSocketAddrs`].
+    /// [`ToSocketAddrs`]; the same as `connect(addr).timeout(timeout)`.
     ///
     /// ```
     /// # proactor::block_on(async {
@@ -245,18 +244,31 @@ impl TcpStream {
         addr: impl ToSocketAddrs,
         timeout: Duration,
     ) -> io::Result<TcpStream> {
-        match crate::time::timeout(timeout, TcpStream::connect(addr)).await {
-            Ok(res) => res,
-            Err(_elapsed) => Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!("connect timed out after {timeout:?}"),
-            )),
-        }
+        TcpStream::connect(addr).timeout(timeout).await
     }
 
     /// Wraps a connected std stream (made non-blocking).
     pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
         Ok(TcpStream::from_socket(Socket::from_socket2(stream.into())?))
+    }
+
+    /// Reads into several buffers at once (`readv`), filling each to its capacity before the
+    /// next; returns how many bytes in all (`Ok(0)`: the peer closed its side, or the
+    /// buffers have no room). At most 1024 buffers (`IOV_MAX`: more is the
+    /// kernel's `EINVAL`, or `EMSGSIZE` from a socket). It reads the socket itself: bytes
+    /// the poll-based traits already received are not in it (read those with `read`).
+    pub fn read_vectored<B: IoBufMut>(&self, bufs: Vec<B>) -> ReadVectored<B> {
+        ReadVectored::new(self.io.socket.read_vectored(bufs))
+    }
+
+    /// Writes the initialised bytes of several buffers, in order, at once (`writev`, as a
+    /// `sendmsg`); returns how many were written, which may be fewer than all of them.
+    /// After the bytes written through the poll-based traits.
+    pub fn write_vectored<B: IoBuf>(&self, bufs: Vec<B>) -> StreamWrite<'_, WriteVectored<B>> {
+        StreamWrite::new(
+            &self.io.wr,
+            WriteVectored::new(self.io.socket.write_vectored(bufs)),
+        )
     }
 
     /// Like [`write`](StreamIo::write), as a zero-copy send (`IORING_OP_SEND_ZC`) where the
@@ -270,6 +282,39 @@ impl TcpStream {
             return (Err(e), buf);
         }
         self.io.socket.send_zc(buf).await
+    }
+
+    /// Sends `len` bytes of `file` from `offset` without copying them through user memory;
+    /// fewer if the file ends first (0 at or past its end). Returns how many were sent.
+    ///
+    /// On io_uring the bytes go through a pipe made for the call (`IORING_OP_SPLICE`, file
+    /// to pipe, pipe to socket); on epoll through `sendfile(2)`, which reads pages that are
+    /// not cached on the loop's thread. A peer that closes makes it fail (`EPIPE`,
+    /// `ECONNRESET`; the bytes sent until then are not counted); as with `sendfile(2)`, the
+    /// process ignores `SIGPIPE`, as Rust programs do. Dropping the future part-way leaves
+    /// the stream with part of the range sent; nothing of it is sent later. The bytes
+    /// written through the poll-based traits go first.
+    ///
+    /// ```
+    /// # proactor::block_on(async {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("page.html");
+    /// # std::fs::write(&path, b"<p>hello</p>")?;
+    /// use proactor::net::{TcpListener, TcpStream};
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let client = TcpStream::connect(listener.local_addr()?).await?;
+    /// let (server, _) = listener.accept().await?;
+    /// let file = proactor::fs::File::open(&path).await?;
+    /// assert_eq!(server.sendfile(&file, 3, 5).await?, 5);
+    /// let (res, buf) = client.read_exact(Vec::with_capacity(5)).await;
+    /// res?;
+    /// assert_eq!(buf, b"hello");
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn sendfile(&self, file: &File, offset: u64, len: u64) -> io::Result<u64> {
+        self.io.wr.flush().await?;
+        super::sendfile::sendfile(self.io.socket.fd(), file.shared_fd(), offset, len).await
     }
 
     /// A stream of received buffers from `pool` ([`RecvStream::next`]); it ends at end of

@@ -5,8 +5,9 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use socket2::{Domain, SockAddr, Type};
 
-use crate::buf::{BufResult, IoBuf, IoBufMut};
-use crate::net::addr::{each_addr, no_addresses, resolve, resolve_now, ToSocketAddrs};
+use crate::buf::{IoBuf, IoBufMut};
+use crate::net::addr::{each_addr, resolve, resolve_now, Resolve, ToSocketAddrs};
+use crate::net::future::{Read, RecvFrom, RecvMsg, SendMsg, SendTo, Write};
 use crate::net::socket::Socket;
 
 /// A UDP socket.
@@ -62,38 +63,40 @@ impl UdpSocket {
 
     /// Sends one datagram of `buf`'s initialised bytes to `target`: a [`SocketAddr`], or any
     /// [`ToSocketAddrs`] (a host name is looked up on the blocking pool, and the datagram
-    /// goes to its first address, as tokio does).
-    pub async fn send_to<B: IoBuf>(
-        &self,
-        buf: B,
-        target: impl ToSocketAddrs,
-    ) -> BufResult<usize, B> {
-        let addr = match resolve(&target)
-            .await
-            .and_then(|mut a| a.next().ok_or_else(no_addresses))
-        {
-            Ok(addr) => addr,
-            Err(e) => return (Err(e), buf),
-        };
-        self.inner.send_to(buf, SockAddr::from(addr)).await
+    /// goes to its first address, as tokio does). Takes a deadline with [`SendTo::timeout`].
+    pub fn send_to<B: IoBuf>(&self, buf: B, target: impl ToSocketAddrs) -> SendTo<B> {
+        SendTo::new(self.inner.fd(), buf, Resolve::new(&target))
     }
 
     /// Receives one datagram into `buf`; returns its length and sender. A datagram longer
-    /// than the buffer's capacity is truncated.
-    pub async fn recv_from<B: IoBufMut>(&self, buf: B) -> BufResult<(usize, SocketAddr), B> {
-        let (res, buf) = self.inner.recv_from(buf).await;
-        let res = res.and_then(|(n, addr)| Ok((n, Socket::ip_addr(addr)?)));
-        (res, buf)
+    /// than the buffer's capacity is truncated. Takes a deadline with
+    /// [`RecvFrom::timeout`].
+    pub fn recv_from<B: IoBufMut>(&self, buf: B) -> RecvFrom<B> {
+        RecvFrom::new(self.inner.recv_from(buf))
+    }
+
+    /// Sends one datagram of the initialised bytes of several buffers, in order, to `addr`
+    /// (`sendmsg`, without ancillary data).
+    pub fn send_msg<B: IoBuf>(&self, bufs: Vec<B>, addr: SocketAddr) -> SendMsg<B> {
+        SendMsg::new(self.inner.send_msg(bufs, SockAddr::from(addr)))
+    }
+
+    /// Receives one datagram into several buffers, each filled to its capacity before the
+    /// next (`recvmsg`, without ancillary data); returns its length and sender. A datagram
+    /// longer than the buffers' capacity together is truncated.
+    pub fn recv_msg<B: IoBufMut>(&self, bufs: Vec<B>) -> RecvMsg<B> {
+        RecvMsg::new(self.inner.recv_msg(bufs))
     }
 
     /// Sends one datagram to the connected address.
-    pub async fn send<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        self.inner.write(buf).await
+    pub fn send<B: IoBuf>(&self, buf: B) -> Write<B> {
+        Write::new(self.inner.write(buf))
     }
 
-    /// Receives one datagram from the connected address.
-    pub async fn recv<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        self.inner.recv_datagram(buf).await
+    /// Receives one datagram from the connected address. Takes a deadline with
+    /// [`Read::timeout`].
+    pub fn recv<B: IoBufMut>(&self, buf: B) -> Read<B> {
+        Read::new(self.inner.recv_datagram(buf))
     }
 
     /// The local address.

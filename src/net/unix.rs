@@ -10,6 +10,7 @@ use std::path::Path;
 use socket2::{Domain, SockAddr, Type};
 
 use crate::buf::{BufResult, IoBuf, IoBufMut};
+use crate::net::future::{Read, ReadVectored, StreamWrite, Write, WriteVectored};
 use crate::net::socket::Socket;
 use crate::net::split::{OwnedReadHalf, OwnedWriteHalf};
 use crate::net::stream_io::StreamIo;
@@ -115,6 +116,22 @@ impl UnixStream {
         Ok(UnixStream::from_socket(Socket::from_socket2(
             stream.into(),
         )?))
+    }
+
+    /// Reads into several buffers at once, as
+    /// [`TcpStream::read_vectored`](super::TcpStream::read_vectored) (the socket itself:
+    /// bytes the poll-based traits already received are not in it).
+    pub fn read_vectored<B: IoBufMut>(&self, bufs: Vec<B>) -> ReadVectored<B> {
+        ReadVectored::new(self.io.socket.read_vectored(bufs))
+    }
+
+    /// Writes several buffers at once, as
+    /// [`TcpStream::write_vectored`](super::TcpStream::write_vectored).
+    pub fn write_vectored<B: IoBuf>(&self, bufs: Vec<B>) -> StreamWrite<'_, WriteVectored<B>> {
+        StreamWrite::new(
+            &self.io.wr,
+            WriteVectored::new(self.io.socket.write_vectored(bufs)),
+        )
     }
 
     /// Splits into a reading half and a writing half. What the poll-based traits received
@@ -361,13 +378,13 @@ impl UnixDatagram {
     }
 
     /// Sends one datagram to the connected address.
-    pub async fn send<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        self.inner.write(buf).await
+    pub fn send<B: IoBuf>(&self, buf: B) -> Write<B> {
+        Write::new(self.inner.write(buf))
     }
 
-    /// Receives one datagram.
-    pub async fn recv<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        self.inner.recv_datagram(buf).await
+    /// Receives one datagram. Takes a deadline with [`Read::timeout`].
+    pub fn recv<B: IoBufMut>(&self, buf: B) -> Read<B> {
+        Read::new(self.inner.recv_datagram(buf))
     }
 
     /// The local address.

@@ -10,7 +10,7 @@ use std::os::fd::{FromRawFd, OwnedFd};
 use io_uring::{opcode, squeue, types};
 use socket2::{SockAddr, SockAddrStorage};
 
-use crate::driver::{Completion, Interest, Mode, OpCode, ReadyOp, Ring, SharedFd, UringOp};
+use crate::driver::{Completion, Interest, Mode, OpCode, OpKind, ReadyOp, Ring, SharedFd, UringOp};
 use crate::sys::syscall;
 
 const FLAGS: i32 = libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK;
@@ -48,6 +48,7 @@ impl Accept {
 
 impl OpCode for Accept {
     type Output = io::Result<(OwnedFd, SockAddr)>;
+    const KIND: OpKind = OpKind::Accept;
 
     fn complete(self, completion: Completion) -> Self::Output {
         let fd = completion.result?;

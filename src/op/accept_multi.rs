@@ -12,7 +12,7 @@ use std::ptr;
 
 use io_uring::{opcode, squeue, types};
 
-use crate::driver::{Completion, Interest, Mode, OpCode, ReadyOp, Ring, SharedFd, UringOp};
+use crate::driver::{Completion, Interest, Mode, OpCode, OpKind, ReadyOp, Ring, SharedFd, UringOp};
 use crate::sys::syscall;
 
 const FLAGS: i32 = libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK;
@@ -51,6 +51,7 @@ pub(crate) fn accepted(completion: Completion) -> io::Result<OwnedFd> {
 
 impl OpCode for AcceptMulti {
     type Output = io::Result<OwnedFd>;
+    const KIND: OpKind = OpKind::Accept;
 
     fn complete(self, completion: Completion) -> io::Result<OwnedFd> {
         accepted(completion)

@@ -6,7 +6,7 @@ use std::os::fd::{IntoRawFd, OwnedFd};
 
 use io_uring::{opcode, squeue, types};
 
-use crate::driver::{Completion, Mode, OpCode, ReadyOp, Ring, UringOp};
+use crate::driver::{Completion, Mode, OpCode, OpKind, ReadyOp, Ring, UringOp};
 use crate::sys::syscall;
 
 pub(crate) struct Close {
@@ -27,6 +27,7 @@ impl Close {
 
 impl OpCode for Close {
     type Output = io::Result<()>;
+    const KIND: OpKind = OpKind::Close;
 
     fn complete(self, completion: Completion) -> io::Result<()> {
         completion.result.map(drop)

@@ -1,14 +1,15 @@
 //! `IORING_OP_CONNECT` / `connect(2)`: connects a socket to an address.
 //!
 //! On the readiness path the first attempt calls `connect`; `EINPROGRESS` means "wait until
-//! writable", and the retry reads the outcome from `SO_ERROR`.
+//! writable", and the retry reads the outcome from `SO_ERROR` (no error and no peer yet:
+//! still in progress).
 
 use std::io;
 
 use io_uring::{opcode, squeue, types};
 use socket2::{SockAddr, SockRef};
 
-use crate::driver::{Completion, Interest, Mode, OpCode, ReadyOp, Ring, SharedFd, UringOp};
+use crate::driver::{Completion, Interest, Mode, OpCode, OpKind, ReadyOp, Ring, SharedFd, UringOp};
 use crate::sys::syscall;
 
 pub(crate) struct Connect {
@@ -31,6 +32,7 @@ impl Connect {
 
 impl OpCode for Connect {
     type Output = io::Result<()>;
+    const KIND: OpKind = OpKind::Connect;
 
     fn complete(self, completion: Completion) -> io::Result<()> {
         completion.result.map(drop)
@@ -55,9 +57,17 @@ impl ReadyOp for Connect {
 
     fn syscall(&mut self) -> io::Result<u32> {
         if self.started {
-            return match SockRef::from(&self.fd).take_error()? {
+            let sock = SockRef::from(&self.fd);
+            return match sock.take_error()? {
                 Some(err) => Err(err),
-                None => Ok(0),
+                // Not connected yet (a try before the socket became writable: the last try
+                // of a connect whose deadline passed): still in progress.
+                None => match sock.peer_addr() {
+                    Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => {
+                        Err(io::ErrorKind::WouldBlock.into())
+                    }
+                    _ => Ok(0),
+                },
             };
         }
         self.started = true;

@@ -7,7 +7,7 @@ use std::os::fd::RawFd;
 
 use io_uring::{opcode, squeue, types};
 
-use crate::driver::{Blocking, Completion, Mode, OpCode, ReadyOp, Ring, SharedFd, UringOp};
+use crate::driver::{Blocking, Completion, Mode, OpCode, OpKind, ReadyOp, Ring, SharedFd, UringOp};
 use crate::sys::syscall;
 
 pub(crate) struct Fallocate {
@@ -38,6 +38,7 @@ fn fallocate(fd: RawFd, mode: i32, offset: u64, len: u64) -> io::Result<u32> {
 
 impl OpCode for Fallocate {
     type Output = io::Result<()>;
+    const KIND: OpKind = OpKind::Fallocate;
 
     fn complete(self, completion: Completion) -> io::Result<()> {
         completion.result.map(drop)

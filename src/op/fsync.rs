@@ -5,7 +5,7 @@ use std::io;
 
 use io_uring::{opcode, squeue, types};
 
-use crate::driver::{Blocking, Completion, Mode, OpCode, ReadyOp, Ring, SharedFd, UringOp};
+use crate::driver::{Blocking, Completion, Mode, OpCode, OpKind, ReadyOp, Ring, SharedFd, UringOp};
 use crate::sys::syscall;
 
 pub(crate) struct Fsync {
@@ -25,6 +25,7 @@ impl Fsync {
 
 impl OpCode for Fsync {
     type Output = io::Result<()>;
+    const KIND: OpKind = OpKind::Fsync;
 
     fn complete(self, completion: Completion) -> io::Result<()> {
         completion.result.map(drop)

@@ -6,7 +6,7 @@ use std::os::fd::RawFd;
 
 use io_uring::{opcode, squeue, types};
 
-use crate::driver::{Blocking, Completion, Mode, OpCode, ReadyOp, Ring, SharedFd, UringOp};
+use crate::driver::{Blocking, Completion, Mode, OpCode, OpKind, ReadyOp, Ring, SharedFd, UringOp};
 use crate::sys::syscall;
 
 pub(crate) struct Ftruncate {
@@ -34,6 +34,7 @@ fn truncate(fd: RawFd, len: u64) -> io::Result<u32> {
 
 impl OpCode for Ftruncate {
     type Output = io::Result<()>;
+    const KIND: OpKind = OpKind::Ftruncate;
 
     fn complete(self, completion: Completion) -> io::Result<()> {
         match completion.result {

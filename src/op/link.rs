@@ -7,7 +7,7 @@ use std::io;
 use io_uring::{opcode, squeue, types};
 
 use super::lacking_on_ring;
-use crate::driver::{Blocking, Completion, Mode, OpCode, Raw, ReadyOp, Ring, UringOp};
+use crate::driver::{Blocking, Completion, Mode, OpCode, OpKind, Raw, ReadyOp, Ring, UringOp};
 use crate::sys::syscall;
 
 pub(crate) struct Link {
@@ -47,6 +47,7 @@ pub(crate) fn link_at(original: &CStr, link: &CStr) -> io::Result<u32> {
 
 impl OpCode for Link {
     type Output = io::Result<()>;
+    const KIND: OpKind = OpKind::Link;
 
     fn complete(self, completion: Completion) -> io::Result<()> {
         lacking_on_ring(completion.result, self.via_ring).map(drop)

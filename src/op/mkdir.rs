@@ -5,7 +5,7 @@ use std::io;
 
 use io_uring::{opcode, squeue, types};
 
-use crate::driver::{Blocking, Completion, Mode, OpCode, Raw, ReadyOp, Ring, UringOp};
+use crate::driver::{Blocking, Completion, Mode, OpCode, OpKind, Raw, ReadyOp, Ring, UringOp};
 use crate::sys::syscall;
 
 pub(crate) struct Mkdir {
@@ -22,6 +22,7 @@ impl Mkdir {
 
 impl OpCode for Mkdir {
     type Output = io::Result<()>;
+    const KIND: OpKind = OpKind::Mkdir;
 
     fn complete(self, completion: Completion) -> io::Result<()> {
         completion.result.map(drop)

@@ -16,20 +16,26 @@ pub(crate) mod link;
 pub(crate) mod mkdir;
 pub(crate) mod nop;
 pub(crate) mod open;
+pub(crate) mod poll_add;
 pub(crate) mod read;
 pub(crate) mod read_at;
 pub(crate) mod recv;
 pub(crate) mod recv_fds;
 pub(crate) mod recv_from;
 pub(crate) mod recv_multi;
+pub(crate) mod recv_vectored;
 pub(crate) mod rename;
 pub(crate) mod send;
 pub(crate) mod send_msg;
+pub(crate) mod send_vectored;
 pub(crate) mod send_zc;
+pub(crate) mod sendfile;
 pub(crate) mod shutdown;
+pub(crate) mod splice;
 pub(crate) mod statx;
 pub(crate) mod symlink;
 pub(crate) mod unlink;
+pub(crate) mod vectored_at;
 pub(crate) mod write_at;
 
 #[cfg(test)]
@@ -38,7 +44,7 @@ mod tests;
 use std::fmt;
 use std::io;
 
-use crate::buf::{BufResult, IoBufMut};
+use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::driver::Completion;
 
 /// The length an op asks the kernel to fill: the buffer's capacity, capped at `u32::MAX`.
@@ -69,6 +75,66 @@ pub(crate) fn filled<B: IoBufMut>(mut buf: B, completion: Completion) -> BufResu
         unsafe { buf.set_init(n) };
     }
     (res, buf)
+}
+
+/// The iovec array of a vectored op, one entry per buffer: heap memory owned by the op
+/// (`[heap-owned]`), built once, since the buffers it points into stay in place while the
+/// op owns them.
+pub(crate) struct IoVecs(Box<[libc::iovec]>);
+
+impl IoVecs {
+    /// For a read: the whole capacity of each buffer, from its start.
+    pub(crate) fn to_fill<B: IoBufMut>(bufs: &mut [B]) -> IoVecs {
+        let iov = |b: &mut B| libc::iovec {
+            iov_base: b.stable_mut_ptr().cast(),
+            iov_len: b.bytes_total(),
+        };
+        IoVecs(bufs.iter_mut().map(iov).collect())
+    }
+
+    /// For a write: the initialised bytes of each buffer.
+    pub(crate) fn to_send<B: IoBuf>(bufs: &[B]) -> IoVecs {
+        let iov = |b: &B| libc::iovec {
+            iov_base: b.stable_ptr().cast_mut().cast(),
+            iov_len: b.bytes_init(),
+        };
+        IoVecs(bufs.iter().map(iov).collect())
+    }
+
+    pub(crate) fn as_ptr(&self) -> *const libc::iovec {
+        self.0.as_ptr()
+    }
+
+    /// How many iovecs (more than `IOV_MAX`, 1024, is the kernel's `EINVAL`).
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The bytes they describe together.
+    pub(crate) fn total(&self) -> usize {
+        self.0.iter().map(|iov| iov.iov_len).sum()
+    }
+}
+
+/// A vectored read's result and buffers: on success the kernel wrote that many bytes
+/// across the buffers in order, filling each before the next, which are initialised that
+/// far.
+pub(crate) fn filled_vectored<B: IoBufMut>(
+    mut bufs: Vec<B>,
+    result: io::Result<u32>,
+) -> BufResult<usize, Vec<B>> {
+    let res = result.map(|n| n as usize);
+    if let Ok(n) = res {
+        let mut left = n;
+        for buf in bufs.iter_mut() {
+            let here = left.min(buf.bytes_total());
+            // SAFETY: the kernel filled the buffers in order, each to its capacity before
+            // the next: `here` bytes at the start of this one.
+            unsafe { buf.set_init(here) };
+            left -= here;
+        }
+    }
+    (res, bufs)
 }
 
 /// What an op completes with when it went through a ring whose kernel lacks its opcode

@@ -4,12 +4,13 @@ use std::io;
 
 use io_uring::{opcode, squeue};
 
-use crate::driver::{Completion, Mode, OpCode, ReadyOp, Ring, UringOp};
+use crate::driver::{Completion, Mode, OpCode, OpKind, ReadyOp, Ring, UringOp};
 
 pub(crate) struct Nop;
 
 impl OpCode for Nop {
     type Output = io::Result<()>;
+    const KIND: OpKind = OpKind::Nop;
 
     fn complete(self, completion: Completion) -> io::Result<()> {
         completion.result.map(drop)

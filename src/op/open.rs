@@ -7,7 +7,7 @@ use std::os::fd::{FromRawFd, OwnedFd};
 
 use io_uring::{opcode, squeue, types};
 
-use crate::driver::{Blocking, Completion, Mode, OpCode, Raw, ReadyOp, Ring, UringOp};
+use crate::driver::{Blocking, Completion, Mode, OpCode, OpKind, Raw, ReadyOp, Ring, UringOp};
 use crate::sys::syscall;
 
 pub(crate) struct Open {
@@ -39,6 +39,7 @@ fn owned(completion: &Completion) -> Option<OwnedFd> {
 
 impl OpCode for Open {
     type Output = io::Result<OwnedFd>;
+    const KIND: OpKind = OpKind::Open;
 
     fn complete(self, completion: Completion) -> io::Result<OwnedFd> {
         match owned(&completion) {

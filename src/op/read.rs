@@ -8,7 +8,7 @@ use std::io;
 use io_uring::{opcode, squeue, types};
 
 use crate::buf::{BufResult, IoBufMut};
-use crate::driver::{Completion, Interest, Mode, OpCode, ReadyOp, Ring, SharedFd, UringOp};
+use crate::driver::{Completion, Interest, Mode, OpCode, OpKind, ReadyOp, Ring, SharedFd, UringOp};
 use crate::sys::syscall;
 
 pub(crate) struct Read<B> {
@@ -43,6 +43,7 @@ impl<B: IoBufMut> Read<B> {
 
 impl<B: IoBufMut> OpCode for Read<B> {
     type Output = BufResult<usize, B>;
+    const KIND: OpKind = OpKind::Read;
 
     fn complete(self, completion: Completion) -> BufResult<usize, B> {
         super::filled(self.buf, completion)

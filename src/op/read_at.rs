@@ -9,7 +9,9 @@ use std::rc::Rc;
 use io_uring::{opcode, squeue, types};
 
 use crate::buf::{BufResult, IoBufMut};
-use crate::driver::{Blocking, Completion, Mode, OpCode, Raw, ReadyOp, Ring, SharedFd, UringOp};
+use crate::driver::{
+    Blocking, Completion, Mode, OpCode, OpKind, Raw, ReadyOp, Ring, SharedFd, UringOp,
+};
 use crate::sys::{self, Dir};
 
 pub(crate) struct ReadAt<B> {
@@ -66,6 +68,7 @@ impl<B: IoBufMut> ReadAt<B> {
 
 impl<B: IoBufMut> OpCode for ReadAt<B> {
     type Output = BufResult<usize, B>;
+    const KIND: OpKind = OpKind::Read;
 
     fn complete(self, completion: Completion) -> BufResult<usize, B> {
         super::filled(self.buf, completion)

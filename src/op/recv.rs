@@ -6,7 +6,7 @@ use io_uring::{opcode, squeue};
 
 use crate::buf::{BufResult, IoBufMut};
 use crate::driver::{
-    on_target, Completion, Interest, Mode, OpCode, ReadyOp, Ring, SharedFd, UringOp,
+    on_target, Completion, Interest, Mode, OpCode, OpKind, ReadyOp, Ring, SharedFd, UringOp,
 };
 use crate::sys::syscall;
 
@@ -45,6 +45,7 @@ impl<B: IoBufMut> Recv<B> {
 
 impl<B: IoBufMut> OpCode for Recv<B> {
     type Output = BufResult<usize, B>;
+    const KIND: OpKind = OpKind::Recv;
 
     fn complete(self, completion: Completion) -> BufResult<usize, B> {
         super::filled(self.buf, completion)

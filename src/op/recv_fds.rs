@@ -14,7 +14,7 @@ use std::os::fd::{FromRawFd, OwnedFd};
 use io_uring::{opcode, squeue, types};
 
 use crate::buf::{BufResult, IoBufMut};
-use crate::driver::{Completion, Interest, Mode, OpCode, ReadyOp, Ring, SharedFd, UringOp};
+use crate::driver::{Completion, Interest, Mode, OpCode, OpKind, ReadyOp, Ring, SharedFd, UringOp};
 use crate::sys::syscall;
 
 const FLAGS: libc::c_int = libc::MSG_CMSG_CLOEXEC;
@@ -124,6 +124,7 @@ impl<B: IoBufMut> RecvFds<B> {
 
 impl<B: IoBufMut> OpCode for RecvFds<B> {
     type Output = BufResult<(usize, Vec<OwnedFd>), B>;
+    const KIND: OpKind = OpKind::RecvMsg;
 
     fn complete(mut self, completion: Completion) -> Self::Output {
         let n = match completion.result {

@@ -7,7 +7,7 @@ use io_uring::{opcode, squeue, types};
 use socket2::{SockAddr, SockAddrStorage};
 
 use crate::buf::{BufResult, IoBufMut};
-use crate::driver::{Completion, Interest, Mode, OpCode, ReadyOp, Ring, SharedFd, UringOp};
+use crate::driver::{Completion, Interest, Mode, OpCode, OpKind, ReadyOp, Ring, SharedFd, UringOp};
 use crate::sys::syscall;
 
 /// The message header, its one iovec and the source address: one heap block whose inner
@@ -55,6 +55,7 @@ impl<B: IoBufMut> RecvFrom<B> {
 
 impl<B: IoBufMut> OpCode for RecvFrom<B> {
     type Output = BufResult<(usize, SockAddr), B>;
+    const KIND: OpKind = OpKind::RecvMsg;
 
     fn complete(mut self, completion: Completion) -> Self::Output {
         let n = match completion.result {

@@ -13,7 +13,7 @@ use std::rc::Rc;
 use io_uring::{cqueue, opcode, squeue, types};
 
 use crate::buf::pool::{Pool, PoolBuf};
-use crate::driver::{Completion, Interest, Mode, OpCode, ReadyOp, Ring, SharedFd, UringOp};
+use crate::driver::{Completion, Interest, Mode, OpCode, OpKind, ReadyOp, Ring, SharedFd, UringOp};
 use crate::sys::syscall;
 
 pub(crate) struct RecvMulti {
@@ -85,6 +85,7 @@ pub(crate) fn another_runtime() -> io::Error {
 
 impl OpCode for RecvMulti {
     type Output = io::Result<Option<PoolBuf>>;
+    const KIND: OpKind = OpKind::Recv;
 
     fn complete(mut self, completion: Completion) -> Self::Output {
         self.item(completion)

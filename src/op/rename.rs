@@ -6,7 +6,7 @@ use std::io;
 
 use io_uring::{opcode, squeue, types};
 
-use crate::driver::{Blocking, Completion, Mode, OpCode, Raw, ReadyOp, Ring, UringOp};
+use crate::driver::{Blocking, Completion, Mode, OpCode, OpKind, Raw, ReadyOp, Ring, UringOp};
 use crate::sys::syscall;
 
 pub(crate) struct Rename {
@@ -24,6 +24,7 @@ impl Rename {
 
 impl OpCode for Rename {
     type Output = io::Result<()>;
+    const KIND: OpKind = OpKind::Rename;
 
     fn complete(self, completion: Completion) -> io::Result<()> {
         completion.result.map(drop)

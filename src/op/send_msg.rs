@@ -15,7 +15,7 @@ use io_uring::{opcode, squeue, types};
 use socket2::SockAddr;
 
 use crate::buf::{BufResult, IoBuf};
-use crate::driver::{Completion, Interest, Mode, OpCode, ReadyOp, Ring, SharedFd, UringOp};
+use crate::driver::{Completion, Interest, Mode, OpCode, OpKind, ReadyOp, Ring, SharedFd, UringOp};
 use crate::sys::syscall;
 
 /// The message header, its one iovec, the destination and the control message: one heap
@@ -118,6 +118,7 @@ fn write_rights(msg: &mut Msg, fds: &[OwnedFd]) {
 
 impl<B: IoBuf> OpCode for SendMsg<B> {
     type Output = BufResult<usize, B>;
+    const KIND: OpKind = OpKind::SendMsg;
 
     fn complete(self, completion: Completion) -> BufResult<usize, B> {
         // The duplicates close now: the kernel took its own references.

@@ -12,7 +12,7 @@ use io_uring::{opcode, squeue};
 
 use crate::buf::{BufResult, IoBuf};
 use crate::driver::{
-    on_target, Completion, Interest, Mode, OpCode, ReadyOp, Ring, SharedFd, UringOp,
+    on_target, Completion, Interest, Mode, OpCode, OpKind, ReadyOp, Ring, SharedFd, UringOp,
 };
 use crate::sys::syscall;
 
@@ -43,6 +43,7 @@ impl<B: IoBuf> SendZc<B> {
 
 impl<B: IoBuf> OpCode for SendZc<B> {
     type Output = BufResult<usize, B>;
+    const KIND: OpKind = OpKind::SendZc;
 
     fn complete(self, completion: Completion) -> BufResult<usize, B> {
         (completion.result.map(|n| n as usize), self.buf)

@@ -5,7 +5,9 @@ use std::net::Shutdown as How;
 
 use io_uring::{opcode, squeue};
 
-use crate::driver::{on_target, Completion, Mode, OpCode, ReadyOp, Ring, SharedFd, UringOp};
+use crate::driver::{
+    on_target, Completion, Mode, OpCode, OpKind, ReadyOp, Ring, SharedFd, UringOp,
+};
 use crate::sys::syscall;
 
 pub(crate) struct Shutdown {
@@ -30,6 +32,7 @@ impl Shutdown {
 
 impl OpCode for Shutdown {
     type Output = io::Result<()>;
+    const KIND: OpKind = OpKind::Shutdown;
 
     fn complete(self, completion: Completion) -> io::Result<()> {
         completion.result.map(drop)

@@ -6,7 +6,9 @@ use std::io;
 
 use io_uring::{opcode, squeue, types};
 
-use crate::driver::{Blocking, Completion, Mode, OpCode, Raw, ReadyOp, Ring, SharedFd, UringOp};
+use crate::driver::{
+    Blocking, Completion, Mode, OpCode, OpKind, Raw, ReadyOp, Ring, SharedFd, UringOp,
+};
 use crate::sys::syscall;
 
 pub(crate) struct Statx {
@@ -52,6 +54,7 @@ impl Statx {
 
 impl OpCode for Statx {
     type Output = io::Result<Box<libc::statx>>;
+    const KIND: OpKind = OpKind::Statx;
 
     fn complete(self, completion: Completion) -> io::Result<Box<libc::statx>> {
         completion.result?;

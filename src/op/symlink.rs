@@ -8,7 +8,7 @@ use std::io;
 use io_uring::{opcode, squeue, types};
 
 use super::lacking_on_ring;
-use crate::driver::{Blocking, Completion, Mode, OpCode, Raw, ReadyOp, Ring, UringOp};
+use crate::driver::{Blocking, Completion, Mode, OpCode, OpKind, Raw, ReadyOp, Ring, UringOp};
 use crate::sys::syscall;
 
 pub(crate) struct Symlink {
@@ -48,6 +48,7 @@ pub(crate) fn symlink_at(target: &CStr, link: &CStr) -> io::Result<u32> {
 
 impl OpCode for Symlink {
     type Output = io::Result<()>;
+    const KIND: OpKind = OpKind::Symlink;
 
     fn complete(self, completion: Completion) -> io::Result<()> {
         lacking_on_ring(completion.result, self.via_ring).map(drop)

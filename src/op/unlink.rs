@@ -6,7 +6,7 @@ use std::io;
 
 use io_uring::{opcode, squeue, types};
 
-use crate::driver::{Blocking, Completion, Mode, OpCode, Raw, ReadyOp, Ring, UringOp};
+use crate::driver::{Blocking, Completion, Mode, OpCode, OpKind, Raw, ReadyOp, Ring, UringOp};
 use crate::sys::syscall;
 
 pub(crate) struct Unlink {
@@ -25,6 +25,7 @@ impl Unlink {
 
 impl OpCode for Unlink {
     type Output = io::Result<()>;
+    const KIND: OpKind = OpKind::Unlink;
 
     fn complete(self, completion: Completion) -> io::Result<()> {
         completion.result.map(drop)

@@ -9,7 +9,9 @@ use std::rc::Rc;
 use io_uring::{opcode, squeue, types};
 
 use crate::buf::{BufResult, IoBuf};
-use crate::driver::{Blocking, Completion, Mode, OpCode, Raw, ReadyOp, Ring, SharedFd, UringOp};
+use crate::driver::{
+    Blocking, Completion, Mode, OpCode, OpKind, Raw, ReadyOp, Ring, SharedFd, UringOp,
+};
 use crate::sys::{self, Dir};
 
 pub(crate) struct WriteAt<B> {
@@ -66,6 +68,7 @@ impl<B: IoBuf> WriteAt<B> {
 
 impl<B: IoBuf> OpCode for WriteAt<B> {
     type Output = BufResult<usize, B>;
+    const KIND: OpKind = OpKind::Write;
 
     fn complete(self, completion: Completion) -> BufResult<usize, B> {
         (completion.result.map(|n| n as usize), self.buf)

@@ -22,7 +22,7 @@ use slab::Slab;
 
 use super::task::{TaskEntry, TaskHeader};
 use super::timers::TimerStore;
-use crate::driver::{DriverKind, Handle, Park, Stats};
+use crate::driver::{DriverKind, Handle, OpStats, Park, Stats};
 use crate::sys;
 
 pub(crate) type Task = Runnable<TaskHeader>;
@@ -262,6 +262,8 @@ impl Core {
             timers: self.timers.borrow().len(),
             lost_completions: 0,
             fixed_files: 0,
+            ops: OpStats::default(),
+            completions_per_enter: [0; 7],
         };
         self.driver.fill_stats(&mut stats);
         stats

@@ -19,7 +19,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub use crate::driver::{Driver, DriverKind, RingFeatures, Stats};
+pub use crate::driver::{Driver, DriverKind, OpCounts, OpKind, OpStats, RingFeatures, Stats};
 pub use handle::{Handle, TryCurrentError};
 pub use join_set::JoinSet;
 pub use per_core::{run_per_core, ThreadPerCore};

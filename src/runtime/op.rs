@@ -10,9 +10,10 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
+use std::time::Duration;
 
 use super::context;
-use crate::driver::{Completion, Handle, MultiPolicy, OpState, Operation};
+use crate::driver::{Completion, Expired, Handle, MultiPolicy, OpState, Operation};
 use crate::op::nop::Nop;
 
 /// What both futures hold: the op, where it stands, and the driver it was started on.
@@ -34,6 +35,7 @@ impl<T: Operation> Slot<T> {
     /// The driver and the op, for one step: the current runtime's driver. An op that is
     /// not handed off moves to the runtime polling it; one that is handed off cannot
     /// (another ring or epoll set holds it), and polling it elsewhere is a clear panic.
+    #[inline]
     fn parts(&mut self) -> (&Handle, &mut OpState, &mut T) {
         match &self.driver {
             // Its runtime's block_on runs: on this thread that is the current runtime.
@@ -72,6 +74,40 @@ impl<T: Operation> Op<T> {
         Op {
             slot: Slot::new(data),
         }
+    }
+
+    /// The output of an op that was never polled (so the kernel never saw it), as if it
+    /// had failed with `e`: its buffers come back with the error.
+    pub(crate) fn fail(mut self, e: io::Error) -> T::Output {
+        assert!(
+            self.slot.state == OpState::Idle,
+            "proactor: an op in flight cannot be failed"
+        );
+        let data = self
+            .slot
+            .data
+            .take()
+            .expect("an op never polled has its data");
+        data.complete(Completion::of(Err(e)))
+    }
+}
+
+impl<T: Operation> Op<T> {
+    /// Polls the op under a deadline `after` from its start ([`Handle::poll_op_timed`]):
+    /// an io_uring backend links a timeout to its submission; the epoll backend polls
+    /// `expired`, the caller's timer, while the op waits. On expiry the output carries an
+    /// error of kind `TimedOut` (and the buffers back).
+    pub(crate) fn poll_timed(
+        &mut self,
+        after: Duration,
+        expired: Expired<'_>,
+        cx: &mut Context<'_>,
+    ) -> Poll<T::Output> {
+        let slot = &mut self.slot;
+        let (driver, state, data) = slot.parts();
+        let completion = ready!(driver.poll_op_timed(state, data, after, expired, cx));
+        let data = slot.data.take().expect("checked above");
+        Poll::Ready(data.complete(completion))
     }
 }
 

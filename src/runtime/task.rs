@@ -12,6 +12,7 @@ use std::task::{Context, Poll, Waker};
 use async_task::FallibleTask;
 
 use super::context::{self, Core, Shared};
+use crate::trace;
 use std::sync::Arc;
 
 /// Per-task state stored inside the task's allocation (async-task metadata).
@@ -52,6 +53,8 @@ struct TaskFuture<'a, F> {
     /// its runtime's registry at its first poll, on the runtime's thread.
     register: bool,
     header: &'a TaskHeader,
+    /// Entered while the task is polled (feature `tracing`; nothing without it).
+    span: trace::Span,
 }
 
 impl<F> TaskFuture<'_, F> {
@@ -101,6 +104,8 @@ impl<F: Future> Future for TaskFuture<'_, F> {
         // dropped in place by `finish`, and `TaskFuture` has no `Unpin` impl or other
         // projection.
         let this = unsafe { self.get_unchecked_mut() };
+        let span = this.span.clone();
+        let _entered = span.enter();
         this.header.started.store(true, Ordering::Release);
         // A task spawned from another thread enters its runtime's registry at its first
         // poll; one its runtime cannot take (shutting down) never runs.
@@ -146,6 +151,7 @@ fn task_future<'a, F>(
         owner,
         register: key == usize::MAX,
         header,
+        span: trace::task_span(),
     }
 }
 

@@ -150,7 +150,9 @@ impl From<Elapsed> for std::io::Error {
 }
 
 /// Runs `fut` with a time limit: its output, or [`Elapsed`] if `duration` passes first (the
-/// future is then dropped, cancelling what it was doing).
+/// future is then dropped, cancelling what it was doing). For a single socket operation,
+/// its future's own `timeout` ([`net::future`](crate::net::future)) does the same in the
+/// kernel on io_uring, and gives its buffer back.
 ///
 /// ```
 /// use std::time::Duration;

@@ -46,6 +46,15 @@ macro_rules! on_each_driver {
     };
 }
 
+/// A connected pair of TCP streams over loopback: (client, server).
+pub async fn tcp_pair() -> (proactor::net::TcpStream, proactor::net::TcpStream) {
+    let listener = proactor::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let client = proactor::net::TcpStream::connect(addr).await.unwrap();
+    let (server, _) = listener.accept().await.unwrap();
+    (client, server)
+}
+
 /// The number of descriptors this process holds open.
 pub fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
@@ -56,6 +65,11 @@ pub fn open_fds() -> usize {
 pub fn serial() -> std::sync::MutexGuard<'static, ()> {
     static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
     SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Polls `fut` once (starting its operation) and gives what that poll gave.
+pub async fn poll_once<F: Future + Unpin>(fut: &mut F) -> std::task::Poll<F::Output> {
+    std::future::poll_fn(|cx| std::task::Poll::Ready(std::pin::Pin::new(&mut *fut).poll(cx))).await
 }
 
 /// Turns the current runtime until `cond` holds (within 10 s): sleeps of 1 ms.

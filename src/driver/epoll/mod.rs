@@ -35,10 +35,10 @@ use offload::Offload;
 
 use super::fd::{SharedFd, WeakFd};
 use super::inflight::MultiPolicy;
-use super::op::{Completion, Interest, Mode, OpState, Operation, Parked};
-use super::stats::Stats;
+use super::op::{timed_out, Completion, Interest, Mode, OpState, Operation, Parked};
+use super::stats::{OpStats, Stats};
 use super::token::{Tokens, RESERVED};
-use super::{Backend, Park};
+use super::{Backend, Expired, Park};
 use crate::sys::{self, syscall};
 
 /// Token of the runtime's eventfd in the epoll set (reserved: fd tokens never have the top
@@ -80,6 +80,10 @@ pub(crate) struct Epoll {
     submissions: u64,
     enters: u64,
     completions: u64,
+    /// System call attempts and completions per kind of op.
+    ops: OpStats,
+    /// `epoll_wait`s by how many events they gave ([`Stats::completions_per_enter`]).
+    per_enter: [u64; 7],
 }
 
 impl Epoll {
@@ -118,6 +122,8 @@ impl Epoll {
             submissions: 0,
             enters: 0,
             completions: 0,
+            ops: OpStats::default(),
+            per_enter: [0; 7],
         })
     }
 
@@ -199,6 +205,7 @@ impl Epoll {
         if let OpState::Pending(token) = *state {
             let completion = std::task::ready!(self.offload.poll(token, cx));
             *state = OpState::Idle;
+            self.ops.completed(T::KIND);
             return Poll::Ready(completion);
         }
         if self.budget == 0 {
@@ -206,6 +213,7 @@ impl Epoll {
             return Poll::Pending;
         }
         self.submissions += 1;
+        self.ops.submitted(T::KIND);
         let result = match op.syscall() {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => match op.blocking() {
                 Some(call) => {
@@ -217,7 +225,41 @@ impl Epoll {
             res => res,
         };
         self.budget -= 1;
+        self.ops.completed(T::KIND);
         Poll::Ready(Completion::of(result))
+    }
+
+    /// Runs the op's system call, again on `EINTR`.
+    #[inline]
+    fn try_syscall<T: Operation>(&mut self, op: &mut T) -> io::Result<u32> {
+        loop {
+            self.submissions += 1;
+            self.ops.submitted(T::KIND);
+            match op.syscall() {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                res => return res,
+            }
+        }
+    }
+
+    /// The op is done with `result`: a short stream read marks its fd drained, its waiter
+    /// (if any) is forgotten, and it counts against the turn's budget.
+    #[inline]
+    fn finish<T: Operation>(
+        &mut self,
+        state: &mut OpState,
+        op: &T,
+        result: io::Result<u32>,
+    ) -> Completion {
+        if let (Ok(n), Mode::Readiness(fd, Interest::Read)) = (&result, op.mode()) {
+            if op.drained(*n) {
+                fd.epoll().drained();
+            }
+        }
+        self.stop_waiting(state, &op.mode());
+        self.budget = self.budget.saturating_sub(1);
+        self.ops.completed(T::KIND);
+        Completion::of(result)
     }
 
     fn dispatch(&mut self, token: u64, events: u32, released: &mut Vec<Box<dyn Parked>>) {
@@ -272,28 +314,46 @@ impl Backend for Epoll {
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
-        let result = loop {
-            self.submissions += 1;
-            match op.syscall() {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => match op.mode() {
-                    Mode::Readiness(fd, interest) => match self.wait(state, fd, interest, cx) {
-                        Ok(()) => return Poll::Pending,
-                        Err(e) => break Err(e),
-                    },
-                    Mode::Immediate | Mode::Offload => break Err(e),
+        let result = match self.try_syscall(op) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => match op.mode() {
+                Mode::Readiness(fd, interest) => match self.wait(state, fd, interest, cx) {
+                    Ok(()) => return Poll::Pending,
+                    Err(e) => Err(e),
                 },
-                res => break res,
-            }
+                Mode::Immediate | Mode::Offload => Err(e),
+            },
+            res => res,
         };
-        if let (Ok(n), Mode::Readiness(fd, Interest::Read)) = (&result, op.mode()) {
-            if op.drained(*n) {
-                fd.epoll().drained();
-            }
+        Poll::Ready(self.finish(state, op, result))
+    }
+
+    /// The deadline is the caller's timer: polled while the op waits for readiness, and once
+    /// it passed the waiter is forgotten (the kernel holds nothing of a readiness op) and
+    /// the op completes as timed out, after one last try. A call on the thread pool cannot
+    /// be given up: it finishes with its own result.
+    fn poll_op_timed<T: Operation>(
+        &mut self,
+        state: &mut OpState,
+        op: &mut T,
+        _after: Duration,
+        expired: Expired<'_>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Completion> {
+        if let Poll::Ready(completion) = self.poll_op(state, op, cx) {
+            return Poll::Ready(completion);
         }
-        self.stop_waiting(state, &op.mode());
-        self.budget -= 1;
-        Poll::Ready(Completion::of(result))
+        // Idle: it yielded to the executor before trying; it tries when polled again.
+        let waits = matches!(*state, OpState::Pending(_));
+        if !waits || matches!(op.mode(), Mode::Offload) || !expired(cx) {
+            return Poll::Pending;
+        }
+        // One last try, without waiting: what arrived before the deadline (its event not
+        // yet seen) is delivered; a deadline of zero tries once, as on io_uring.
+        let result = match self.try_syscall(op) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(timed_out()),
+            res => res,
+        };
+        Poll::Ready(self.finish(state, op, result))
     }
 
     /// One completion per poll: the readiness path runs a multishot op as a single-shot one
@@ -333,6 +393,7 @@ impl Backend for Epoll {
             Park::Until(timeout) => timeout,
         };
         let n = self.wait_events(timeout)?;
+        self.per_enter[Stats::completion_bucket(n)] += 1;
         for i in 0..n {
             let ev = self.events[i];
             self.dispatch(ev.u64, ev.events, released);
@@ -355,5 +416,7 @@ impl Backend for Epoll {
         stats.submissions = self.submissions;
         stats.enters = self.enters;
         stats.completions = self.completions;
+        stats.ops = self.ops;
+        stats.completions_per_enter = self.per_enter;
     }
 }

@@ -110,6 +110,11 @@ impl Offload {
         while self.inflight.pending().next().is_some() && !self.leaked {
             // Past the deadline only after one look at what already finished.
             if !std::mem::take(&mut first) && Instant::now() >= deadline {
+                crate::trace::event!(
+                    error,
+                    pending = self.inflight.len(),
+                    "blocking file calls still running at the shutdown deadline; leaking them"
+                );
                 eprintln!(
                     "proactor: {} blocking file calls did not finish within {limit:?} of \
                      shutdown; leaking their buffers instead of freeing memory they may use",

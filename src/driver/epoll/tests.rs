@@ -9,7 +9,7 @@ use super::wait::timeout_ms;
 use super::{Epoll, FdState, BUDGET};
 use crate::driver::testing::{counter, socketpair, write_to, Nop, Read, Rig, Write};
 use crate::driver::{
-    Blocking, Completion, Driver, Engine, Interest, Mode, OpCode, ReadyOp, Ring, UringOp,
+    Blocking, Completion, Driver, Engine, Interest, Mode, OpCode, OpKind, ReadyOp, Ring, UringOp,
 };
 
 fn rig() -> Rig {
@@ -22,6 +22,26 @@ fn epoll<R>(rig: &Rig, f: impl FnOnce(&mut Epoll) -> R) -> R {
         Engine::Epoll(d) => f(d),
         Engine::Uring(_) => panic!("not an epoll backend"),
     })
+}
+
+#[test]
+fn timed_read_gives_up_its_wait_at_the_deadline() {
+    let rig = rig();
+    let (a, b) = socketpair();
+    let mut read = rig.start_timed(Read::new(&a, 64), Duration::from_millis(20));
+    assert_eq!(
+        epoll(&rig, |d| d.waiting),
+        1,
+        "the read waits for readiness"
+    );
+    let err = rig.finish(&mut read).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+    assert_eq!(epoll(&rig, |d| d.waiting), 0, "its waiter is forgotten");
+    // Data that came before the deadline was seen goes to the last try, not to a timeout.
+    let mut read = rig.start_timed(Read::new(&a, 64), Duration::from_millis(20));
+    write_to(&b, b"late").unwrap();
+    std::thread::sleep(Duration::from_millis(25));
+    assert_eq!(read.poll(&rig).unwrap().unwrap(), b"late");
 }
 
 #[test]
@@ -227,6 +247,7 @@ struct Slow {
 
 impl OpCode for Slow {
     type Output = io::Result<u32>;
+    const KIND: OpKind = OpKind::Other;
 
     fn complete(self, completion: Completion) -> io::Result<u32> {
         completion.result
@@ -328,6 +349,7 @@ fn an_op_without_a_blocking_call_reports_its_error() {
     struct Never;
     impl OpCode for Never {
         type Output = io::Result<u32>;
+        const KIND: OpKind = OpKind::Other;
         fn complete(self, completion: Completion) -> io::Result<u32> {
             completion.result
         }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use io_uring::{cqueue, opcode, squeue, types};
 
+use super::linked::{LINK_KIND, LINK_TIMEOUT};
 use super::setup::{
     unregister_ring_fd, GeteventsArg, KernelTimespec, ENTER_EXT_ARG, ENTER_GETEVENTS,
     ENTER_REGISTERED_RING,
@@ -16,6 +17,7 @@ use super::setup::{
 use super::{Uring, CANCEL, FIXED_CLEAR, FIXED_INSTALL, FIXED_KIND, INLINE_PER_TURN, PROBE, WAKE};
 use crate::driver::inflight::{InFlight, Outcome};
 use crate::driver::op::{Completion, Parked, CQE_F_MORE};
+use crate::driver::stats::{OpKind, Stats};
 use crate::driver::Park;
 use crate::sys::{self, syscall};
 
@@ -116,7 +118,10 @@ impl Uring {
                         return;
                     }
                 }
-                _ => panic!("io_uring_enter failed: {err}"),
+                _ => {
+                    crate::trace::event!(error, %err, "io_uring_enter failed");
+                    panic!("io_uring_enter failed: {err}")
+                }
             }
         }
     }
@@ -180,6 +185,11 @@ impl Uring {
             match cqe.user_data() {
                 WAKE => self.wake_armed = false,
                 CANCEL => {}
+                user_data if user_data & LINK_KIND == LINK_TIMEOUT => {
+                    if self.links.completed(user_data, cqe.result()) {
+                        self.ops.completed(OpKind::LinkTimeout);
+                    }
+                }
                 user_data if user_data & FIXED_KIND == PROBE => {
                     self.probe_results.push((user_data, cqe.result()));
                 }
@@ -244,6 +254,8 @@ impl Uring {
         if !self.wake_armed {
             self.arm_wake();
         }
+        // What this turn enters and reaps, for the histogram of completions per enter.
+        let (enters, completions) = (self.enters, self.completions);
         match park {
             Park::Until(timeout) if self.ring.completion().is_empty() => self.enter(Some(timeout)),
             _ => {
@@ -258,6 +270,10 @@ impl Uring {
         while self.reap() > 0 && self.ring.submission().cq_overflow() {
             self.overflow_flushes += 1;
             self.enter(None);
+        }
+        if self.enters != enters {
+            let reaped = (self.completions - completions) as usize;
+            self.per_enter[Stats::completion_bucket(reaped)] += 1;
         }
         released.append(&mut self.released);
         Ok(())
@@ -282,6 +298,11 @@ impl Uring {
             // Past the deadline, but only once the cancels went out and what they completed
             // at once was reaped: a deadline of zero still frees what cancels at once.
             if !cancelled.is_empty() && Instant::now() >= deadline {
+                crate::trace::event!(
+                    error,
+                    pending = pending.len(),
+                    "io_uring operations still in flight at the shutdown deadline; leaking the ring"
+                );
                 eprintln!(
                     "proactor: {} io_uring operations did not complete within {limit:?} of \
                      shutdown; leaking the ring instead of freeing memory the kernel may use",
@@ -317,6 +338,15 @@ impl Uring {
             released.append(&mut self.released);
         }
         released.append(&mut self.released);
+        if !self.links.is_empty() && !self.leak {
+            // Every op is done; the completions of their link timeouts come with theirs, but
+            // one lost with dropped completions (`lost.rs`) must not hold the runtime up:
+            // one more look, then what is left is leaked, never freed.
+            self.enter(Some(Some(Duration::from_millis(10))));
+            self.reap();
+            released.append(&mut self.released);
+            self.links.leak();
+        }
     }
 }
 
@@ -330,6 +360,7 @@ impl Drop for Uring {
             // The table's install values stay too; its ring fd stays open (the ring is
             // leaked), so later releases still empty their slots.
             std::mem::forget(self.fixed_files.take());
+            self.links.leak();
             return; // ring, in-flight resources and the wake buffer stay allocated forever
         }
         if let Some(files) = &self.fixed_files {

@@ -145,7 +145,15 @@ impl FixedFiles {
                 *s = Slot::Ready;
                 self.ready[slot as usize].set(true);
             }
-            (Slot::Installing, false) => *s = Slot::Failed,
+            (Slot::Installing, false) => {
+                crate::trace::event!(
+                    warn,
+                    slot,
+                    errno = -res,
+                    "registered file slot install failed; the socket goes by its fd"
+                );
+                *s = Slot::Failed;
+            }
             (Slot::Orphaned, true) => {
                 *s = Slot::Clearing;
                 self.queue_clear(&mut st, slot);
@@ -160,7 +168,15 @@ impl FixedFiles {
     /// open until reused).
     pub(crate) fn cleared(&self, slot: u32, res: i32) {
         if res < 0 {
-            let _ = self.clear_now(slot);
+            crate::trace::event!(
+                error,
+                slot,
+                errno = -res,
+                "registered file slot close failed; emptying it synchronously"
+            );
+            if let Err(_e) = self.clear_now(slot) {
+                crate::trace::event!(error, slot, err = %_e, "registered file slot update failed");
+            }
         }
         let mut st = self.state.borrow_mut();
         debug_assert_eq!(st.slots[slot as usize], Slot::Clearing);
@@ -176,10 +192,17 @@ impl FixedFiles {
         }
         let pending = std::mem::take(&mut st.to_clear);
         for slot in pending {
-            if self.clear_now(slot).is_ok() {
-                st.put_back(slot);
-            } else {
-                self.queue_clear(&mut st, slot);
+            match self.clear_now(slot) {
+                Ok(()) => st.put_back(slot),
+                Err(_e) => {
+                    crate::trace::event!(
+                        error,
+                        slot,
+                        err = %_e,
+                        "registered file slot update failed; retried at the next turn"
+                    );
+                    self.queue_clear(&mut st, slot);
+                }
             }
         }
     }
@@ -348,7 +371,10 @@ pub(super) fn register_fixed_files(ring: &IoUring, len: u32) -> Option<Rc<FixedF
     if len == 0 {
         return None;
     }
-    ring.submitter().register_files_sparse(len).ok()?;
+    if let Err(_e) = ring.submitter().register_files_sparse(len) {
+        crate::trace::event!(debug, len, err = %_e, "registered file table refused by the kernel");
+        return None;
+    }
     Some(Rc::new(FixedFiles::new(ring.as_raw_fd(), len)))
 }
 

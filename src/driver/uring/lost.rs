@@ -73,6 +73,11 @@ impl Uring {
     /// wake-up read.
     pub(super) fn completions_lost(&mut self) {
         self.lost_completions += 1;
+        crate::trace::event!(
+            error,
+            in_flight = self.inflight.len(),
+            "the kernel dropped io_uring completions (EBADR); failing the operations in flight"
+        );
         if self.lost_completions == 1 {
             eprintln!(
                 "proactor: the kernel dropped io_uring completions (EBADR: out of memory); \

@@ -23,6 +23,7 @@
 mod bufs;
 mod enter;
 mod fixed;
+mod linked;
 mod lost;
 mod setup;
 mod sqe;
@@ -36,7 +37,7 @@ use std::mem::ManuallyDrop;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::rc::Rc;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use io_uring::IoUring;
 
@@ -44,10 +45,11 @@ pub(crate) use fixed::{FdSlot, FixedFiles};
 pub(crate) use sqe::{on_target, Ring, Target};
 
 use super::inflight::{InFlight, MultiPolicy};
-use super::op::{Completion, OpState, Operation, Parked};
-use super::stats::{FastPaths, RingFeatures, Stats};
+use super::op::{timed_out, Completion, OpState, Operation, Parked};
+use super::stats::{FastPaths, OpKind, OpStats, RingFeatures, Stats};
 use super::token::RESERVED;
-use super::{Backend, Park};
+use super::{Backend, Expired, Park};
+use linked::LinkTimeouts;
 use setup::{build_ring, check_support, os_msg, probe_fast_paths, register_ring_fd};
 
 /// `user_data` of the async-cancel requests the driver submits for dropped ops.
@@ -149,6 +151,13 @@ pub(crate) struct Uring {
     file_batch: u32,
     /// The registered file table for sockets, when on; closed before the ring is dropped.
     fixed_files: Option<Rc<FixedFiles>>,
+    /// The link timeouts of ops with a deadline, in flight (`linked.rs`).
+    links: LinkTimeouts,
+    /// Submissions and completions per kind of op.
+    ops: OpStats,
+    /// Turns that entered the kernel, by how many completions they reaped
+    /// ([`Stats::completions_per_enter`]).
+    per_enter: [u64; 7],
 }
 
 impl Uring {
@@ -190,6 +199,9 @@ impl Uring {
             None
         };
         features.fixed_files = fixed_files.is_some();
+        if fast {
+            refused(&features, &multishot);
+        }
         Ok(Uring {
             ring: ManuallyDrop::new(ring),
             inflight: ManuallyDrop::new(InFlight::default()),
@@ -224,6 +236,9 @@ impl Uring {
             files_queued: 0,
             file_batch,
             fixed_files,
+            links: LinkTimeouts::default(),
+            ops: OpStats::default(),
+            per_enter: [0; 7],
         })
     }
 
@@ -237,13 +252,36 @@ impl Uring {
         self.fast
     }
 
+    /// Starts a single-shot op: inline where it can finish at once without waiting (within
+    /// the turn's budget), else through the ring, linked to a timeout of `link` if given.
+    #[inline]
+    fn start<T: Operation>(
+        &mut self,
+        state: &mut OpState,
+        op: &mut T,
+        link: Option<Duration>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Completion> {
+        if self.inline_budget > 0 {
+            if let Some(result) = op.try_inline() {
+                self.inline_budget -= 1;
+                self.ops.submitted(T::KIND);
+                self.ops.completed(T::KIND);
+                return Poll::Ready(Completion::of(result));
+            }
+        }
+        self.submit(state, op, None, link, cx)
+    }
+
     /// The one submission path, of single-shot and multishot ops alike: `op`'s SQE under a
-    /// new in-flight slot (a multishot one under `multi`).
+    /// new in-flight slot (a multishot one under `multi`), followed by a linked timeout of
+    /// `link` when given (`linked.rs`).
     fn submit<T: Operation>(
         &mut self,
         state: &mut OpState,
         op: &mut T,
         multi: Option<&MultiPolicy>,
+        link: Option<Duration>,
         cx: &mut Context<'_>,
     ) -> Poll<Completion> {
         // The SQE first: `sqe()` may run user code (an `IoBuf`'s methods) that panics, and
@@ -252,10 +290,10 @@ impl Uring {
             Ok(sqe) => sqe,
             Err(e) => return Poll::Ready(Completion::of(Err(e))),
         };
-        // Room for the op and a slot update, before anything is recorded: making room may
-        // enter the kernel and run wakers (user code) that panic, and a slot taken before
-        // that would wait forever for a completion.
-        self.reserve(2);
+        // Room for the op, its link timeout and a slot update, before anything is recorded:
+        // making room may enter the kernel and run wakers (user code) that panic, and a slot
+        // taken before that would wait forever for a completion.
+        self.reserve(2 + link.is_some() as usize);
         // A stream without a slot gets one now; this op still names the fd (the slot is
         // named once the update filling it completed). Queued after the op's SQE was built,
         // so a panic there leaves no update naming an fd that nothing holds open.
@@ -269,11 +307,17 @@ impl Uring {
         if !T::CANCEL_FINDS {
             self.inflight.mark_unfindable(user_data);
         }
-        // SAFETY: `T: UringOp` promises every pointer in the SQE refers to heap memory owned
-        // by `op` (`[heap-owned]`); the op future keeps `op` alive until its final
-        // completion is collected, or parks it in the in-flight slot if dropped
-        // (`[parked-on-drop]`, `[multishot-slot]`).
-        unsafe { self.push(&sqe.user_data(user_data)) };
+        let sqe = sqe.user_data(user_data);
+        self.ops.submitted(T::KIND);
+        match link {
+            // SAFETY: `T: UringOp` promises every pointer in the SQE refers to heap memory
+            // owned by `op` (`[heap-owned]`); the op future keeps `op` alive until its final
+            // completion is collected, or parks it in the in-flight slot if dropped
+            // (`[parked-on-drop]`, `[multishot-slot]`).
+            None => unsafe { self.push(&sqe) },
+            // The same holds of the op's SQE; the room for the pair was reserved above.
+            Some(after) => self.push_linked(sqe, after),
+        }
         if T::NOTIFIES {
             self.notifying.insert(user_data, None);
         }
@@ -302,15 +346,18 @@ impl Uring {
         }
     }
 
-    /// Takes the next completion of slot `user_data`; the state goes back to idle with the
-    /// last one.
+    /// Takes the next completion of slot `user_data`, an op of `kind`; the state goes back
+    /// to idle with the last one.
+    #[inline]
     fn collect(
         &mut self,
         state: &mut OpState,
         user_data: u64,
+        kind: OpKind,
         cx: &mut Context<'_>,
     ) -> Poll<Completion> {
         let completion = std::task::ready!(self.inflight.poll(user_data, cx));
+        self.ops.completed(kind);
         if !completion.more() {
             *state = OpState::Idle;
         }
@@ -326,6 +373,25 @@ impl Uring {
     }
 }
 
+/// Tells (feature `tracing`) which of the fast paths asked for the kernel refused.
+#[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
+fn refused(features: &RingFeatures, multishot: &FastPaths) {
+    let paths = [
+        ("SINGLE_ISSUER + DEFER_TASKRUN", features.defer_taskrun),
+        ("registered ring fd", features.registered_ring_fd),
+        ("SEND_ZC", features.send_zc),
+        ("registered file table", features.fixed_files),
+        ("multishot accept", multishot.accept_multi),
+        ("multishot recv", multishot.recv_multi),
+    ];
+    for (feature, on) in paths {
+        if !on {
+            crate::trace::event!(debug, feature, "io_uring fast path refused by the kernel");
+        }
+    }
+    crate::trace::event!(debug, ?features, "io_uring ring set up");
+}
+
 impl Backend for Uring {
     fn poll_op<T: Operation>(
         &mut self,
@@ -334,17 +400,32 @@ impl Backend for Uring {
         cx: &mut Context<'_>,
     ) -> Poll<Completion> {
         match *state {
-            OpState::Idle => {
-                if self.inline_budget > 0 {
-                    if let Some(result) = op.try_inline() {
-                        self.inline_budget -= 1;
-                        return Poll::Ready(Completion::of(result));
-                    }
-                }
-                self.submit(state, op, None, cx)
-            }
-            OpState::Pending(user_data) => self.collect(state, user_data, cx),
+            OpState::Idle => self.start(state, op, None, cx),
+            OpState::Pending(user_data) => self.collect(state, user_data, T::KIND, cx),
         }
+    }
+
+    /// The deadline is the kernel's: the op goes in linked to a timeout of `after`, and its
+    /// `-ECANCELED` is the deadline passing (a cancel of ours is for a dropped op, whose
+    /// completion nobody sees). The userspace timer is not needed.
+    fn poll_op_timed<T: Operation>(
+        &mut self,
+        state: &mut OpState,
+        op: &mut T,
+        after: Duration,
+        _expired: Expired<'_>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Completion> {
+        let mut completion = std::task::ready!(match *state {
+            OpState::Idle => self.start(state, op, Some(after), cx),
+            OpState::Pending(user_data) => self.collect(state, user_data, T::KIND, cx),
+        });
+        if let Err(e) = &completion.result {
+            if e.raw_os_error() == Some(libc::ECANCELED) {
+                completion.result = Err(timed_out());
+            }
+        }
+        Poll::Ready(completion)
     }
 
     fn poll_multi<T: Operation>(
@@ -355,8 +436,8 @@ impl Backend for Uring {
         cx: &mut Context<'_>,
     ) -> Poll<Completion> {
         match *state {
-            OpState::Idle => self.submit(state, op, Some(policy), cx),
-            OpState::Pending(user_data) => self.collect(state, user_data, cx),
+            OpState::Idle => self.submit(state, op, Some(policy), None, cx),
+            OpState::Pending(user_data) => self.collect(state, user_data, T::KIND, cx),
         }
     }
 
@@ -394,5 +475,7 @@ impl Backend for Uring {
         stats.completions = self.completions;
         stats.lost_completions = self.lost_completions;
         stats.fixed_files = self.fixed_files.as_ref().map_or(0, |f| f.in_use());
+        stats.ops = self.ops;
+        stats.completions_per_enter = self.per_enter;
     }
 }

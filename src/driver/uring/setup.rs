@@ -31,6 +31,11 @@ const REQUIRED_OPCODES: &[(u8, &str)] = &[
     (opcode::UnlinkAt::CODE, "UNLINKAT"),
     (opcode::RenameAt::CODE, "RENAMEAT"),
     (opcode::MkDirAt::CODE, "MKDIRAT"),
+    (opcode::Readv::CODE, "READV"),
+    (opcode::Writev::CODE, "WRITEV"),
+    (opcode::LinkTimeout::CODE, "LINK_TIMEOUT"),
+    (opcode::Splice::CODE, "SPLICE"),
+    (opcode::PollAdd::CODE, "POLL_ADD"),
     // Not FTRUNCATE (Linux 6.9): `set_len` falls back to ftruncate(2) where it is missing,
     // so older kernels keep io_uring for everything else.
 ];
@@ -77,7 +82,15 @@ pub(super) fn build_ring(entries: u32, fast: bool) -> io::Result<(IoUring, RingF
                 last = Some(Ok(built));
                 break;
             }
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => last = Some(Err(e)),
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                crate::trace::event!(
+                    debug,
+                    single_issuer_defer_taskrun = defer,
+                    coop_taskrun = coop,
+                    "io_uring setup flags refused (EINVAL); trying the next tier"
+                );
+                last = Some(Err(e));
+            }
             Err(e) => return Err(e),
         }
     }

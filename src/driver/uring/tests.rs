@@ -14,7 +14,8 @@ use super::enter::hold_for_notif;
 use super::FixedFiles;
 use crate::driver::testing::{pipe, write_to, FileLikeRead, Nop, Read, Rig};
 use crate::driver::{
-    Completion, Config, Driver, Engine, Mode, MultiPolicy, OpCode, OpState, ReadyOp, Ring, UringOp,
+    Completion, Config, Driver, Engine, Mode, MultiPolicy, OpCode, OpKind, OpState, ReadyOp, Ring,
+    UringOp,
 };
 
 #[test]
@@ -33,6 +34,59 @@ fn dropped_read_keeps_its_buffer_until_completion() {
     );
     write_to(&writer, b"x").unwrap();
     rig.until(|| Arc::strong_count(&witness) == 1);
+    assert_eq!(rig.stats().ops_in_flight, 0);
+}
+
+/// Whether no link timeout is in flight, and how many fired.
+fn links(rig: &Rig) -> (bool, u64) {
+    let fired = rig.stats().ops.get(OpKind::LinkTimeout).completed;
+    rig.engine(|e| {
+        (
+            e.as_uring_mut().expect("an io_uring rig").links.is_empty(),
+            fired,
+        )
+    })
+}
+
+#[test]
+fn linked_timeout_cancels_an_idle_read() {
+    let rig = Rig::new(Driver::Uring);
+    let (reader, _writer) = pipe();
+    let read = Read::new(&reader, 8);
+    let witness = read.witness.clone();
+    let mut started = rig.start_timed(read, Duration::from_millis(20));
+    assert_eq!(links(&rig), (false, 0), "the timeout waits with the read");
+    let err = rig.finish(&mut started).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+    assert_eq!(
+        Arc::strong_count(&witness),
+        1,
+        "the op is done with its buffer"
+    );
+    assert_eq!(links(&rig), (true, 1));
+    assert_eq!(rig.stats().ops_in_flight, 0);
+}
+
+#[test]
+fn op_done_first_cancels_its_linked_timeout() {
+    let rig = Rig::new(Driver::Uring);
+    let (reader, writer) = pipe();
+    let mut started = rig.start_timed(Read::new(&reader, 8), Duration::from_secs(60));
+    write_to(&writer, b"x").unwrap();
+    assert_eq!(rig.finish(&mut started).unwrap(), b"x");
+    rig.until(|| links(&rig).0);
+    assert_eq!(links(&rig), (true, 0), "it never fired");
+}
+
+#[test]
+fn dropped_timed_read_frees_its_timeout_and_buffer() {
+    let rig = Rig::new(Driver::Uring);
+    let (reader, _writer) = pipe();
+    let read = Read::new(&reader, 8);
+    let witness = read.witness.clone();
+    let started = rig.start_timed(read, Duration::from_secs(60));
+    started.drop_in(&rig);
+    rig.until(|| Arc::strong_count(&witness) == 1 && links(&rig).0);
     assert_eq!(rig.stats().ops_in_flight, 0);
 }
 
@@ -217,6 +271,7 @@ fn a_panic_building_an_sqe_leaves_no_slot() {
     struct Panics;
     impl OpCode for Panics {
         type Output = ();
+        const KIND: OpKind = OpKind::Other;
         fn complete(self, _: Completion) {}
     }
     // SAFETY: never builds an SQE.
@@ -394,6 +449,28 @@ fn a_lost_wake_read_is_armed_again() {
     );
 }
 
+/// With the `tracing` feature, completions the kernel dropped are an ERROR event (injected
+/// `EBADR`, as above), with the number of ops in flight.
+#[cfg(feature = "tracing")]
+#[test]
+fn dropped_completions_are_an_error_event() {
+    use crate::trace::testing::Recorder;
+
+    let recorder = Recorder::default();
+    recorder.record(|| {
+        let rig = Rig::new(Driver::Uring);
+        let (reader, _writer) = pipe();
+        let mut running = rig.start(Read::new(&reader, 8));
+        rig.turn();
+        report_ebadr(&rig);
+        let err = rig.finish(&mut running).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::OutOfMemory, "{err}");
+    });
+    let lost = recorder.events(tracing::Level::ERROR, "dropped io_uring completions");
+    assert_eq!(lost.len(), 1, "{lost:?}");
+    assert!(lost[0].contains("in_flight=1"), "{lost:?}");
+}
+
 /// A burst of completions larger than a tiny completion queue (8 entries) loses none: the
 /// kernel keeps the overflow (`IORING_FEAT_NODROP`) and the turn flushes it.
 #[test]
@@ -424,6 +501,7 @@ struct FileNop;
 
 impl OpCode for FileNop {
     type Output = io::Result<()>;
+    const KIND: OpKind = OpKind::Other;
     fn complete(self, completion: Completion) -> io::Result<()> {
         completion.result.map(drop)
     }

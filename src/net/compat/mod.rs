@@ -36,7 +36,7 @@ use std::task::{Context, Poll};
 use read::ReadState;
 use write::WriteState;
 
-use crate::buf::{BufResult, IoBuf, IoBufMut};
+use crate::buf::IoBufMut;
 use crate::net::socket::Socket;
 
 /// The reading direction's bridge state, allocated at its first use.
@@ -87,19 +87,17 @@ impl ReadCompat {
 
     /// An owned-buffer read served by the bridge, for when it holds received bytes or an
     /// armed receive (not [`is_idle`](ReadCompat::is_idle)); otherwise the read goes
-    /// straight to the socket (`StreamIo::read`), with nothing of the bridge on its way.
-    pub(crate) async fn read_bridged<B: IoBufMut>(
+    /// straight to the socket (`net::future::StreamRead`), with nothing of the bridge on
+    /// its way.
+    pub(crate) fn poll_read_owned<B: IoBufMut>(
         &self,
+        cx: &mut Context<'_>,
         socket: &Socket,
-        mut buf: B,
-    ) -> BufResult<usize, B> {
-        let res = poll_fn(|cx| {
-            let mut cell = self.0.borrow_mut();
-            let state = cell.get_or_insert_with(|| Box::new(ReadState::new()));
-            state.poll_read_owned(cx, socket, &mut buf)
-        })
-        .await;
-        (res, buf)
+        buf: &mut B,
+    ) -> Poll<io::Result<usize>> {
+        let mut cell = self.0.borrow_mut();
+        let state = cell.get_or_insert_with(|| Box::new(ReadState::new()));
+        state.poll_read_owned(cx, socket, buf)
     }
 
     /// Drops the state; an error if it holds received bytes or an armed receive (a
@@ -159,27 +157,19 @@ impl WriteCompat {
     /// Waits until the bytes accepted through the traits are sent (before an owned-buffer
     /// write or shutdown, which must come after them).
     pub(crate) async fn flush(&self) -> io::Result<()> {
-        let Some(state) = &self.0 else {
-            return Ok(());
-        };
-        if state.borrow().is_idle() {
-            return Ok(());
-        }
-        poll_fn(|cx| state.borrow_mut().poll_flush_as(cx, true)).await
+        poll_fn(|cx| self.poll_flush_owned(cx)).await
     }
 
-    /// An owned-buffer write after the bytes accepted through the traits, for when some
-    /// are not sent yet (not [`is_idle`](WriteCompat::is_idle)); otherwise the write goes
-    /// straight to the socket (`StreamIo::write`).
-    pub(crate) async fn write_bridged<B: IoBuf>(
-        &self,
-        socket: &Socket,
-        buf: B,
-    ) -> BufResult<usize, B> {
-        if let Err(e) = self.flush().await {
-            return (Err(e), buf);
+    /// The poll form of [`flush`](WriteCompat::flush), for the owned-buffer writes
+    /// (`net::future::StreamWrite`).
+    pub(crate) fn poll_flush_owned(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let Some(state) = &self.0 else {
+            return Poll::Ready(Ok(()));
+        };
+        if state.borrow().is_idle() {
+            return Poll::Ready(Ok(()));
         }
-        socket.write(buf).await
+        state.borrow_mut().poll_flush_as(cx, true)
     }
 
     /// Drops the state; an error if bytes accepted through the traits are not sent yet.

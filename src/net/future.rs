@@ -1,0 +1,610 @@
+//! The futures of the sockets' operations: what `read`, `write`, `recv`, `send`, their
+//! vectored and addressed forms, [`TcpListener::accept`](super::TcpListener::accept) and
+//! [`TcpStream::connect`](super::TcpStream::connect) return. Await one for its output, or
+//! give the operation a deadline first with its `timeout` method:
+//!
+//! ```
+//! use std::io::ErrorKind;
+//! use std::time::Duration;
+//! use proactor::net::UnixStream;
+//! # proactor::block_on(async {
+//! let (ours, _theirs) = UnixStream::pair()?;
+//! // Nothing comes: the read times out, and the buffer comes back.
+//! let (res, buf) = ours.read(Vec::with_capacity(64)).timeout(Duration::from_millis(5)).await;
+//! assert_eq!(res.unwrap_err().kind(), ErrorKind::TimedOut);
+//! assert_eq!(buf.capacity(), 64);
+//! # Ok::<(), std::io::Error>(())
+//! # }).unwrap();
+//! ```
+//!
+//! On io_uring the deadline is the kernel's: the operation is submitted with
+//! `IOSQE_IO_LINK` and an `IORING_OP_LINK_TIMEOUT` behind it, one submission and no timer
+//! in the runtime; when the timeout fires first the kernel cancels the operation. On epoll
+//! the runtime's timer gives the operation up while it waits for readiness. Either way the
+//! output is the operation's own, with an error of kind [`TimedOut`](std::io::ErrorKind)
+//! where the deadline passed first (and the buffers back); data that arrives in time is
+//! delivered. The deadline counts from the first poll. A deadline of zero tries the
+//! operation once, as a non-blocking call would. [`time::timeout`](crate::time::timeout)
+//! works on these futures too, as on any: with a timer of the runtime's, for a deadline
+//! around more than one operation.
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use socket2::{Domain, SockAddr, Type};
+
+use crate::buf::{BufResult, IoBuf, IoBufMut};
+use crate::driver::{timed_out, Operation, SharedFd};
+use crate::net::addr::{no_addresses, Addrs, Resolve};
+use crate::net::compat::{ReadCompat, WriteCompat};
+use crate::net::socket::Socket;
+use crate::net::TcpStream;
+use crate::op;
+use crate::runtime::op::Op;
+use crate::time::{sleep, sleep_until, Sleep};
+
+/// A deadline given to an operation.
+struct Deadline {
+    after: Duration,
+    /// The userspace timer, made (boxed, so that the futures stay small) when the epoll
+    /// backend first asks; io_uring never does.
+    sleep: Option<Box<Sleep>>,
+}
+
+/// Polls `op`, under `deadline` when it has one.
+fn poll_op<T: Operation>(
+    op: &mut Op<T>,
+    deadline: &mut Option<Deadline>,
+    cx: &mut Context<'_>,
+) -> Poll<T::Output> {
+    let Some(Deadline {
+        after,
+        sleep: timer,
+    }) = deadline
+    else {
+        return Pin::new(op).poll(cx);
+    };
+    let after = *after;
+    let mut expired = |cx: &mut Context<'_>| {
+        let timer = timer.get_or_insert_with(|| Box::new(sleep(after)));
+        Pin::new(&mut **timer).poll(cx).is_ready()
+    };
+    op.poll_timed(after, &mut expired, cx)
+}
+
+/// The `timeout` method every future here has.
+macro_rules! timeout_method {
+    () => {
+        /// Gives the operation a deadline `after` from its first poll: past it, the output
+        /// is an error of kind `TimedOut` (see [the module docs](self)).
+        pub fn timeout(mut self, after: Duration) -> Self {
+            self.deadline = Some(Deadline { after, sleep: None });
+            self
+        }
+    };
+}
+
+/// A future over one op, with a buffer type `B`, whose output is the op's mapped by `map`.
+macro_rules! op_future {
+    ($(#[$doc:meta])* $name:ident<B: $bound:ident>($op:ty) -> $out:ty, |$res:pat_param| $map:expr) => {
+        $(#[$doc])*
+        #[must_use = "futures do nothing unless polled"]
+        pub struct $name<B: $bound> {
+            op: Op<$op>,
+            deadline: Option<Deadline>,
+        }
+
+        impl<B: $bound> $name<B> {
+            pub(crate) fn new(op: Op<$op>) -> Self {
+                $name { op, deadline: None }
+            }
+
+            /// The output, unpolled, as if the op had failed with `e`.
+            #[allow(dead_code)]
+            pub(crate) fn fail(self, e: io::Error) -> $out {
+                let $res = self.op.fail(e);
+                $map
+            }
+
+            timeout_method!();
+        }
+
+        impl<B: $bound> Future for $name<B> {
+            type Output = $out;
+
+            fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<$out> {
+                let this = self.get_mut();
+                let $res = ready!(poll_op(&mut this.op, &mut this.deadline, cx));
+                Poll::Ready($map)
+            }
+        }
+
+        impl<B: $bound> fmt::Debug for $name<B> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($name)).finish_non_exhaustive()
+            }
+        }
+    };
+}
+
+op_future! {
+    /// The future of a read from a stream (`read`) or of one datagram (`recv`).
+    Read<B: IoBufMut>(op::recv::Recv<B>) -> BufResult<usize, B>, |out| out
+}
+
+op_future! {
+    /// The future of a write to a stream (`write`) or of one datagram (`send`).
+    Write<B: IoBuf>(op::send::Send<B>) -> BufResult<usize, B>, |out| out
+}
+
+op_future! {
+    /// The future of `read_vectored`.
+    ReadVectored<B: IoBufMut>(op::recv_vectored::RecvVectored<B>) -> BufResult<usize, Vec<B>>,
+    |(res, bufs)| (res.map(|(n, _)| n), bufs)
+}
+
+op_future! {
+    /// The future of `write_vectored`.
+    WriteVectored<B: IoBuf>(op::send_vectored::SendVectored<B>) -> BufResult<usize, Vec<B>>,
+    |out| out
+}
+
+op_future! {
+    /// The future of [`UdpSocket::recv_from`](super::UdpSocket::recv_from).
+    RecvFrom<B: IoBufMut>(op::recv_from::RecvFrom<B>) -> BufResult<(usize, std::net::SocketAddr), B>,
+    |(res, buf)| (res.and_then(|(n, addr)| Ok((n, Socket::ip_addr(addr)?))), buf)
+}
+
+op_future! {
+    /// The future of [`UdpSocket::recv_msg`](super::UdpSocket::recv_msg).
+    RecvMsg<B: IoBufMut>(op::recv_vectored::RecvVectored<B>)
+        -> BufResult<(usize, std::net::SocketAddr), Vec<B>>,
+    |(res, bufs)| (res.and_then(|(n, addr)| {
+        let addr = addr.expect("a datagram receive asks for the sender");
+        Ok((n, Socket::ip_addr(addr)?))
+    }), bufs)
+}
+
+op_future! {
+    /// The future of [`UdpSocket::send_msg`](super::UdpSocket::send_msg).
+    SendMsg<B: IoBuf>(op::send_vectored::SendVectored<B>) -> BufResult<usize, Vec<B>>, |out| out
+}
+
+/// The future of [`TcpListener::accept`](super::TcpListener::accept).
+#[must_use = "futures do nothing unless polled"]
+pub struct Accept {
+    op: Op<op::accept::Accept>,
+    deadline: Option<Deadline>,
+}
+
+impl Accept {
+    pub(crate) fn new(op: Op<op::accept::Accept>) -> Accept {
+        Accept { op, deadline: None }
+    }
+
+    timeout_method!();
+}
+
+impl Future for Accept {
+    type Output = io::Result<(TcpStream, std::net::SocketAddr)>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let (fd, addr) = ready!(poll_op(&mut this.op, &mut this.deadline, cx))?;
+        let stream = TcpStream::from_socket(Socket::from_owned(fd));
+        Poll::Ready(Ok((stream, Socket::ip_addr(addr)?)))
+    }
+}
+
+impl fmt::Debug for Accept {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Accept").finish_non_exhaustive()
+    }
+}
+
+/// The instant a deadline `after` given to a future passes, counted from its first poll.
+fn deadline_at(after: Option<Duration>, at: &mut Option<Instant>) -> Option<Instant> {
+    if let (Some(after), None) = (after, *at) {
+        *at = Some(Instant::now() + after);
+    }
+    *at
+}
+
+/// Polls the lookup of a host name, under the deadline `at` (a timer of the runtime's:
+/// the kernel has no part in a lookup); the lookup is done with once it gave its answer.
+fn poll_lookup(
+    resolve: &mut Option<Resolve>,
+    at: Option<Instant>,
+    timer: &mut Option<Box<Sleep>>,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<Addrs>> {
+    let addrs = match resolve.as_mut().expect("polled after completion") {
+        Resolve::Ready(addrs) => std::mem::replace(addrs, Addrs::One(None)),
+        Resolve::Lookup(lookup) => match lookup.as_mut().poll(cx) {
+            Poll::Ready(res) => res?,
+            Poll::Pending => {
+                let Some(at) = at else {
+                    return Poll::Pending;
+                };
+                let timer = timer.get_or_insert_with(|| Box::new(sleep_until(at)));
+                ready!(Pin::new(&mut **timer).poll(cx));
+                *resolve = None;
+                return Poll::Ready(Err(timed_out()));
+            }
+        },
+    };
+    *resolve = None;
+    Poll::Ready(Ok(addrs))
+}
+
+/// The future of [`TcpStream::connect`](super::TcpStream::connect): the lookup of a host
+/// name if need be, then a connect to each address in turn until one succeeds. Under a
+/// deadline ([`timeout`](Connect::timeout)), each attempt goes in with what is left of it.
+#[must_use = "futures do nothing unless polled"]
+pub struct Connect {
+    /// The addresses, or their lookup: `None` once they are in `addrs`, or for an error
+    /// found before there were any (in `last`).
+    resolve: Option<Resolve>,
+    addrs: Addrs,
+    /// The attempt under way: its socket, its connect and that connect's deadline.
+    attempt: Option<(Socket, Op<op::connect::Connect>, Option<Deadline>)>,
+    /// The error of the last attempt (or of the address argument).
+    last: Option<io::Error>,
+    after: Option<Duration>,
+    /// When the deadline passes, from the first poll.
+    at: Option<Instant>,
+    /// The lookup's timer, under a deadline.
+    timer: Option<Box<Sleep>>,
+}
+
+impl Connect {
+    pub(crate) fn new(resolve: io::Result<Resolve>) -> Connect {
+        let (resolve, last) = match resolve {
+            Ok(resolve) => (Some(resolve), None),
+            Err(e) => (None, Some(e)),
+        };
+        Connect {
+            resolve,
+            addrs: Addrs::One(None),
+            attempt: None,
+            last,
+            after: None,
+            at: None,
+            timer: None,
+        }
+    }
+
+    /// Gives the connect a deadline `after` from its first poll, the lookup and every
+    /// attempt included: past it, the output is an error of kind `TimedOut` (see [the
+    /// module docs](self)).
+    pub fn timeout(mut self, after: Duration) -> Self {
+        self.after = Some(after);
+        self
+    }
+
+    /// A socket for `addr` and its connect.
+    fn attempt(&self, addr: SocketAddr) -> io::Result<(Socket, Op<op::connect::Connect>)> {
+        let socket = Socket::create(Domain::for_address(addr), Type::STREAM)?;
+        let socket = Socket::from_socket2(socket)?;
+        let op = socket.connect(SockAddr::from(addr));
+        Ok((socket, op))
+    }
+}
+
+impl Future for Connect {
+    type Output = io::Result<TcpStream>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let at = deadline_at(this.after, &mut this.at);
+        if this.resolve.is_some() {
+            this.addrs = ready!(poll_lookup(&mut this.resolve, at, &mut this.timer, cx))?;
+        }
+        loop {
+            if let Some((_, op, deadline)) = &mut this.attempt {
+                let res = ready!(poll_op(op, deadline, cx));
+                let (socket, _, _) = this.attempt.take().expect("matched above");
+                match res {
+                    Ok(()) => return Poll::Ready(Ok(TcpStream::from_socket(socket))),
+                    // Past the deadline no other address is tried.
+                    Err(e) if at.is_some_and(|at| Instant::now() >= at) => {
+                        return Poll::Ready(Err(e))
+                    }
+                    Err(e) => this.last = Some(e),
+                }
+            }
+            let Some(addr) = this.addrs.next() else {
+                let err = this.last.take().unwrap_or_else(no_addresses);
+                return Poll::Ready(Err(err));
+            };
+            match this.attempt(addr) {
+                Ok((socket, op)) => {
+                    let deadline = at.map(|at| Deadline {
+                        after: at.saturating_duration_since(Instant::now()),
+                        sleep: None,
+                    });
+                    this.attempt = Some((socket, op, deadline));
+                }
+                Err(e) => this.last = Some(e),
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Connect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connect").finish_non_exhaustive()
+    }
+}
+
+/// The future of [`UdpSocket::send_to`](super::UdpSocket::send_to): the lookup of a host
+/// name if need be, then one datagram to its first address.
+#[must_use = "futures do nothing unless polled"]
+pub struct SendTo<B: IoBuf> {
+    /// The destination, or its lookup; `None` once the op is under way (or done).
+    resolve: Option<Resolve>,
+    /// The socket and the datagram, until the op takes them.
+    pending: Option<(SharedFd, B)>,
+    op: Option<Op<op::send_msg::SendMsg<B>>>,
+    deadline: Option<Deadline>,
+    at: Option<Instant>,
+    timer: Option<Box<Sleep>>,
+    /// An error of the address argument, with the buffer back at the first poll.
+    failed: Option<io::Error>,
+}
+
+impl<B: IoBuf> SendTo<B> {
+    pub(crate) fn new(fd: &SharedFd, buf: B, target: io::Result<Resolve>) -> Self {
+        let (resolve, failed) = match target {
+            Ok(resolve) => (Some(resolve), None),
+            Err(e) => (None, Some(e)),
+        };
+        SendTo {
+            resolve,
+            pending: Some((fd.clone(), buf)),
+            op: None,
+            deadline: None,
+            at: None,
+            timer: None,
+            failed,
+        }
+    }
+
+    timeout_method!();
+}
+
+// Nothing of it is pinned: the buffer waits by value until the op takes it, and the op,
+// the lookup and the timer are boxed or `Unpin` themselves.
+impl<B: IoBuf> Unpin for SendTo<B> {}
+
+impl<B: IoBuf> Future for SendTo<B> {
+    type Output = BufResult<usize, B>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        if this.op.is_none() {
+            let (fd, buf) = this.pending.take().expect("polled after completion");
+            if let Some(e) = this.failed.take() {
+                return Poll::Ready((Err(e), buf));
+            }
+            let after = this.deadline.as_ref().map(|d| d.after);
+            let at = deadline_at(after, &mut this.at);
+            let resolved = match poll_lookup(&mut this.resolve, at, &mut this.timer, cx) {
+                Poll::Pending => {
+                    this.pending = Some((fd, buf));
+                    return Poll::Pending;
+                }
+                Poll::Ready(res) => res.and_then(|mut a| a.next().ok_or_else(no_addresses)),
+            };
+            let addr = match resolved {
+                Ok(addr) => addr,
+                Err(e) => return Poll::Ready((Err(e), buf)),
+            };
+            if let (Some(deadline), Some(at)) = (&mut this.deadline, at) {
+                deadline.after = at.saturating_duration_since(Instant::now());
+            }
+            let op = op::send_msg::SendMsg::to(&fd, buf, SockAddr::from(addr));
+            this.op = Some(Op::new(op));
+        }
+        let op = this.op.as_mut().expect("made above");
+        poll_op(op, &mut this.deadline, cx)
+    }
+}
+
+impl<B: IoBuf> fmt::Debug for SendTo<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SendTo").finish_non_exhaustive()
+    }
+}
+
+/// The future of a stream's `read` (of [`TcpStream`], [`UnixStream`](super::UnixStream)
+/// and [`OwnedReadHalf`](super::OwnedReadHalf), through their owned-buffer views): a
+/// [`Read`] of the socket itself, or, where the stream was read through the poll-based
+/// traits and they hold received bytes or an armed receive, a read served by them (the byte
+/// order stays whole). Takes a deadline with [`timeout`](StreamRead::timeout).
+#[must_use = "futures do nothing unless polled"]
+pub struct StreamRead<'a, B: IoBufMut> {
+    inner: StreamReadInner<'a, B>,
+}
+
+enum StreamReadInner<'a, B: IoBufMut> {
+    Socket(Read<B>),
+    Bridged {
+        rd: &'a ReadCompat,
+        socket: &'a Socket,
+        /// `None` once the output is given.
+        buf: Option<B>,
+        /// The deadline, with a timer of the runtime's (the bridge's receive is shared by
+        /// every read of the stream, so the kernel cannot time one read out).
+        deadline: Option<Deadline>,
+    },
+}
+
+impl<'a, B: IoBufMut> StreamRead<'a, B> {
+    /// A read of the socket while the bridge of `rd` is idle, else a read served by it.
+    #[inline]
+    pub(crate) fn new(rd: &'a ReadCompat, socket: &'a Socket, buf: B) -> Self {
+        let inner = if rd.is_idle() {
+            StreamReadInner::Socket(Read::new(socket.read(buf)))
+        } else {
+            StreamReadInner::Bridged {
+                rd,
+                socket,
+                buf: Some(buf),
+                deadline: None,
+            }
+        };
+        StreamRead { inner }
+    }
+
+    /// Gives the read a deadline `after` from its first poll: past it, the output is an
+    /// error of kind `TimedOut` with the buffer (see [the module docs](self)).
+    pub fn timeout(self, after: Duration) -> Self {
+        let inner = match self.inner {
+            StreamReadInner::Socket(read) => StreamReadInner::Socket(read.timeout(after)),
+            StreamReadInner::Bridged {
+                rd, socket, buf, ..
+            } => StreamReadInner::Bridged {
+                rd,
+                socket,
+                buf,
+                deadline: Some(Deadline { after, sleep: None }),
+            },
+        };
+        StreamRead { inner }
+    }
+}
+
+// Nothing is pinned structurally: the buffer is only moved, and the read it may become is
+// `Unpin`.
+impl<B: IoBufMut> Unpin for StreamRead<'_, B> {}
+
+impl<B: IoBufMut> Future for StreamRead<'_, B> {
+    type Output = BufResult<usize, B>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.get_mut().inner {
+            StreamReadInner::Socket(read) => Pin::new(read).poll(cx),
+            StreamReadInner::Bridged {
+                rd,
+                socket,
+                buf,
+                deadline,
+            } => {
+                let b = buf.as_mut().expect("polled after completion");
+                if let Poll::Ready(res) = rd.poll_read_owned(cx, socket, b) {
+                    return Poll::Ready((res, buf.take().expect("taken once")));
+                }
+                if let Some(Deadline {
+                    after,
+                    sleep: timer,
+                }) = deadline
+                {
+                    let timer = timer.get_or_insert_with(|| Box::new(sleep(*after)));
+                    if Pin::new(&mut **timer).poll(cx).is_ready() {
+                        return Poll::Ready((Err(timed_out()), buf.take().expect("taken once")));
+                    }
+                }
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl<B: IoBufMut> fmt::Debug for StreamRead<'_, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StreamRead").finish_non_exhaustive()
+    }
+}
+
+/// The future of a stream's `write` or `write_vectored` (`F`: [`Write`] or
+/// [`WriteVectored`]): the operation, after the bytes written before through the poll-based
+/// traits are sent, if any are not (the byte order stays whole). Takes a deadline with
+/// `timeout`, which counts from the first poll of the operation itself.
+#[must_use = "futures do nothing unless polled"]
+pub struct StreamWrite<'a, F> {
+    /// The bridge to flush first; `None` once it is (or when it had nothing).
+    flush: Option<&'a WriteCompat>,
+    /// `None` once the output is given.
+    op: Option<F>,
+}
+
+impl<'a, F> StreamWrite<'a, F> {
+    #[inline]
+    pub(crate) fn new(wr: &'a WriteCompat, op: F) -> Self {
+        let flush = (!wr.is_idle()).then_some(wr);
+        StreamWrite {
+            flush,
+            op: Some(op),
+        }
+    }
+}
+
+/// The writes a [`StreamWrite`] runs: unpolled, they can end with an error of the bridge's
+/// flush instead, their buffers back.
+pub(crate) trait FailUnpolled: Future {
+    fn fail(self, e: io::Error) -> Self::Output;
+}
+
+impl<B: IoBuf> FailUnpolled for Write<B> {
+    fn fail(self, e: io::Error) -> BufResult<usize, B> {
+        Write::fail(self, e)
+    }
+}
+
+impl<B: IoBuf> FailUnpolled for WriteVectored<B> {
+    fn fail(self, e: io::Error) -> BufResult<usize, Vec<B>> {
+        WriteVectored::fail(self, e)
+    }
+}
+
+impl<B: IoBuf> StreamWrite<'_, Write<B>> {
+    /// Gives the write a deadline `after` from its first poll: past it, the output is an
+    /// error of kind `TimedOut` with the buffer (see [the module docs](self)).
+    pub fn timeout(mut self, after: Duration) -> Self {
+        self.op = self.op.map(|op| op.timeout(after));
+        self
+    }
+}
+
+impl<B: IoBuf> StreamWrite<'_, WriteVectored<B>> {
+    /// Gives the write a deadline `after` from its first poll: past it, the output is an
+    /// error of kind `TimedOut` with the buffers (see [the module docs](self)).
+    pub fn timeout(mut self, after: Duration) -> Self {
+        self.op = self.op.map(|op| op.timeout(after));
+        self
+    }
+}
+
+impl<F: FailUnpolled + Unpin> Future for StreamWrite<'_, F> {
+    type Output = F::Output;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.get_mut();
+        if let Some(wr) = this.flush {
+            let flushed = ready!(wr.poll_flush_owned(cx));
+            this.flush = None;
+            if let Err(e) = flushed {
+                let op = this.op.take().expect("polled after completion");
+                return Poll::Ready(op.fail(e));
+            }
+        }
+        let op = this.op.as_mut().expect("polled after completion");
+        Pin::new(op).poll(cx)
+    }
+}
+
+impl<F> fmt::Debug for StreamWrite<'_, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StreamWrite").finish_non_exhaustive()
+    }
+}
