@@ -117,7 +117,7 @@ impl UdpSocket {
 }
 
 /// Socket options: thin calls to the kernel's (through `socket2`). For others, the socket
-/// is [`AsFd`]: `socket2::SockRef::from(&socket)` sets any option there is.
+/// is [`AsFd`](std::os::fd::AsFd): `socket2::SockRef::from(&socket)` sets any option there is.
 ///
 /// ```
 /// use std::net::Ipv4Addr;
