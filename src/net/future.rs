@@ -43,19 +43,20 @@ use socket2::{Domain, SockAddr, Type};
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::driver::{timed_out, Operation, SharedFd};
 use crate::net::addr::{no_addresses, Addrs, Resolve};
-use crate::net::compat::{ReadCompat, WriteCompat};
 use crate::net::socket::Socket;
 use crate::net::TcpStream;
 use crate::op;
 use crate::runtime::op::Op;
 use crate::time::{sleep, sleep_until, Sleep};
 
+pub use super::stream_io::{StreamRead, StreamWrite};
+
 /// A deadline given to an operation.
-struct Deadline {
-    after: Duration,
+pub(super) struct Deadline {
+    pub(super) after: Duration,
     /// The userspace timer, made (boxed, so that the futures stay small) when the epoll
     /// backend first asks; io_uring never does.
-    sleep: Option<Box<Sleep>>,
+    pub(super) sleep: Option<Box<Sleep>>,
 }
 
 /// Polls `op`, under `deadline` when it has one.
@@ -421,190 +422,5 @@ impl<B: IoBuf> Future for SendTo<B> {
 impl<B: IoBuf> fmt::Debug for SendTo<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SendTo").finish_non_exhaustive()
-    }
-}
-
-/// The future of a stream's `read` (of [`TcpStream`], [`UnixStream`](super::UnixStream)
-/// and [`OwnedReadHalf`](super::OwnedReadHalf), through their owned-buffer views): a
-/// [`Read`] of the socket itself, or, where the stream was read through the poll-based
-/// traits and they hold received bytes or an armed receive, a read served by them (the byte
-/// order stays whole). Takes a deadline with [`timeout`](StreamRead::timeout).
-#[must_use = "futures do nothing unless polled"]
-pub struct StreamRead<'a, B: IoBufMut> {
-    inner: StreamReadInner<'a, B>,
-}
-
-enum StreamReadInner<'a, B: IoBufMut> {
-    Socket(Read<B>),
-    Bridged {
-        rd: &'a ReadCompat,
-        socket: &'a Socket,
-        /// `None` once the output is given.
-        buf: Option<B>,
-        /// The deadline, with a timer of the runtime's (the bridge's receive is shared by
-        /// every read of the stream, so the kernel cannot time one read out).
-        deadline: Option<Deadline>,
-    },
-}
-
-impl<'a, B: IoBufMut> StreamRead<'a, B> {
-    /// A read of the socket while the bridge of `rd` is idle, else a read served by it.
-    #[inline]
-    pub(crate) fn new(rd: &'a ReadCompat, socket: &'a Socket, buf: B) -> Self {
-        let inner = if rd.is_idle() {
-            StreamReadInner::Socket(Read::new(socket.read(buf)))
-        } else {
-            StreamReadInner::Bridged {
-                rd,
-                socket,
-                buf: Some(buf),
-                deadline: None,
-            }
-        };
-        StreamRead { inner }
-    }
-
-    /// Gives the read a deadline `after` from its first poll: past it, the output is an
-    /// error of kind `TimedOut` with the buffer (see [the module docs](self)).
-    pub fn timeout(self, after: Duration) -> Self {
-        let inner = match self.inner {
-            StreamReadInner::Socket(read) => StreamReadInner::Socket(read.timeout(after)),
-            StreamReadInner::Bridged {
-                rd, socket, buf, ..
-            } => StreamReadInner::Bridged {
-                rd,
-                socket,
-                buf,
-                deadline: Some(Deadline { after, sleep: None }),
-            },
-        };
-        StreamRead { inner }
-    }
-}
-
-// Nothing is pinned structurally: the buffer is only moved, and the read it may become is
-// `Unpin`.
-impl<B: IoBufMut> Unpin for StreamRead<'_, B> {}
-
-impl<B: IoBufMut> Future for StreamRead<'_, B> {
-    type Output = BufResult<usize, B>;
-
-    #[inline]
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match &mut self.get_mut().inner {
-            StreamReadInner::Socket(read) => Pin::new(read).poll(cx),
-            StreamReadInner::Bridged {
-                rd,
-                socket,
-                buf,
-                deadline,
-            } => {
-                let b = buf.as_mut().expect("polled after completion");
-                if let Poll::Ready(res) = rd.poll_read_owned(cx, socket, b) {
-                    return Poll::Ready((res, buf.take().expect("taken once")));
-                }
-                if let Some(Deadline {
-                    after,
-                    sleep: timer,
-                }) = deadline
-                {
-                    let timer = timer.get_or_insert_with(|| Box::new(sleep(*after)));
-                    if Pin::new(&mut **timer).poll(cx).is_ready() {
-                        return Poll::Ready((Err(timed_out()), buf.take().expect("taken once")));
-                    }
-                }
-                Poll::Pending
-            }
-        }
-    }
-}
-
-impl<B: IoBufMut> fmt::Debug for StreamRead<'_, B> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StreamRead").finish_non_exhaustive()
-    }
-}
-
-/// The future of a stream's `write` or `write_vectored` (`F`: [`Write`] or
-/// [`WriteVectored`]): the operation, after the bytes written before through the poll-based
-/// traits are sent, if any are not (the byte order stays whole). Takes a deadline with
-/// `timeout`, which counts from the first poll of the operation itself.
-#[must_use = "futures do nothing unless polled"]
-pub struct StreamWrite<'a, F> {
-    /// The bridge to flush first; `None` once it is (or when it had nothing).
-    flush: Option<&'a WriteCompat>,
-    /// `None` once the output is given.
-    op: Option<F>,
-}
-
-impl<'a, F> StreamWrite<'a, F> {
-    #[inline]
-    pub(crate) fn new(wr: &'a WriteCompat, op: F) -> Self {
-        let flush = (!wr.is_idle()).then_some(wr);
-        StreamWrite {
-            flush,
-            op: Some(op),
-        }
-    }
-}
-
-/// The writes a [`StreamWrite`] runs: unpolled, they can end with an error of the bridge's
-/// flush instead, their buffers back.
-pub(crate) trait FailUnpolled: Future {
-    fn fail(self, e: io::Error) -> Self::Output;
-}
-
-impl<B: IoBuf> FailUnpolled for Write<B> {
-    fn fail(self, e: io::Error) -> BufResult<usize, B> {
-        Write::fail(self, e)
-    }
-}
-
-impl<B: IoBuf> FailUnpolled for WriteVectored<B> {
-    fn fail(self, e: io::Error) -> BufResult<usize, Vec<B>> {
-        WriteVectored::fail(self, e)
-    }
-}
-
-impl<B: IoBuf> StreamWrite<'_, Write<B>> {
-    /// Gives the write a deadline `after` from its first poll: past it, the output is an
-    /// error of kind `TimedOut` with the buffer (see [the module docs](self)).
-    pub fn timeout(mut self, after: Duration) -> Self {
-        self.op = self.op.map(|op| op.timeout(after));
-        self
-    }
-}
-
-impl<B: IoBuf> StreamWrite<'_, WriteVectored<B>> {
-    /// Gives the write a deadline `after` from its first poll: past it, the output is an
-    /// error of kind `TimedOut` with the buffers (see [the module docs](self)).
-    pub fn timeout(mut self, after: Duration) -> Self {
-        self.op = self.op.map(|op| op.timeout(after));
-        self
-    }
-}
-
-impl<F: FailUnpolled + Unpin> Future for StreamWrite<'_, F> {
-    type Output = F::Output;
-
-    #[inline]
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let this = self.get_mut();
-        if let Some(wr) = this.flush {
-            let flushed = ready!(wr.poll_flush_owned(cx));
-            this.flush = None;
-            if let Err(e) = flushed {
-                let op = this.op.take().expect("polled after completion");
-                return Poll::Ready(op.fail(e));
-            }
-        }
-        let op = this.op.as_mut().expect("polled after completion");
-        Pin::new(op).poll(cx)
-    }
-}
-
-impl<F> fmt::Debug for StreamWrite<'_, F> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StreamWrite").finish_non_exhaustive()
     }
 }
