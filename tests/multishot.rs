@@ -205,15 +205,15 @@ fn unaccepted_connections_wait_in_the_backlog(driver: Driver, fast: bool) {
 }
 
 /// A burst of multishot completions (hundreds of connections accepted, their data received
-/// from a shared pool) on a ring whose completion queue holds 8 loses none: the kernel
-/// keeps what overflows (`IORING_FEAT_NODROP`) and the driver flushes it.
+/// from a shared pool) on the smallest ring (4 entries, a completion queue of 16) loses
+/// none: the kernel keeps what overflows (`IORING_FEAT_NODROP`) and the driver flushes it.
 #[test]
 fn a_tiny_completion_queue_loses_no_multishot_completion() {
     const CONNS: usize = 200;
     let _serial = serial();
     let rt = Runtime::builder()
         .driver(Driver::Uring)
-        .entries(2)
+        .entries(4)
         .build()
         .unwrap();
     rt.block_on(async {

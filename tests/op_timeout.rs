@@ -5,6 +5,7 @@
 
 mod util;
 
+use std::future::Future;
 use std::io::ErrorKind;
 use std::time::Duration;
 
@@ -262,6 +263,82 @@ fn listed_and_named_targets_take_a_deadline(driver: Driver) {
     });
 }
 
+/// `Duration::MAX` (the usual "no deadline") is a deadline too far to matter: a read gets
+/// the data that comes later, and a connect connects (no `TimedOut` at once from a negative
+/// kernel time, no overflow of an `Instant`).
+fn duration_max_is_no_deadline(driver: Driver) {
+    block_on(driver, async {
+        let (client, server) = tcp_pair().await;
+        let writer = proactor::spawn(async move {
+            proactor::time::sleep(SHORT).await;
+            let (res, _) = client.write_all(b"late".as_slice()).await;
+            res.unwrap();
+            client
+        });
+        let (res, buf) = server
+            .read(Vec::with_capacity(16))
+            .timeout(Duration::MAX)
+            .await;
+        assert_eq!(res.expect("Duration::MAX must not time out"), 4);
+        assert_eq!(buf, b"late");
+        drop(writer.await.unwrap());
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stream = TcpStream::connect(addr).timeout(Duration::MAX).await;
+        stream.expect("connect with Duration::MAX");
+    });
+}
+
+/// A deadline given to a future already polled is refused with a clear panic (its op may
+/// be in the kernel without one).
+fn a_deadline_after_the_first_poll_is_refused(driver: Driver) {
+    block_on(driver, async {
+        let (_client, server) = tcp_pair().await;
+        let mut read = server.read(Vec::with_capacity(8));
+        let polled = std::future::poll_fn(|cx| {
+            assert!(std::pin::Pin::new(&mut read).poll(cx).is_pending());
+            std::task::Poll::Ready(())
+        });
+        polled.await;
+        let late = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            drop(read.timeout(SHORT));
+        }));
+        let msg = late.expect_err("timeout() after a poll must panic");
+        let msg = msg
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| msg.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        assert!(msg.contains("already polled"), "{msg}");
+    });
+}
+
+/// A timed op on the smallest ring the builder allows fits it (its slot install, the op
+/// and its link timeout go in together), rather than waiting forever for room.
+#[test]
+fn a_timed_read_fits_the_smallest_ring() {
+    // On a thread of its own: a regression spins in the driver, and the test says so
+    // rather than hanging.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = proactor::Runtime::builder()
+            .driver(Driver::Uring)
+            .entries(1)
+            .build()
+            .unwrap();
+        let kind = rt.block_on(async {
+            let (ours, _theirs) = UnixStream::pair().unwrap();
+            let (res, _buf) = ours.read(Vec::with_capacity(8)).timeout(SHORT).await;
+            res.unwrap_err().kind()
+        });
+        let _ = tx.send(kind);
+    });
+    match rx.recv_timeout(LONG) {
+        Ok(kind) => assert_eq!(kind, ErrorKind::TimedOut),
+        Err(_) => panic!("a timed read on the smallest ring did not finish (no room in the queue)"),
+    }
+}
+
 on_each_driver!(
     idle_read_times_out_with_its_buffer,
     read_in_time_gives_its_data,
@@ -274,4 +351,6 @@ on_each_driver!(
     udp_recv_times_out,
     time_timeout_around_an_op,
     listed_and_named_targets_take_a_deadline,
+    duration_max_is_no_deadline,
+    a_deadline_after_the_first_poll_is_refused,
 );

@@ -85,11 +85,37 @@ macro_rules! timeout_method {
     () => {
         /// Gives the operation a deadline `after` from its first poll: past it, the output
         /// is an error of kind `TimedOut` (see [the module docs](self)).
+        ///
+        /// # Panics
+        /// On a future already polled: its operation may be in the kernel without the
+        /// deadline, which cannot be added afterwards.
         pub fn timeout(mut self, after: Duration) -> Self {
+            assert!(
+                !Started::is_started(&self.op),
+                "proactor: timeout() on an operation already polled; give the deadline first"
+            );
             self.deadline = Some(Deadline { after, sleep: None });
             self
         }
     };
+}
+
+/// Whether a future's operation was polled (it may be in the kernel without a deadline).
+trait Started {
+    fn is_started(&self) -> bool;
+}
+
+impl<T: Operation> Started for Op<T> {
+    fn is_started(&self) -> bool {
+        Op::is_started(self)
+    }
+}
+
+/// An op made at the first poll (after a lookup): started once it exists.
+impl<T: Operation> Started for Option<Op<T>> {
+    fn is_started(&self) -> bool {
+        self.is_some()
+    }
 }
 
 /// A future over one op, with a buffer type `B`, whose output is the op's mapped by `map`.
@@ -213,7 +239,8 @@ impl fmt::Debug for Accept {
 /// The instant a deadline `after` given to a future passes, counted from its first poll.
 fn deadline_at(after: Option<Duration>, at: &mut Option<Instant>) -> Option<Instant> {
     if let (Some(after), None) = (after, *at) {
-        *at = Some(Instant::now() + after);
+        // A deadline past what an `Instant` can hold (`Duration::MAX`) is none.
+        *at = Instant::now().checked_add(after);
     }
     *at
 }

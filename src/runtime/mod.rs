@@ -50,8 +50,9 @@ impl Builder {
         Self::default()
     }
 
-    /// Submission queue size of the io_uring (rounded up to a power of two; the completion
-    /// queue gets four times as many). More entries batch more per system call.
+    /// Submission queue size of the io_uring (rounded up to a power of two, at least 4 and
+    /// at most 32768; the completion queue gets four times as many). More entries batch more
+    /// per system call.
     pub fn entries(&mut self, entries: u32) -> &mut Self {
         self.config.entries = entries;
         self

@@ -76,6 +76,11 @@ impl<T: Operation> Op<T> {
         }
     }
 
+    /// Whether the op was polled (it may be in the kernel).
+    pub(crate) fn is_started(&self) -> bool {
+        self.slot.state != OpState::Idle || self.slot.driver.is_some()
+    }
+
     /// The output of an op that was never polled (so the kernel never saw it), as if it
     /// had failed with `e`: its buffers come back with the error.
     pub(crate) fn fail(mut self, e: io::Error) -> T::Output {

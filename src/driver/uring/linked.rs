@@ -39,11 +39,16 @@ pub(super) struct LinkTimeouts {
     spare: Vec<Box<types::Timespec>>,
 }
 
+/// The farthest deadline a link timeout is given.
+const MAX_DEADLINE: Duration = Duration::from_secs(u32::MAX as u64);
+
 impl LinkTimeouts {
     /// A timespec of `after` for a new link timeout: its key, and where it lives until
     /// [`completed`](LinkTimeouts::completed) is called with that key.
     fn insert(&mut self, after: Duration) -> (usize, *const types::Timespec) {
-        let spec = types::Timespec::from(after);
+        // The kernel's seconds are signed: a deadline past ~136 years (`Duration::MAX` as
+        // "none") is that far instead, not a negative time the kernel refuses.
+        let spec = types::Timespec::from(after.min(MAX_DEADLINE));
         let spec = match self.spare.pop() {
             Some(mut spare) => {
                 *spare = spec;

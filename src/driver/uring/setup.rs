@@ -44,7 +44,9 @@ const REQUIRED_OPCODES: &[(u8, &str)] = &[
 /// `SINGLE_ISSUER` + `DEFER_TASKRUN` first; then `COOP_TASKRUN`; then the plain ring. A
 /// kernel that refuses a flag answers EINVAL, and the next tier is tried.
 pub(super) fn build_ring(entries: u32, fast: bool) -> io::Result<(IoUring, RingFeatures)> {
-    let entries = entries.clamp(2, 32768);
+    // At least 4: a timed op takes up to three entries in one submission (a slot install,
+    // the op, its link timeout), and they must fit the queue together.
+    let entries = entries.clamp(4, 32768);
     let base = || {
         let mut b = IoUring::builder();
         b.setup_clamp().setup_cqsize(entries * 4);
