@@ -46,7 +46,8 @@
 //!
 //! **Writes.** `poll_write` copies the bytes into a staging buffer of the stream and
 //! returns `Ready(Ok(n))` at once; one send is in flight at a time (on io_uring with
-//! `MSG_WAITALL`, so the kernel sends all of it without being polled again), and bytes
+//! `MSG_WAITALL`, so the kernel sends all of it without being polled again; on kernels
+//! older than 6.0, or with the fast paths off, the pump below polls every send), and bytes
 //! accepted meanwhile go out with the next send. `Ready(Ok(n))` means those `n` bytes will
 //! be sent whatever the writer does next, or the error that stopped them is returned by
 //! the next call (`poll_write`, `poll_flush` or `poll_shutdown`): when bytes need another

@@ -39,6 +39,16 @@ const KEEP: usize = 4096;
 /// How long a dropped stream's unsent bytes may take to go out.
 pub(crate) const LINGER: Duration = Duration::from_secs(10);
 
+/// Whether a send submitted now is completed by the kernel on its own, so that nobody needs
+/// to poll it for the bytes to go out: io_uring retries a short stream send itself with
+/// `MSG_WAITALL` (newer kernels; `SEND_ZC`, of Linux 6.0, stands in for them, as it does for
+/// multishot recv, and is off with the fast paths). Elsewhere (epoll, older kernels) a send
+/// left in flight is driven by the pump, which takes up a short completion.
+fn kernel_completes_sends() -> bool {
+    crate::runtime::current_driver() == Some(DriverKind::Uring)
+        && crate::runtime::context::with_uring(|u| u.features().send_zc) == Some(true)
+}
+
 /// Where the write direction stands.
 enum Shut {
     Open,
@@ -68,7 +78,8 @@ pub(crate) struct WriteState {
     pump_waker: Option<Waker>,
     /// The writer waiting for room or for the flush, while the pump runs.
     waiter: Option<Waker>,
-    /// A readiness send waits for a poll to retry (epoll): one left pending needs the pump.
+    /// A send left in flight needs polling to finish (epoll's readiness retries; io_uring
+    /// where the kernel may complete it short: [`kernel_completes_sends`]): then the pump.
     readiness: bool,
 }
 
@@ -85,7 +96,7 @@ impl WriteState {
             pump: false,
             pump_waker: None,
             waiter: None,
-            readiness: crate::runtime::current_driver() == Some(DriverKind::Epoll),
+            readiness: !kernel_completes_sends(),
         }
     }
 
