@@ -93,5 +93,5 @@ echo "== loom: the cross-thread wake-up model (wake-model/; its own target direc
 CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/loom" RUSTFLAGS="--cfg loom" \
     cargo test -p wake-model --test loom_wake --release
 
-echo "== fuzz targets, 10 s each (scripts/fuzz.sh runs them longer; skipped without nightly or cargo-fuzz)"
-bash scripts/fuzz.sh --no-install 10
+echo "== fuzz targets, 15 s each, a minute in all (scripts/fuzz.sh runs them longer; skipped without nightly or cargo-fuzz)"
+bash scripts/fuzz.sh --no-install 15

@@ -10,4 +10,4 @@ export PROACTOR_STRESS_OPS="$ops"
 if [ -n "${2:-}" ]; then
     export PROACTOR_STRESS_SEED="$2"
 fi
-cargo test --release --test stress -- --nocapture --test-threads 1 2>&1 | grep -E '^stress|test result|panicked|failed'
+cargo test --release --test stress -- --nocapture --test-threads 1 2>&1 | grep -E 'stress (Uring|Epoll)|test result|panicked|failed'
