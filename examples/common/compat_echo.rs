@@ -1,5 +1,7 @@
 //! The echo of a connection written against `tokio::io` (feature `tokio-io`), as a tokio
-//! program has it: read into a 64 KiB buffer, write it all back.
+//! program has it: read into a 64 KiB buffer, write it all back. The buffer is zeroed (and
+//! its pages faulted in) at each new connection, a cost of this style that the owned-buffer
+//! echo, reading from a shared pool, does not have: docs/echo-bench.md weighs it.
 
 use proactor::net::TcpStream;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
