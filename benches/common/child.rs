@@ -1,12 +1,33 @@
-//! A server process of a benchmark: started from its command with stdout piped, ready once
-//! it prints `listening on <addr>`, its CPU time read from the scheduler, stopped with
-//! SIGTERM (then SIGKILL).
+//! A server process of a benchmark: built in release mode ([`build_release`]), started
+//! from its command with stdout piped, ready once it prints `listening on <addr>`, its CPU
+//! time read from the scheduler, stopped with SIGTERM (then SIGKILL).
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+/// Runs `cargo build --release` with `args` (cargo reuses what is up to date) and returns
+/// the release directory of the target.
+pub fn build_release(args: &[&str]) -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let status = Command::new(cargo)
+        .current_dir(manifest)
+        .args(["build", "--release"])
+        .args(args)
+        .status()
+        .unwrap_or_else(|e| super::die(&format!("run cargo build: {e}")));
+    if !status.success() {
+        super::die("building the benchmark's binaries failed");
+    }
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| manifest.join("target"))
+        .join("release")
+}
 
 /// A running server process.
 pub struct Server {

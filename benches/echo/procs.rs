@@ -2,11 +2,11 @@
 //! running the load client pinned to CPU 1, and reading a server's CPU time.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use super::child::Server;
+use super::child::{build_release, Server};
 use super::servers::{Program, ServerKind};
 
 /// Paths of the release binaries the benchmark runs.
@@ -26,38 +26,25 @@ pub struct Binaries {
 
 /// Builds the servers and the client in release mode (cargo reuses what is up to date).
 pub fn build_binaries() -> Binaries {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let status = Command::new(cargo)
-        .current_dir(manifest)
-        .args([
-            "build",
-            "--release",
-            "--bin",
-            "echo-server",
-            "--example",
-            "echo_client",
-            "--example",
-            "tokio_echo_server",
-            "--example",
-            "monoio_echo_server",
-            "--example",
-            "epoll_echo_loop",
-            "--example",
-            "uring_echo_loop",
-            "--example",
-            "compat_echo_server",
-            // The compat example's bridge; the other binaries do not use it.
-            "--features",
-            "proactor/tokio-io",
-        ])
-        .status()
-        .expect("run cargo build");
-    assert!(status.success(), "building the benchmark binaries failed");
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| manifest.join("target"))
-        .join("release");
+    let target = build_release(&[
+        "--bin",
+        "echo-server",
+        "--example",
+        "echo_client",
+        "--example",
+        "tokio_echo_server",
+        "--example",
+        "monoio_echo_server",
+        "--example",
+        "epoll_echo_loop",
+        "--example",
+        "uring_echo_loop",
+        "--example",
+        "compat_echo_server",
+        // The compat example's bridge; the other binaries do not use it.
+        "--features",
+        "proactor/tokio-io",
+    ]);
     let echo_server = target.join("echo-server");
     let help = Command::new(&echo_server)
         .arg("--help")

@@ -1,10 +1,10 @@
 //! The servers of the HTTP benchmark: building them, starting one pinned to CPU 0, reading
 //! its CPU time, stopping it.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
-use super::child::Server;
+use super::child::{build_release, Server};
 use super::die;
 
 /// A server of the benchmark.
@@ -45,29 +45,15 @@ pub struct Binaries {
 
 /// Builds both servers in release mode (cargo reuses what is up to date).
 pub fn build() -> Binaries {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let status = Command::new(cargo)
-        .current_dir(manifest)
-        .args([
-            "build",
-            "--release",
-            "--features",
-            "tokio-io",
-            "--example",
-            "hyper_server",
-            "--example",
-            "hyper_tokio_server",
-        ])
-        .status()
-        .unwrap_or_else(|e| die(&format!("run cargo build: {e}")));
-    if !status.success() {
-        die("building the servers failed");
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| manifest.join("target"))
-        .join("release/examples");
+    let target = build_release(&[
+        "--features",
+        "tokio-io",
+        "--example",
+        "hyper_server",
+        "--example",
+        "hyper_tokio_server",
+    ])
+    .join("examples");
     Binaries {
         proactor: target.join("hyper_server"),
         tokio: target.join("hyper_tokio_server"),

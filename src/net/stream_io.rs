@@ -21,7 +21,7 @@ use super::socket::Socket;
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::driver::timed_out;
 use crate::io::{AsyncReadRent, AsyncWriteRent};
-use crate::net::future::{Deadline, Read, Write, WriteVectored};
+use crate::net::future::{Deadline, Read, ReadVectored, Write, WriteVectored};
 use crate::time::sleep;
 
 /// The owned-buffer I/O of a stream, reached through the stream (it dereferences to this):
@@ -105,6 +105,37 @@ macro_rules! owned_writes {
     )*};
 }
 
+/// What a stream type (`$ty`, with its std counterpart `$std`) built on a [`StreamIo`] in
+/// its `io` field has: the view behind `Deref`, and the descriptor traits
+/// ([`fd_traits!`](super::raw::fd_traits)) over its socket.
+macro_rules! stream_type {
+    ($ty:ident, $std:ty) => {
+        impl $ty {
+            fn socket(&self) -> &Socket {
+                &self.io.socket
+            }
+
+            fn into_socket(self) -> io::Result<Socket> {
+                self.io.into_socket()
+            }
+        }
+
+        impl std::ops::Deref for $ty {
+            type Target = StreamIo;
+
+            /// The owned-buffer I/O: `read`, `write`, `read_exact`, `write_all`,
+            /// `read_vectored`, `write_vectored`, `shutdown`.
+            fn deref(&self) -> &StreamIo {
+                &self.io
+            }
+        }
+
+        super::raw::fd_traits!($ty, $std);
+    };
+}
+
+pub(super) use stream_type;
+
 owned_reads!(StreamIo, ReadIo);
 owned_writes!(StreamIo, WriteIo);
 
@@ -115,6 +146,25 @@ impl StreamIo {
             rd: ReadCompat::default(),
             wr: WriteCompat::default(),
         }
+    }
+
+    /// Reads into several buffers at once (`readv`), filling each to its capacity before the
+    /// next; returns how many bytes in all (`Ok(0)`: the peer closed its side, or the
+    /// buffers have no room). At most 1024 buffers (`IOV_MAX`: more is the
+    /// kernel's `EINVAL`, or `EMSGSIZE` from a socket). It reads the socket itself: bytes
+    /// the poll-based traits already received are not in it (read those with `read`).
+    pub fn read_vectored<B: IoBufMut>(&self, bufs: Vec<B>) -> ReadVectored<B> {
+        ReadVectored::new(self.socket.read_vectored(bufs))
+    }
+
+    /// Writes the initialised bytes of several buffers, in order, at once (`writev`, as a
+    /// `sendmsg`); returns how many were written, which may be fewer than all of them.
+    /// After the bytes written through the poll-based traits.
+    pub fn write_vectored<B: IoBuf>(&self, bufs: Vec<B>) -> StreamWrite<'_, WriteVectored<B>> {
+        StreamWrite::new(
+            &self.wr,
+            WriteVectored::new(self.socket.write_vectored(bufs)),
+        )
     }
 
     /// Shuts down one or both directions; `Shutdown::Write` sends EOF while reading goes on

@@ -3,13 +3,12 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::ops::Deref;
 use std::time::Duration;
 
-use crate::buf::{BufResult, BufRing, IoBuf, IoBufMut};
+use crate::buf::{BufResult, BufRing, IoBuf};
 use crate::fs::File;
 use crate::net::addr::{each_addr, resolve_now, Resolve, ToSocketAddrs};
-use crate::net::future::{Accept, Connect, ReadVectored, StreamWrite, WriteVectored};
+use crate::net::future::{Accept, Connect};
 use crate::net::incoming::{Incoming, RecvStream};
 use crate::net::socket::Socket;
 use crate::net::split::{OwnedReadHalf, OwnedWriteHalf};
@@ -252,25 +251,6 @@ impl TcpStream {
         Ok(TcpStream::from_socket(Socket::from_socket2(stream.into())?))
     }
 
-    /// Reads into several buffers at once (`readv`), filling each to its capacity before the
-    /// next; returns how many bytes in all (`Ok(0)`: the peer closed its side, or the
-    /// buffers have no room). At most 1024 buffers (`IOV_MAX`: more is the
-    /// kernel's `EINVAL`, or `EMSGSIZE` from a socket). It reads the socket itself: bytes
-    /// the poll-based traits already received are not in it (read those with `read`).
-    pub fn read_vectored<B: IoBufMut>(&self, bufs: Vec<B>) -> ReadVectored<B> {
-        ReadVectored::new(self.io.socket.read_vectored(bufs))
-    }
-
-    /// Writes the initialised bytes of several buffers, in order, at once (`writev`, as a
-    /// `sendmsg`); returns how many were written, which may be fewer than all of them.
-    /// After the bytes written through the poll-based traits.
-    pub fn write_vectored<B: IoBuf>(&self, bufs: Vec<B>) -> StreamWrite<'_, WriteVectored<B>> {
-        StreamWrite::new(
-            &self.io.wr,
-            WriteVectored::new(self.io.socket.write_vectored(bufs)),
-        )
-    }
-
     /// Like [`write`](StreamIo::write), as a zero-copy send (`IORING_OP_SEND_ZC`) where the
     /// ring offers it ([`RingFeatures::send_zc`](crate::RingFeatures::send_zc)); elsewhere
     /// (epoll, older kernels, fast paths off) a plain `write`. The buffer comes back only
@@ -392,23 +372,6 @@ impl TcpStream {
             io: StreamIo::new(socket),
         }
     }
-
-    fn socket(&self) -> &Socket {
-        &self.io.socket
-    }
-
-    fn into_socket(self) -> io::Result<Socket> {
-        self.io.into_socket()
-    }
 }
 
-impl Deref for TcpStream {
-    type Target = StreamIo;
-
-    /// The owned-buffer I/O: `read`, `write`, `read_exact`, `write_all`, `shutdown`.
-    fn deref(&self) -> &StreamIo {
-        &self.io
-    }
-}
-
-super::raw::fd_traits!(TcpStream, std::net::TcpStream);
+super::stream_io::stream_type!(TcpStream, std::net::TcpStream);

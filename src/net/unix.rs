@@ -2,7 +2,6 @@
 
 use std::io;
 use std::mem::size_of;
-use std::ops::Deref;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::SocketAddr;
 use std::path::Path;
@@ -10,7 +9,7 @@ use std::path::Path;
 use socket2::{Domain, SockAddr, Type};
 
 use crate::buf::{BufResult, IoBuf, IoBufMut};
-use crate::net::future::{Read, ReadVectored, StreamWrite, Write, WriteVectored};
+use crate::net::future::{Read, Write};
 use crate::net::socket::Socket;
 use crate::net::split::{OwnedReadHalf, OwnedWriteHalf};
 use crate::net::stream_io::StreamIo;
@@ -116,22 +115,6 @@ impl UnixStream {
         Ok(UnixStream::from_socket(Socket::from_socket2(
             stream.into(),
         )?))
-    }
-
-    /// Reads into several buffers at once, as
-    /// [`TcpStream::read_vectored`](super::TcpStream::read_vectored) (the socket itself:
-    /// bytes the poll-based traits already received are not in it).
-    pub fn read_vectored<B: IoBufMut>(&self, bufs: Vec<B>) -> ReadVectored<B> {
-        ReadVectored::new(self.io.socket.read_vectored(bufs))
-    }
-
-    /// Writes several buffers at once, as
-    /// [`TcpStream::write_vectored`](super::TcpStream::write_vectored).
-    pub fn write_vectored<B: IoBuf>(&self, bufs: Vec<B>) -> StreamWrite<'_, WriteVectored<B>> {
-        StreamWrite::new(
-            &self.io.wr,
-            WriteVectored::new(self.io.socket.write_vectored(bufs)),
-        )
     }
 
     /// Splits into a reading half and a writing half. What the poll-based traits received
@@ -259,26 +242,9 @@ impl UnixStream {
             io: StreamIo::new(socket),
         }
     }
-
-    fn socket(&self) -> &Socket {
-        &self.io.socket
-    }
-
-    fn into_socket(self) -> io::Result<Socket> {
-        self.io.into_socket()
-    }
 }
 
-impl Deref for UnixStream {
-    type Target = StreamIo;
-
-    /// The owned-buffer I/O: `read`, `write`, `read_exact`, `write_all`, `shutdown`.
-    fn deref(&self) -> &StreamIo {
-        &self.io
-    }
-}
-
-super::raw::fd_traits!(UnixStream, std::os::unix::net::UnixStream);
+super::stream_io::stream_type!(UnixStream, std::os::unix::net::UnixStream);
 
 /// The credentials of a Unix socket's peer process, from
 /// [`UnixStream::peer_cred`] (tokio's `UCred`).
