@@ -1,12 +1,15 @@
 //! The echo server written against `tokio::io` (`AsyncReadExt::read`,
 //! `AsyncWriteExt::write_all`) on proactor's `TcpStream` (feature `tokio-io`): the compat
 //! variant of the echo benchmark, to weigh the poll-based bridge against `echo-server`'s
-//! owned-buffer path on the same load. Same logic as `tokio_echo_server`: one task per
-//! connection, read into a 64 KiB buffer, write it all back.
+//! owned-buffer path on the same load. One task per connection; by default it reads into a
+//! buffer of its own of `--buf-size` bytes (4096, as `echo-server`'s buffers) and writes
+//! it all back; `--copy-buf` echoes with `tokio::io::copy_buf` between the stream's halves
+//! instead (`AsyncBufRead`: no copy out of the received buffer).
 //!
 //! ```text
 //! cargo run --release --features tokio-io --example compat_echo_server -- \
-//!     [--addr 127.0.0.1:7002] [--threads 1] [--driver auto|uring|epoll]
+//!     [--addr 127.0.0.1:7002] [--threads 1] [--driver auto|uring|epoll] \
+//!     [--buf-size 4096] [--copy-buf]
 //! ```
 //!
 //! Prints `listening on <addr>` once it accepts.
@@ -27,6 +30,8 @@ fn main() -> io::Result<()> {
     let mut addr: SocketAddr = "127.0.0.1:7002".parse().expect("a valid default");
     let mut threads = 1;
     let mut driver = Driver::Auto;
+    let mut buf_size = 4096;
+    let mut copy_buf = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().unwrap_or_default();
@@ -45,13 +50,28 @@ fn main() -> io::Result<()> {
                     other => return Err(bad(format!("--driver: unknown driver {other:?}"))),
                 }
             }
+            "--buf-size" => {
+                buf_size = match value().parse() {
+                    Ok(n) if n > 0 => n,
+                    _ => return Err(bad("--buf-size: a positive number of bytes".into())),
+                }
+            }
+            "--copy-buf" => copy_buf = true,
             "--help" | "-h" => {
-                println!("usage: compat_echo_server [--addr HOST:PORT] [--threads N] [--driver auto|uring|epoll]");
+                println!(
+                    "usage: compat_echo_server [--addr HOST:PORT] [--threads N] \
+                     [--driver auto|uring|epoll] [--buf-size BYTES] [--copy-buf]"
+                );
                 return Ok(());
             }
             other => return Err(bad(format!("unknown argument {other:?}; see --help"))),
         }
     }
+    let style = if copy_buf {
+        compat_echo::Style::CopyBuf
+    } else {
+        compat_echo::Style::ReadWrite { buf_size }
+    };
     let mut builder = Builder::new();
     builder.driver(driver);
     let listening = std::sync::Barrier::new(threads.max(1));
@@ -72,7 +92,7 @@ fn main() -> io::Result<()> {
                 while let Some(conn) = incoming.next().await {
                     if let Ok((stream, _)) = conn {
                         let _ = stream.set_nodelay(true);
-                        proactor::spawn(compat_echo::echo(stream));
+                        proactor::spawn(compat_echo::echo(stream, style));
                     }
                 }
                 Ok(())

@@ -57,7 +57,12 @@ fn main() -> io::Result<()> {
             server.set_nodelay(true)?;
             #[cfg(feature = "tokio-io")]
             let server = if compat {
-                servers.spawn(compat_echo::echo(server));
+                servers.spawn(compat_echo::echo(
+                    server,
+                    compat_echo::Style::ReadWrite {
+                        buf_size: 64 * 1024,
+                    },
+                ));
                 None
             } else {
                 Some(server)

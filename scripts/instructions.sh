@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
 # User-space instructions per request of each echo server, counted by callgrind (the same
 # figure run to run, whatever else the machine does), next to system calls per request
-# (strace -c), with a separate load generator (examples/echo_client, not under valgrind).
+# (perf stat of the syscall tracepoints, or strace -c where perf cannot count them), with a
+# separate load generator (examples/echo_client, not under valgrind).
 #
 #   scripts/instructions.sh [--conns 256] [--size 64] [--window 3] [--rate 20000] [--servers LIST]
 #
-# LIST: any of uring,epoll,tokio,monoio,uring-loop,epoll-loop (default: all). For each
+# LIST: any of uring,epoll,tokio,monoio,uring-loop,epoll-loop (default: these six) and
+# compat,compat-buf (the echo through tokio::io on proactor's io_uring driver,
+# examples/compat_echo_server: `read` + `write_all`, and `copy_buf`). For each
 # server: it starts under `valgrind --tool=callgrind` (one thread), takes a warm-up of load,
 # zeroes the counters, runs the measured window, dumps, and divides the instructions by the
 # requests the client completed: closed loop (each connection keeps one message in flight)
-# and paced (4,000 requests/s in all). Then, outside valgrind, `strace -c -f` counts system
-# calls over a paced window of 20,000 requests/s. Prints one table.
+# and paced (4,000 requests/s in all). Then, outside valgrind, the system calls of a paced
+# window are counted: by `perf stat` on the `syscalls:` tracepoints where perf can count
+# them (exact, at no cost to the server), else by `strace -c -f` (which slows the server
+# enough that it may not keep a high pace: lower --rate then); the pace is --rate, 20,000
+# requests/s by default. Prints one table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,28 +35,33 @@ while [ $# -gt 0 ]; do
     *) echo "unknown argument $1" >&2; exit 2 ;;
     esac
 done
-for tool in valgrind callgrind_control strace; do
-    command -v "$tool" >/dev/null || { echo "needs $tool (apt-get install valgrind strace)" >&2; exit 2; }
+for tool in valgrind callgrind_control; do
+    command -v "$tool" >/dev/null || { echo "needs $tool (apt-get install valgrind)" >&2; exit 2; }
 done
+# The system calls each server makes in an echo loop, counted one tracepoint each.
+traced="recvfrom sendto recvmsg sendmsg read write readv writev epoll_wait epoll_pwait
+    epoll_pwait2 epoll_ctl io_uring_enter futex close accept4 setsockopt"
+use_perf=
+if command -v perf >/dev/null &&
+    perf stat -e raw_syscalls:sys_enter -o /dev/null -- true 2>/dev/null; then
+    use_perf=1
+    # Only the tracepoints this kernel has (perf refuses the whole list for one missing).
+    have=
+    for call in $traced; do
+        perf stat -e "syscalls:sys_enter_$call" -o /dev/null -- true 2>/dev/null && have="$have $call"
+    done
+    traced=$have
+elif ! command -v strace >/dev/null; then
+    echo "needs perf (linux-perf) or strace to count system calls" >&2
+    exit 2
+fi
 
-cargo build --release --bin echo-server --example echo_client --example tokio_echo_server \
-    --example monoio_echo_server --example uring_echo_loop --example epoll_echo_loop >&2
-bin=target/release
+# shellcheck source=scripts/lib/servers.sh
+. scripts/lib/servers.sh
+build_servers ${servers//,/ }
 client="$bin/examples/echo_client"
 work=$(mktemp -d)
 trap 'rm -rf "$work"; kill $(jobs -p) 2>/dev/null || true' EXIT
-
-command_of() {
-    case "$1" in
-    uring) echo "$bin/echo-server --driver uring --threads 1" ;;
-    epoll) echo "$bin/echo-server --driver epoll --threads 1" ;;
-    tokio) echo "$bin/examples/tokio_echo_server" ;;
-    monoio) echo "$bin/examples/monoio_echo_server" ;;
-    uring-loop) echo "$bin/examples/uring_echo_loop" ;;
-    epoll-loop) echo "$bin/examples/epoll_echo_loop" ;;
-    *) echo "unknown server $1" >&2; exit 2 ;;
-    esac
-}
 
 port=7900
 # Starts `$@` with stdout to $work/out; waits for `listening on`; sets $pid and $addr.
@@ -97,10 +108,39 @@ per_request() {
     echo $((ir / requests))
 }
 
-# System calls per request of server $1 at 20,000 requests/s: total, and the busiest three.
-# The server runs under `strace -c -f` from its start; every request it served is counted
-# (the warm-up's too), so startup calls weigh nothing next to tens of thousands of requests.
+# System calls per request of server $1 at $rate requests/s: total, and the busiest three.
 syscalls() {
+    if [ -n "$use_perf" ]; then syscalls_perf "$1"; else syscalls_strace "$1"; fi
+}
+
+# perf stat counts the server's system calls (every thread) for exactly the client's run.
+syscalls_perf() {
+    local name="$1"
+    # shellcheck disable=SC2046
+    start $(command_of "$name")
+    load --duration 1 --rate "$rate" >/dev/null # warm-up
+    local events=(-e raw_syscalls:sys_enter) call
+    for call in $traced; do
+        events+=(-e "syscalls:sys_enter_$call")
+    done
+    local requests
+    requests=$(perf stat -x, "${events[@]}" -p "$pid" -o "$work/perf" -- \
+        "$client" --addr "$addr" --conns "$conns" --size "$size" --json --duration "$window" \
+        --rate "$rate" | sed -n 's/.*"requests":\([0-9]*\).*/\1/p')
+    stop
+    # perf stat -x,: "count,unit,event,..."
+    awk -F, '$3 ~ /^syscalls:sys_enter_/ && $1 ~ /^[0-9]+$/ && $1 > 0 {
+        sub(/^syscalls:sys_enter_/, "", $3); print $3, $1 }' "$work/perf" |
+        sort -k2 -nr >"$work/calls"
+    local total top
+    total=$(awk -F, -v r="$requests" '$3 == "raw_syscalls:sys_enter" { printf "%.2f", $1 / r }' "$work/perf")
+    top=$(head -3 "$work/calls" | awk -v r="$requests" '{ printf "%s%s %.3f", sep, $1, $2 / r; sep = ", " }')
+    echo "$total ($top)"
+}
+
+# strace -c: the server runs under it from its start; every request it served is counted
+# (the warm-up's too), so startup calls weigh nothing next to tens of thousands of requests.
+syscalls_strace() {
     local name="$1"
     # shellcheck disable=SC2046
     start strace -c -f -q -o "$work/strace" $(command_of "$name")
@@ -122,7 +162,9 @@ syscalls() {
 }
 
 printf "echo %s connections x %s B; callgrind window %s s; user-space instructions per request\n\n" "$conns" "$size" "$window"
-printf "| server | instructions/request, closed loop | instructions/request, paced 4,000 req/s | syscalls/request, paced %s req/s |\n" "$rate"
+counter=strace
+[ -n "$use_perf" ] && counter="perf stat"
+printf "| server | instructions/request, closed loop | instructions/request, paced 4,000 req/s | syscalls/request, paced %s req/s (%s) |\n" "$rate" "$counter"
 printf "|---|---:|---:|---|\n"
 IFS=, read -ra list <<<"$servers"
 for s in "${list[@]}"; do

@@ -1,7 +1,8 @@
 //! The poll-based bridge (features `tokio-io`, `futures-io`): `tokio::io::copy` between two
-//! proactor streams, futures-io `read_to_end`, a read cancelled by a timeout that loses no
-//! byte, a peer that never reads stopping `poll_write`, a reset peer, the halves, and the
-//! owned-buffer methods keeping the byte order with the bridge.
+//! proactor streams, a `copy_buf` echo between a stream's halves, futures-io `read_to_end`,
+//! a read cancelled by a timeout that loses no byte, a peer that never reads stopping
+//! `poll_write`, a reset peer, the halves, and the owned-buffer methods keeping the byte
+//! order with the bridge.
 
 #![cfg(all(feature = "tokio-io", feature = "futures-io"))]
 
@@ -56,6 +57,33 @@ fn tokio_copy_between_streams(driver: Driver) {
         writer.await.unwrap().unwrap();
         assert_eq!(copier.await.unwrap().unwrap(), data.len() as u64);
         assert!(got == data, "copied bytes differ");
+    });
+}
+
+/// An echo through `tokio::io::copy_buf` between a stream's halves (`AsyncBufRead`: the
+/// bytes are written from where the receive put them): 1 MiB in, the same 1 MiB back, end of
+/// stream passed on.
+fn copy_buf_echo_between_halves(driver: Driver) {
+    block_on(driver, async {
+        let (client, server) = tcp_pair().await;
+        let echo = spawn(async move {
+            let (mut rd, mut wr) = server.into_split();
+            let n = tokio::io::copy_buf(&mut rd, &mut wr).await?;
+            wr.shutdown().await?;
+            Ok::<_, io::Error>(n)
+        });
+        let data = pattern(1 << 20, 3);
+        let (mut rd, mut wr) = client.into_split();
+        let sent = data.clone();
+        let writer = spawn(async move {
+            wr.write_all(&sent).await?;
+            wr.shutdown().await
+        });
+        let mut back = Vec::new();
+        rd.read_to_end(&mut back).await.unwrap();
+        writer.await.unwrap().unwrap();
+        assert_eq!(echo.await.unwrap().unwrap(), data.len() as u64);
+        assert!(back == data, "the echo differs from what was sent");
     });
 }
 
@@ -342,6 +370,7 @@ fn accepted_bytes_go_out_without_flush(driver: Driver) {
 on_each_driver!(
     accepted_bytes_go_out_without_flush,
     tokio_copy_between_streams,
+    copy_buf_echo_between_halves,
     futures_read_to_end,
     read_cancelled_by_timeout,
     poll_write_pending_when_peer_never_reads,

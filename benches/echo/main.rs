@@ -127,6 +127,7 @@ fn parse_args() -> Options {
             ServerKind::URING,
             ServerKind::URING_LOOP,
             ServerKind::COMPAT,
+            ServerKind::COMPAT_BUF,
             ServerKind::EPOLL,
             ServerKind::EPOLL_LOOP,
             ServerKind::TOKIO,

@@ -92,7 +92,7 @@ pub fn start(bins: &Binaries, kind: ServerKind, port: u16) -> Server {
         Program::UringLoop => {
             cmd.arg(&bins.uring_loop).args(["--addr", &addr]);
         }
-        Program::Compat(driver) => {
+        Program::Compat(driver, copy_buf) => {
             cmd.arg(&bins.compat_server).args([
                 "--driver",
                 driver,
@@ -101,6 +101,9 @@ pub fn start(bins: &Binaries, kind: ServerKind, port: u16) -> Server {
                 "--addr",
                 &addr,
             ]);
+            if copy_buf {
+                cmd.arg("--copy-buf");
+            }
         }
     }
     let launch = kind.launch(&bins.echo_help);

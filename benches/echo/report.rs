@@ -233,7 +233,8 @@ pub(super) fn render_pairs(
     for (cell, servers) in plan {
         for &other in servers {
             // The compat echo has a table of its own (`render_compat`), the other way round.
-            let Some(kind) = other.paired_with().filter(|_| other != ServerKind::COMPAT) else {
+            let compat = matches!(other, ServerKind::COMPAT | ServerKind::COMPAT_BUF);
+            let Some(kind) = other.paired_with().filter(|_| !compat) else {
                 continue;
             };
             let (Some(a), Some(b)) = (samples.get(&(*cell, kind)), samples.get(&(*cell, other)))
@@ -299,17 +300,20 @@ fn pair_row(
 }
 
 /// The price of the poll-based bridge: the echo through `tokio::io` on proactor
-/// (proactor-compat) against the owned-buffer echo-server (proactor-uring), paired per
-/// repetition. Empty unless both ran.
+/// (proactor-compat: `read` + `write_all`; proactor-compat-buf: `copy_buf`) against the
+/// owned-buffer echo-server (proactor-uring), paired per repetition. Empty unless both ran.
 pub(super) fn render_compat(
     opts: &Options,
     plan: &[(Cell, Vec<ServerKind>)],
     samples: &Samples,
 ) -> String {
     let mut t = String::new();
-    for (cell, _) in plan {
+    for ((cell, _), compat) in plan
+        .iter()
+        .flat_map(|c| [(c, ServerKind::COMPAT), (c, ServerKind::COMPAT_BUF)])
+    {
         let (Some(a), Some(b)) = (
-            samples.get(&(*cell, ServerKind::COMPAT)),
+            samples.get(&(*cell, compat)),
             samples.get(&(*cell, ServerKind::URING)),
         ) else {
             continue;
@@ -329,11 +333,7 @@ pub(super) fn render_compat(
             );
             let _ = writeln!(t, "|---|---|---|---:|---:|---:|---:|");
         }
-        let _ = writeln!(
-            t,
-            "{}",
-            pair_row(*cell, ServerKind::COMPAT, ServerKind::URING, a, b)
-        );
+        let _ = writeln!(t, "{}", pair_row(*cell, compat, ServerKind::URING, a, b));
     }
     t
 }

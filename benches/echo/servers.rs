@@ -22,8 +22,9 @@ pub enum Program {
     /// `examples/monoio_echo_server`.
     Monoio,
     /// `examples/compat_echo_server --driver <driver>`: the echo written against
-    /// `tokio::io` on proactor (the poll-based bridge).
-    Compat(&'static str),
+    /// `tokio::io` on proactor (the poll-based bridge); with `true`, `--copy-buf`
+    /// (`tokio::io::copy_buf` between the halves instead of `read` + `write_all`).
+    Compat(&'static str, bool),
     /// Another build of `echo-server` (`--baseline PATH`) with `--driver <driver>`: the
     /// "before" of a before/after comparison.
     Baseline(&'static str),
@@ -110,8 +111,14 @@ const DEFS: &[Def] = &[
     def(
         "proactor-compat",
         "compat",
-        Program::Compat("uring"),
+        Program::Compat("uring", false),
         "#e7ba52",
+    ),
+    def(
+        "proactor-compat-buf",
+        "compat-buf",
+        Program::Compat("uring", true),
+        "#ad494a",
     ),
 ];
 
@@ -214,6 +221,8 @@ impl ServerKind {
     pub const URING_LOOP: ServerKind = ServerKind(7);
     /// The echo through the tokio::io bridge on io_uring, set against proactor-uring.
     pub const COMPAT: ServerKind = ServerKind(13);
+    /// The same through `tokio::io::copy_buf` (`AsyncBufRead`).
+    pub const COMPAT_BUF: ServerKind = ServerKind(14);
 
     fn def(self) -> &'static Def {
         &DEFS[self.0 as usize]
@@ -235,9 +244,10 @@ impl ServerKind {
     /// server it is paired with: the two run one after the other in each repetition.
     pub fn paired_with(self) -> Option<ServerKind> {
         match self {
-            ServerKind::BASE_URING | ServerKind::URING_LOOP | ServerKind::COMPAT => {
-                Some(ServerKind::URING)
-            }
+            ServerKind::BASE_URING
+            | ServerKind::URING_LOOP
+            | ServerKind::COMPAT
+            | ServerKind::COMPAT_BUF => Some(ServerKind::URING),
             ServerKind::BASE_EPOLL | ServerKind::EPOLL_LOOP => Some(ServerKind::EPOLL),
             _ => None,
         }

@@ -18,6 +18,7 @@ use super::{Uring, CANCEL, FIXED_CLEAR, FIXED_INSTALL, FIXED_KIND, INLINE_PER_TU
 use crate::driver::inflight::{InFlight, Outcome};
 use crate::driver::op::{Completion, Parked, CQE_F_MORE};
 use crate::driver::stats::{OpKind, Stats};
+use crate::driver::token::RESERVED;
 use crate::driver::Park;
 use crate::sys::{self, syscall};
 
@@ -182,45 +183,51 @@ impl Uring {
                 self.faults.drop = None;
                 continue; // dropped, as the kernel does when it runs out of memory
             }
-            match cqe.user_data() {
-                WAKE => self.wake_armed = false,
-                CANCEL => {}
-                user_data if user_data & LINK_KIND == LINK_TIMEOUT => {
-                    if self.links.completed(user_data, cqe.result()) {
-                        self.ops.completed(OpKind::LinkTimeout);
-                    }
-                }
-                user_data if user_data & FIXED_KIND == PROBE => {
-                    self.probe_results.push((user_data, cqe.result()));
-                }
-                user_data if matches!(user_data & FIXED_KIND, FIXED_INSTALL | FIXED_CLEAR) => {
-                    super::fixed::completed(&self.fixed_files, user_data, cqe.result());
-                }
-                user_data => {
-                    let (res, flags) = (cqe.result(), cqe.flags());
-                    let held = match self.notifying.is_empty() {
-                        true => Some((res, flags)),
-                        false => hold_for_notif(&mut self.notifying, user_data, res, flags),
-                    };
-                    let Some((res, flags)) = held else {
-                        // The result of a notifying op, held for its notification: a dropped
-                        // one lets go of its socket now.
-                        if let Some(parked) = self.inflight.parked_mut(user_data) {
-                            parked.result_in();
-                        }
-                        continue;
-                    };
-                    let completion = Completion {
-                        result: sys::cqe_result(res),
-                        flags,
-                    };
-                    let to = (&mut *self.inflight, &mut self.released, &mut self.over_cap);
-                    match self.suspect.is_empty() {
-                        true => deliver(to.0, to.1, to.2, user_data, completion),
-                        false => {
-                            super::lost::settle(&mut self.suspect, to, user_data, completion);
+            let user_data = cqe.user_data();
+            if user_data & RESERVED != 0 {
+                // The driver's own requests; ops' tokens never have the top bit.
+                match user_data {
+                    WAKE => self.wake_armed = false,
+                    CANCEL => {}
+                    _ if user_data & LINK_KIND == LINK_TIMEOUT => {
+                        // Its timespec goes; counted when it fired (its op's deadline passed).
+                        let fired = self.links.completed(user_data, cqe.result());
+                        if fired {
+                            self.ops.completed(OpKind::LinkTimeout);
                         }
                     }
+                    _ if user_data & FIXED_KIND == PROBE => {
+                        self.probe_results.push((user_data, cqe.result()));
+                    }
+                    _ if matches!(user_data & FIXED_KIND, FIXED_INSTALL | FIXED_CLEAR) => {
+                        super::fixed::completed(&self.fixed_files, user_data, cqe.result());
+                    }
+                    _ => {} // no request of the driver's has another value
+                }
+                continue;
+            }
+            let (res, flags) = (cqe.result(), cqe.flags());
+            let held = match self.notifying.is_empty() {
+                true => Some((res, flags)),
+                false => hold_for_notif(&mut self.notifying, user_data, res, flags),
+            };
+            let Some((res, flags)) = held else {
+                // The result of a notifying op, held for its notification: a dropped one
+                // lets go of its socket now.
+                if let Some(parked) = self.inflight.parked_mut(user_data) {
+                    parked.result_in();
+                }
+                continue;
+            };
+            let completion = Completion {
+                result: sys::cqe_result(res),
+                flags,
+            };
+            let to = (&mut *self.inflight, &mut self.released, &mut self.over_cap);
+            match self.suspect.is_empty() {
+                true => deliver(to.0, to.1, to.2, user_data, completion),
+                false => {
+                    super::lost::settle(&mut self.suspect, to, user_data, completion);
                 }
             }
         }
