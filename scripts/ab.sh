@@ -7,7 +7,8 @@
 #
 # A, B: uring, epoll, tokio, monoio, uring-loop, epoll-loop, compat, compat-buf (as in
 # scripts/instructions.sh), or a whole command line (anything with a space or a slash:
-# another build, other flags), which must take `--addr HOST:PORT` and print `listening on`.
+# another build, other flags; split at spaces, no quoting), which must take `--addr
+# HOST:PORT` and print `listening on`.
 # With `--http`, A and B are HTTP servers instead (hyper-uring, hyper-epoll, hyper-tokio:
 # examples/hyper_server.rs and hyper_tokio_server.rs, or a command line), loaded by wrk
 # (`GET /`, keep-alive, `--conns` connections; Debian's `wrk` package).
@@ -121,7 +122,19 @@ both() {
         fi
         clients+=($!)
     done
-    wait "${clients[@]}"
+    local c
+    for c in "${clients[@]}"; do wait "$c" || true; done # a failed client: checked below
+    alive
+}
+
+# Stops the script if a server has exited.
+alive() {
+    local side pid_var
+    for side in a b; do
+        pid_var="pid_$side"
+        kill -0 "${!pid_var}" 2>/dev/null ||
+            { echo "server $side exited: $(tail -3 "$work/$side.err")" >&2; exit 1; }
+    done
 }
 
 load="$size B, closed loop"
