@@ -256,7 +256,8 @@ pub(super) fn render_pairs(
         t,
         "pairs: each proactor server against the reference run next to it ({} repetition(s); \
          ratio of each repetition's pair, median [min-max]; CPU/req below 1.00x and req/s above \
-         favour proactor{baseline})",
+         favour proactor{baseline}); the two run one after the other, so a slow spell of the \
+         host between them shows in the range: `scripts/ab.sh A B` runs a pair at once",
         opts.reps
     );
     let _ = writeln!(t);
@@ -323,7 +324,8 @@ pub(super) fn render_compat(
                 t,
                 "compat path: the echo through tokio::io on proactor against the owned-buffer \
                  echo-server, both on io_uring ({} repetition(s); ratio of each repetition's \
-                 pair, median [min-max]; CPU/req above 1.00x is the bridge's cost)",
+                 pair, median [min-max]; CPU/req above 1.00x is the bridge's cost); \
+                 `scripts/ab.sh uring compat` runs the pair at once, free of the host's drift",
                 opts.reps
             );
             let _ = writeln!(t);
