@@ -194,7 +194,7 @@ pub(super) fn render_servers(plan: &[(Cell, Vec<ServerKind>)], echo_help: &str) 
             .unwrap_or_default();
         let _ = writeln!(
             t,
-            "{:<20} {:?} {}{adds}",
+            "{:<20} {} [{}]{adds}",
             kind.name(),
             kind.program(),
             kind.launch(echo_help).describe()

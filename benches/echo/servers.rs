@@ -36,6 +36,25 @@ pub enum Program {
     UringLoop,
 }
 
+impl std::fmt::Display for Program {
+    /// The program and its arguments as the benchmark starts it (before `--addr`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Program::Proactor(driver) => write!(f, "echo-server --driver {driver} --threads 1"),
+            Program::Tokio => f.write_str("examples/tokio_echo_server"),
+            Program::Monoio => f.write_str("examples/monoio_echo_server"),
+            Program::Compat(driver, copy_buf) => write!(
+                f,
+                "examples/compat_echo_server --driver {driver} --threads 1{}",
+                if *copy_buf { " --copy-buf" } else { "" }
+            ),
+            Program::Baseline(driver) => write!(f, "<baseline> --driver {driver} --threads 1"),
+            Program::EpollLoop => f.write_str("examples/epoll_echo_loop"),
+            Program::UringLoop => f.write_str("examples/uring_echo_loop"),
+        }
+    }
+}
+
 struct Def {
     name: &'static str,
     alias: &'static str,
