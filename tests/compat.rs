@@ -294,6 +294,30 @@ fn styles_keep_byte_order(driver: Driver) {
     });
 }
 
+/// An owned-buffer read served by the bridge (the stream was read through the traits, so
+/// its receive is armed) keeps its deadline: with nothing sent it ends `TimedOut` with its
+/// buffer, and the bytes sent afterwards go to the next read, none lost.
+fn bridged_owned_read_times_out(driver: Driver) {
+    block_on(driver, async {
+        let (mut a, mut b) = UnixStream::pair().unwrap();
+        AsyncWriteExt::write_all(&mut a, b"x").await.unwrap();
+        let mut first = [0u8; 1];
+        AsyncReadExt::read_exact(&mut b, &mut first).await.unwrap();
+        let timed = (*b)
+            .read(Vec::with_capacity(8))
+            .timeout(Duration::from_millis(50));
+        let (res, buf) = timeout(Duration::from_secs(10), timed)
+            .await
+            .expect("the read's own deadline did not end it");
+        assert_eq!(res.unwrap_err().kind(), io::ErrorKind::TimedOut);
+        assert_eq!(buf.capacity(), 8, "the buffer comes back with the error");
+        AsyncWriteExt::write_all(&mut a, b"late").await.unwrap();
+        let (res, buf) = (*b).read(buf).timeout(Duration::from_secs(10)).await;
+        assert_eq!(res.unwrap(), 4);
+        assert_eq!(buf, b"late");
+    });
+}
+
 /// A stream read through the traits keeps a receive armed: `into_std` refuses it rather
 /// than lose bytes; a fresh one converts.
 fn into_std_after_bridge_reads(driver: Driver) {
@@ -377,5 +401,6 @@ on_each_driver!(
     reset_peer_gives_connection_reset,
     split_halves,
     styles_keep_byte_order,
+    bridged_owned_read_times_out,
     into_std_after_bridge_reads,
 );

@@ -68,44 +68,20 @@ pub fn start(bins: &Binaries, kind: ServerKind, port: u16) -> Server {
     let addr = format!("127.0.0.1:{port}");
     let mut cmd = Command::new("taskset");
     cmd.args(["-c", "0"]);
-    match kind.program() {
-        Program::Proactor(driver) | Program::Baseline(driver) => {
-            let program = match kind.program() {
-                Program::Baseline(_) => bins
-                    .baseline
-                    .as_ref()
-                    .unwrap_or_else(|| super::die("a baseline server needs --baseline PATH")),
-                _ => &bins.echo_server,
-            };
-            cmd.arg(program)
-                .args(["--driver", driver, "--threads", "1", "--addr", &addr]);
-        }
-        Program::Tokio => {
-            cmd.arg(&bins.tokio_server).args(["--addr", &addr]);
-        }
-        Program::Monoio => {
-            cmd.arg(&bins.monoio_server).args(["--addr", &addr]);
-        }
-        Program::EpollLoop => {
-            cmd.arg(&bins.epoll_loop).args(["--addr", &addr]);
-        }
-        Program::UringLoop => {
-            cmd.arg(&bins.uring_loop).args(["--addr", &addr]);
-        }
-        Program::Compat(driver, copy_buf) => {
-            cmd.arg(&bins.compat_server).args([
-                "--driver",
-                driver,
-                "--threads",
-                "1",
-                "--addr",
-                &addr,
-            ]);
-            if copy_buf {
-                cmd.arg("--copy-buf");
-            }
-        }
-    }
+    let program = kind.program();
+    let binary = match program {
+        Program::Proactor(_) => &bins.echo_server,
+        Program::Baseline(_) => bins
+            .baseline
+            .as_ref()
+            .unwrap_or_else(|| super::die("a baseline server needs --baseline PATH")),
+        Program::Tokio => &bins.tokio_server,
+        Program::Monoio => &bins.monoio_server,
+        Program::EpollLoop => &bins.epoll_loop,
+        Program::UringLoop => &bins.uring_loop,
+        Program::Compat(..) => &bins.compat_server,
+    };
+    cmd.arg(binary).args(program.args()).args(["--addr", &addr]);
     let launch = kind.launch(&bins.echo_help);
     cmd.args(&launch.args).envs(launch.env.iter().copied());
     Server::spawn(cmd, kind.name())

@@ -36,22 +36,45 @@ pub enum Program {
     UringLoop,
 }
 
+impl Program {
+    /// The binary, as the tables name it.
+    fn binary(self) -> &'static str {
+        match self {
+            Program::Proactor(_) => "echo-server",
+            Program::Tokio => "examples/tokio_echo_server",
+            Program::Monoio => "examples/monoio_echo_server",
+            Program::Compat(..) => "examples/compat_echo_server",
+            Program::Baseline(_) => "<baseline>",
+            Program::EpollLoop => "examples/epoll_echo_loop",
+            Program::UringLoop => "examples/uring_echo_loop",
+        }
+    }
+
+    /// The arguments it is started with, before `--addr`.
+    pub fn args(self) -> Vec<&'static str> {
+        match self {
+            Program::Proactor(driver) | Program::Baseline(driver) => {
+                vec!["--driver", driver, "--threads", "1"]
+            }
+            Program::Compat(driver, copy_buf) => {
+                let mut args = vec!["--driver", driver, "--threads", "1"];
+                if copy_buf {
+                    args.push("--copy-buf");
+                }
+                args
+            }
+            Program::Tokio | Program::Monoio | Program::EpollLoop | Program::UringLoop => {
+                Vec::new()
+            }
+        }
+    }
+}
+
 impl std::fmt::Display for Program {
     /// The program and its arguments as the benchmark starts it (before `--addr`).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Program::Proactor(driver) => write!(f, "echo-server --driver {driver} --threads 1"),
-            Program::Tokio => f.write_str("examples/tokio_echo_server"),
-            Program::Monoio => f.write_str("examples/monoio_echo_server"),
-            Program::Compat(driver, copy_buf) => write!(
-                f,
-                "examples/compat_echo_server --driver {driver} --threads 1{}",
-                if *copy_buf { " --copy-buf" } else { "" }
-            ),
-            Program::Baseline(driver) => write!(f, "<baseline> --driver {driver} --threads 1"),
-            Program::EpollLoop => f.write_str("examples/epoll_echo_loop"),
-            Program::UringLoop => f.write_str("examples/uring_echo_loop"),
-        }
+        f.write_str(self.binary())?;
+        self.args().iter().try_for_each(|a| write!(f, " {a}"))
     }
 }
 

@@ -53,10 +53,25 @@ pub use super::stream_io::{StreamRead, StreamWrite};
 
 /// A deadline given to an operation.
 pub(super) struct Deadline {
-    pub(super) after: Duration,
+    after: Duration,
     /// The userspace timer, made (boxed, so that the futures stay small) when the epoll
     /// backend first asks; io_uring never does.
-    pub(super) sleep: Option<Box<Sleep>>,
+    sleep: Option<Box<Sleep>>,
+}
+
+impl Deadline {
+    /// A deadline `after` from the first poll; no timer yet.
+    pub(super) fn new(after: Duration) -> Deadline {
+        Deadline { after, sleep: None }
+    }
+
+    /// Whether the userspace timer (started at the first call) has passed; registers `cx`
+    /// with it otherwise.
+    pub(super) fn expired(&mut self, cx: &mut Context<'_>) -> bool {
+        let after = self.after;
+        let timer = self.sleep.get_or_insert_with(|| Box::new(sleep(after)));
+        Pin::new(&mut **timer).poll(cx).is_ready()
+    }
 }
 
 /// Polls `op`, under `deadline` when it has one.
@@ -65,19 +80,11 @@ fn poll_op<T: Operation>(
     deadline: &mut Option<Deadline>,
     cx: &mut Context<'_>,
 ) -> Poll<T::Output> {
-    let Some(Deadline {
-        after,
-        sleep: timer,
-    }) = deadline
-    else {
+    let Some(deadline) = deadline else {
         return Pin::new(op).poll(cx);
     };
-    let after = *after;
-    let mut expired = |cx: &mut Context<'_>| {
-        let timer = timer.get_or_insert_with(|| Box::new(sleep(after)));
-        Pin::new(&mut **timer).poll(cx).is_ready()
-    };
-    op.poll_timed(after, &mut expired, cx)
+    let after = deadline.after;
+    op.poll_timed(after, &mut |cx: &mut Context<'_>| deadline.expired(cx), cx)
 }
 
 /// The `timeout` method every future here has.
@@ -94,7 +101,7 @@ macro_rules! timeout_method {
                 !Started::is_started(&self.op),
                 "proactor: timeout() on an operation already polled; give the deadline first"
             );
-            self.deadline = Some(Deadline { after, sleep: None });
+            self.deadline = Some(Deadline::new(after));
             self
         }
     };
@@ -354,10 +361,8 @@ impl Future for Connect {
             };
             match this.attempt(addr) {
                 Ok((socket, op)) => {
-                    let deadline = at.map(|at| Deadline {
-                        after: at.saturating_duration_since(Instant::now()),
-                        sleep: None,
-                    });
+                    let deadline =
+                        at.map(|at| Deadline::new(at.saturating_duration_since(Instant::now())));
                     this.attempt = Some((socket, op, deadline));
                 }
                 Err(e) => this.last = Some(e),

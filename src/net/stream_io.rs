@@ -22,7 +22,6 @@ use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::driver::timed_out;
 use crate::io::{AsyncReadRent, AsyncWriteRent};
 use crate::net::future::{Deadline, Read, ReadVectored, Write, WriteVectored};
-use crate::time::sleep;
 
 /// The owned-buffer I/O of a stream, reached through the stream (it dereferences to this):
 /// `stream.read(buf)`, `stream.write_all(buf)`. Every method takes the buffer by value and
@@ -347,7 +346,7 @@ impl<'a, B: IoBufMut> StreamRead<'a, B> {
                 rd,
                 socket,
                 buf,
-                deadline: Some(Deadline { after, sleep: None }),
+                deadline: Some(Deadline::new(after)),
             },
         };
         StreamRead { inner }
@@ -375,15 +374,8 @@ impl<B: IoBufMut> Future for StreamRead<'_, B> {
                 if let Poll::Ready(res) = rd.poll_read_owned(cx, socket, b) {
                     return Poll::Ready((res, buf.take().expect("taken once")));
                 }
-                if let Some(Deadline {
-                    after,
-                    sleep: timer,
-                }) = deadline
-                {
-                    let timer = timer.get_or_insert_with(|| Box::new(sleep(*after)));
-                    if Pin::new(&mut **timer).poll(cx).is_ready() {
-                        return Poll::Ready((Err(timed_out()), buf.take().expect("taken once")));
-                    }
+                if deadline.as_mut().is_some_and(|d| d.expired(cx)) {
+                    return Poll::Ready((Err(timed_out()), buf.take().expect("taken once")));
                 }
                 Poll::Pending
             }
