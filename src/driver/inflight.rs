@@ -108,6 +108,7 @@ impl InFlight {
     }
 
     /// Reserves a slot for a new operation and returns its token.
+    #[inline]
     pub(crate) fn insert(&mut self, waker: &Waker) -> u64 {
         self.slots.insert(Slot {
             lifecycle: Lifecycle::Waiting(waker.clone()),
@@ -159,6 +160,7 @@ impl InFlight {
 
     /// Polls the operation `token`: its completion if it arrived (freeing the slot, or for
     /// a multishot one taking the next completion), otherwise registers the waker.
+    #[inline]
     pub(crate) fn poll(&mut self, token: u64, cx: &mut Context<'_>) -> Poll<Completion> {
         let slot = self
             .slots
@@ -195,6 +197,7 @@ impl InFlight {
     }
 
     /// Records the completion for `token`.
+    #[inline]
     pub(crate) fn complete(&mut self, token: u64, completion: Completion) -> Outcome {
         let Some(slot) = self.slots.get_mut(token) else {
             return Outcome::Stale;

@@ -181,6 +181,7 @@ pub(crate) enum Engine {
 }
 
 impl Backend for Engine {
+    #[inline]
     fn poll_op<T: Operation>(
         &mut self,
         state: &mut OpState,
@@ -207,6 +208,7 @@ impl Backend for Engine {
         }
     }
 
+    #[inline]
     fn poll_multi<T: Operation>(
         &mut self,
         state: &mut OpState,
@@ -319,6 +321,7 @@ impl Handle {
     }
 
     /// See [`Backend::poll_op`].
+    #[inline]
     pub(crate) fn poll_op<T: Operation>(
         &self,
         state: &mut OpState,
@@ -341,6 +344,7 @@ impl Handle {
     }
 
     /// See [`Backend::poll_multi`].
+    #[inline]
     pub(crate) fn poll_multi<T: Operation>(
         &self,
         state: &mut OpState,

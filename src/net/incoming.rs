@@ -140,6 +140,7 @@ impl RecvStream {
     }
 
     /// Polls for the next buffer (the poll form of [`next`](RecvStream::next)).
+    #[inline]
     pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<PoolBuf>>> {
         loop {
             if self.done {

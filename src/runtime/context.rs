@@ -73,8 +73,10 @@ impl Shared {
             .unwrap_or(false)
     }
 
-    /// The schedule function of every task of this runtime.
-    pub(crate) fn schedule(self: &Arc<Self>, task: Task) {
+    /// The schedule function of every task spawned on its runtime's thread: the task goes
+    /// to the local run queue when woken on that thread, else to the remote queue. A plain
+    /// function (size zero): the runtime is the task's, in its header.
+    pub(crate) fn schedule(task: Task) {
         let mut task = Some(task);
         // If the thread-local is already gone (thread exiting), `task` stays here and takes
         // the remote path: it must never be dropped on a thread that does not own it.
@@ -82,14 +84,20 @@ impl Shared {
             // SAFETY: CURRENT is non-null only while an `Enter` guard is in scope, created by
             // `block_on`/`shutdown` from a `&Rc<Core>` they hold: the core is alive.
             if let Some(core) = unsafe { c.get().as_ref() } {
-                if Arc::ptr_eq(&core.shared, self) {
+                let ours = task
+                    .as_ref()
+                    .is_some_and(|t| Arc::ptr_eq(&core.shared, &t.metadata().shared));
+                if ours {
                     let task = task.take().expect("taken once");
                     core.run_queue.borrow_mut().push_back(task);
                 }
             }
         });
         if let Some(task) = task {
-            if let Err(task) = self.schedule_remote(task) {
+            // A reference of our own: the task may run, finish and free its header on the
+            // runtime's thread as soon as it is in the remote queue.
+            let shared = task.metadata().shared.clone();
+            if let Err(task) = shared.schedule_remote(task) {
                 // The runtime is gone: the task's future was already dropped at shutdown on
                 // the runtime's thread; leaking this handle keeps it from being touched here.
                 std::mem::forget(task);
@@ -102,10 +110,11 @@ impl Shared {
     /// started is dropped here, so its handle reports it cancelled. That is sound because
     /// such a future is `Send` until its first poll (`task::spawn_remote`); one that started
     /// (only possible if a shutdown left it behind) is leaked as a local task is.
-    pub(crate) fn schedule_send(self: &Arc<Self>, task: Task) {
-        if self.is_current() {
-            self.schedule(task);
-        } else if let Err(task) = self.schedule_remote(task) {
+    pub(crate) fn schedule_send(task: Task) {
+        let shared = task.metadata().shared.clone();
+        if shared.is_current() {
+            Shared::schedule(task);
+        } else if let Err(task) = shared.schedule_remote(task) {
             if task.metadata().started.load(Ordering::Acquire) {
                 std::mem::forget(task);
             } else {

@@ -16,12 +16,26 @@ use crate::trace;
 use std::sync::Arc;
 
 /// Per-task state stored inside the task's allocation (async-task metadata).
-#[derive(Debug, Default)]
 pub(crate) struct TaskHeader {
     aborted: AtomicBool,
     /// Set at the task's first poll: from then on a task spawned from another thread may
     /// hold what is tied to the runtime's thread (see [`spawn_remote`]).
     pub(crate) started: AtomicBool,
+    /// The runtime the task runs on, whose queue a wake hands it to. Kept here rather than
+    /// captured by the schedule function: a schedule function of size zero lets async-task
+    /// turn a waker consumed by `wake` into the runnable itself, with no reference count
+    /// taken and dropped per wake.
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl TaskHeader {
+    fn new(shared: &Arc<Shared>) -> TaskHeader {
+        TaskHeader {
+            aborted: AtomicBool::new(false),
+            started: AtomicBool::new(false),
+            shared: shared.clone(),
+        }
+    }
 }
 
 /// A live task in its runtime's registry: how shutdown reaches it, whatever it waits on.
@@ -164,8 +178,6 @@ where
     let mut tasks = core.tasks.borrow_mut();
     let entry = tasks.vacant_entry();
     let key = entry.key();
-    let shared = core.shared.clone();
-    let schedule = move |task| shared.schedule(task);
     let build = task_future(fut, key, Arc::as_ptr(&core.shared));
     // SAFETY: async-task's checks for `spawn` (Send) are replaced by the runtime's own
     // guarantee: the schedule function hands the runnable to this runtime's queue, and the
@@ -174,8 +186,8 @@ where
     // The future and output are 'static, so no borrow outlives the task.
     let (runnable, task) = unsafe {
         async_task::Builder::new()
-            .metadata(TaskHeader::default())
-            .spawn_unchecked(build, schedule)
+            .metadata(TaskHeader::new(&core.shared))
+            .spawn_unchecked(build, Shared::schedule)
     };
     let waker = runnable.waker();
     let header = NonNull::from(task.metadata());
@@ -206,8 +218,6 @@ where
     F: Future + 'static,
     F::Output: Send + 'static,
 {
-    let target = shared.clone();
-    let schedule = move |task| target.schedule_send(task);
     let build = task_future(fut, usize::MAX, Arc::as_ptr(shared));
     // SAFETY: until its first poll the future may go to any thread (the caller's
     // contract), and the schedule function drops a runnable off the runtime's thread only
@@ -216,8 +226,8 @@ where
     // borrow outlives the task.
     let (runnable, task) = unsafe {
         async_task::Builder::new()
-            .metadata(TaskHeader::default())
-            .spawn_unchecked(build, schedule)
+            .metadata(TaskHeader::new(shared))
+            .spawn_unchecked(build, Shared::schedule_send)
     };
     let waker = runnable.waker();
     JoinHandle::start(runnable, task, waker)
@@ -281,7 +291,7 @@ pub struct JoinHandle<T> {
     waker: Waker,
 }
 
-// SAFETY: `header` points at a `TaskHeader` (atomics only, so `Sync`) inside the task's
+// SAFETY: `header` points at a `TaskHeader` (atomics and an `Arc<Shared>`, all `Sync`) inside the task's
 // allocation, kept alive by `task`; the handle is `Send` exactly when the task handle is.
 unsafe impl<T: Send> Send for JoinHandle<T> {}
 // SAFETY: as above; shared access only touches the header's atomics and `Waker` (Sync).
@@ -352,7 +362,8 @@ impl<T> JoinHandle<T> {
 }
 
 struct SendPtr(NonNull<TaskHeader>);
-// SAFETY: the pointee is a `TaskHeader` of atomics, shared safely between threads.
+// SAFETY: the pointee is a `TaskHeader` (atomics and an `Arc<Shared>`, all `Sync`), shared
+// safely between threads.
 unsafe impl Send for SendPtr {}
 // SAFETY: as above.
 unsafe impl Sync for SendPtr {}

@@ -393,6 +393,7 @@ fn refused(features: &RingFeatures, multishot: &FastPaths) {
 }
 
 impl Backend for Uring {
+    #[inline]
     fn poll_op<T: Operation>(
         &mut self,
         state: &mut OpState,
@@ -428,6 +429,7 @@ impl Backend for Uring {
         Poll::Ready(completion)
     }
 
+    #[inline]
     fn poll_multi<T: Operation>(
         &mut self,
         state: &mut OpState,
