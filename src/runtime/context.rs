@@ -111,10 +111,13 @@ impl Shared {
     /// such a future is `Send` until its first poll (`task::spawn_remote`); one that started
     /// (only possible if a shutdown left it behind) is leaked as a local task is.
     pub(crate) fn schedule_send(task: Task) {
-        let shared = task.metadata().shared.clone();
-        if shared.is_current() {
+        if task.metadata().shared.is_current() {
             Shared::schedule(task);
-        } else if let Err(task) = shared.schedule_remote(task) {
+            return;
+        }
+        // A reference of our own, as in `schedule`'s remote path.
+        let shared = task.metadata().shared.clone();
+        if let Err(task) = shared.schedule_remote(task) {
             if task.metadata().started.load(Ordering::Acquire) {
                 std::mem::forget(task);
             } else {

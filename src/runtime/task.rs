@@ -291,8 +291,9 @@ pub struct JoinHandle<T> {
     waker: Waker,
 }
 
-// SAFETY: `header` points at a `TaskHeader` (atomics and an `Arc<Shared>`, all `Sync`) inside the task's
-// allocation, kept alive by `task`; the handle is `Send` exactly when the task handle is.
+// SAFETY: `header` points at a `TaskHeader` (atomics and an `Arc<Shared>`, all `Sync`)
+// inside the task's allocation, kept alive by `task`; the handle is `Send` exactly when the
+// task handle is.
 unsafe impl<T: Send> Send for JoinHandle<T> {}
 // SAFETY: as above; shared access only touches the header's atomics and `Waker` (Sync).
 unsafe impl<T: Send> Sync for JoinHandle<T> {}
