@@ -207,6 +207,7 @@ impl Pool {
     }
 
     /// Returns buffer `bid` to the pool and wakes the receives waiting for one.
+    #[inline]
     pub(crate) fn give_back(&self, bid: u16) {
         match &self.free {
             Free::Provided { ring, tail, .. } => {
@@ -284,6 +285,7 @@ pub struct PoolBuf {
 impl PoolBuf {
     /// Buffer `bid` of `pool`, holding `len` received bytes; an error for an id or length
     /// outside the pool (the buffer then goes back if the id was valid).
+    #[inline]
     pub(crate) fn new(pool: &Rc<Pool>, bid: u16, len: usize) -> io::Result<PoolBuf> {
         if u32::from(bid) >= pool.count {
             return Err(io::Error::new(
@@ -342,6 +344,7 @@ unsafe impl IoBuf for PoolBuf {
 }
 
 impl Drop for PoolBuf {
+    #[inline]
     fn drop(&mut self) {
         self.pool.give_back(self.bid);
     }

@@ -52,6 +52,7 @@ impl RecvMulti {
 
     /// Turns one completion into a buffer: `Ok(None)` at end of stream; `ENOBUFS` when the
     /// pool ran dry (the caller waits for a buffer and re-arms).
+    #[inline]
     pub(crate) fn item(&mut self, completion: Completion) -> io::Result<Option<PoolBuf>> {
         let bid = self.buffer_of(&completion);
         let n = match completion.result {

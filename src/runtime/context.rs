@@ -464,6 +464,7 @@ impl Drop for Enter {
 }
 
 /// Runs `f` with this thread's current runtime core, or returns `None` outside one.
+#[inline]
 pub(crate) fn try_with_current<R>(f: impl FnOnce(&Core) -> R) -> Option<R> {
     CURRENT
         .try_with(|c| {
@@ -496,6 +497,7 @@ pub(crate) fn current() -> Rc<Core> {
 
 /// The driver of this thread's current runtime, for an op future's first poll; panics with
 /// the fix outside a runtime.
+#[inline]
 pub(crate) fn current_driver() -> Handle {
     try_current_driver().unwrap_or_else(|| {
         panic!(
@@ -511,6 +513,7 @@ pub(crate) fn is_current(core: &Rc<Core>) -> bool {
 }
 
 /// The driver of this thread's current runtime, or `None` outside one.
+#[inline]
 pub(crate) fn try_current_driver() -> Option<Handle> {
     try_with_current(|core| core.driver.clone())
 }

@@ -53,7 +53,11 @@ impl<T: Operation> Slot<T> {
 }
 
 impl<T: Operation> Drop for Slot<T> {
+    #[inline]
     fn drop(&mut self) {
+        if self.data.is_none() {
+            return; // collected: nothing of the op is left to hand over
+        }
         if let (Some(driver), Some(data)) = (&self.driver, self.data.take()) {
             driver.drop_op(self.state, data);
         }

@@ -396,13 +396,19 @@ impl Uring {
     /// Gives `fd` a registered slot, if the table has one free and the fd has none: queues
     /// the update that fills it, just ahead of the op that asked (which names the fd; later
     /// ops name the slot once the update completed).
+    #[inline]
     pub(super) fn install_fixed(&mut self, fd: &SharedFd) {
+        if self.fixed_files.is_some() && !fd.uring().is_set() {
+            self.install_fixed_slow(fd);
+        }
+    }
+
+    /// [`install_fixed`](Uring::install_fixed) for an fd without a slot, out of line.
+    #[cold]
+    fn install_fixed_slow(&mut self, fd: &SharedFd) {
         let Some(files) = &self.fixed_files else {
             return;
         };
-        if fd.uring().is_set() {
-            return;
-        }
         let Some((slot, ptr)) = files.alloc(fd.raw()) else {
             return;
         };
