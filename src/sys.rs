@@ -1,5 +1,7 @@
 //! Raw system calls. Every libc call in the crate goes through [`syscall!`], which turns the
-//! C convention (`-1` and `errno`) into an [`io::Result`](std::io::Result).
+//! C convention (`-1` and `errno`) into an [`io::Result`](std::io::Result). The calls of the
+//! readiness hot path (`recv`, `send`, `epoll_wait`) go through `syscall(2)` itself, not
+//! libc's cancellation-point wrappers ([`recv`]).
 
 /// Calls a libc function and maps a `-1` return to `io::Error::last_os_error()`.
 ///
@@ -21,6 +23,58 @@ pub(crate) use syscall;
 use std::cell::Cell;
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+
+/// `recv(2)` as the system call itself, through `syscall(2)`. libc's `recv` is a
+/// cancellation point: in a process with more than one thread it turns asynchronous
+/// cancellation on and off around the call, two calls into libc per read that the
+/// runtime's non-blocking sockets never need (nothing here is ever cancelled that way).
+///
+/// # Safety
+/// `ptr` must be valid for writes of `len` bytes for the call.
+#[inline]
+pub(crate) unsafe fn recv(
+    fd: RawFd,
+    ptr: *mut libc::c_void,
+    len: usize,
+    flags: libc::c_int,
+) -> io::Result<usize> {
+    // SAFETY: the caller's contract covers `ptr`; null address arguments ask for no peer
+    // address, as `recv` does.
+    syscall!(syscall(
+        libc::SYS_recvfrom,
+        fd,
+        ptr,
+        len,
+        flags,
+        std::ptr::null_mut::<libc::sockaddr>(),
+        std::ptr::null_mut::<libc::socklen_t>()
+    ))
+    .map(|n| n as usize)
+}
+
+/// `send(2)` as the system call itself (see [`recv`]).
+///
+/// # Safety
+/// `ptr` must be valid for reads of `len` bytes for the call.
+#[inline]
+pub(crate) unsafe fn send(
+    fd: RawFd,
+    ptr: *const libc::c_void,
+    len: usize,
+    flags: libc::c_int,
+) -> io::Result<usize> {
+    // SAFETY: the caller's contract covers `ptr`; no address, as `send` passes.
+    syscall!(syscall(
+        libc::SYS_sendto,
+        fd,
+        ptr,
+        len,
+        flags,
+        std::ptr::null::<libc::sockaddr>(),
+        0 as libc::socklen_t
+    ))
+    .map(|n| n as usize)
+}
 
 /// Creates a non-blocking, close-on-exec eventfd: the cross-thread wake-up channel.
 pub(crate) fn eventfd() -> io::Result<OwnedFd> {

@@ -8,7 +8,7 @@ use crate::buf::{BufResult, IoBufMut};
 use crate::driver::{
     on_target, Completion, Interest, Mode, OpCode, OpKind, ReadyOp, Ring, SharedFd, UringOp,
 };
-use crate::sys::syscall;
+use crate::sys;
 
 pub(crate) struct Recv<B> {
     /// Held until the completion (`[fd-outlives-op]`).
@@ -82,6 +82,6 @@ impl<B: IoBufMut> ReadyOp for Recv<B> {
     fn syscall(&mut self) -> io::Result<u32> {
         let (ptr, len) = (self.buf.stable_mut_ptr().cast(), self.len() as usize);
         // SAFETY: `ptr` points to `len` writable bytes of the owned buffer.
-        syscall!(recv(self.fd.raw(), ptr, len, 0)).map(|n| n as u32)
+        unsafe { sys::recv(self.fd.raw(), ptr, len, 0) }.map(|n| n as u32)
     }
 }

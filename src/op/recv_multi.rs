@@ -14,7 +14,7 @@ use io_uring::{cqueue, opcode, squeue, types};
 
 use crate::buf::pool::{Pool, PoolBuf};
 use crate::driver::{Completion, Interest, Mode, OpCode, OpKind, ReadyOp, Ring, SharedFd, UringOp};
-use crate::sys::syscall;
+use crate::sys;
 
 pub(crate) struct RecvMulti {
     /// Held until the last completion (`[fd-outlives-op]`).
@@ -140,7 +140,7 @@ impl ReadyOp for RecvMulti {
             .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOBUFS))?;
         let ptr = self.pool.buf_ptr(bid).cast();
         // SAFETY: `ptr` points to the `len` bytes of buffer `bid`, which this op alone holds.
-        match syscall!(recv(self.fd.raw(), ptr, self.len() as usize, 0)) {
+        match unsafe { sys::recv(self.fd.raw(), ptr, self.len() as usize, 0) } {
             Ok(n) => {
                 self.taken = Some(bid);
                 Ok(n as u32)

@@ -13,7 +13,7 @@ use crate::buf::{BufResult, IoBuf};
 use crate::driver::{
     on_target, Completion, Interest, Mode, OpCode, OpKind, ReadyOp, Ring, SharedFd, UringOp,
 };
-use crate::sys::syscall;
+use crate::sys;
 
 pub(crate) struct Send<B> {
     /// Held until the completion (`[fd-outlives-op]`).
@@ -83,6 +83,6 @@ impl<B: IoBuf> ReadyOp for Send<B> {
     fn syscall(&mut self) -> io::Result<u32> {
         let (ptr, len) = (self.buf.stable_ptr().cast(), self.len() as usize);
         // SAFETY: `ptr` points to `len` initialised bytes of the owned buffer.
-        syscall!(send(self.fd.raw(), ptr, len, libc::MSG_NOSIGNAL)).map(|n| n as u32)
+        unsafe { sys::send(self.fd.raw(), ptr, len, libc::MSG_NOSIGNAL) }.map(|n| n as u32)
     }
 }

@@ -24,14 +24,21 @@ impl Epoll {
                 },
                 _ => {
                     let (events, max) = (self.events.as_mut_ptr(), self.events.len() as i32);
+                    let sigset_size = std::mem::size_of::<libc::sigset_t>();
                     // SAFETY: `events` points to `max` writable epoll_events owned by the
-                    // driver.
-                    syscall!(epoll_wait(
+                    // driver; a null sigmask leaves the thread's mask unchanged (this is
+                    // `epoll_wait`, as the system call itself: libc's is a cancellation
+                    // point, which costs two calls into libc per wait, see `sys::recv`).
+                    syscall!(syscall(
+                        libc::SYS_epoll_pwait,
                         self.epfd.as_raw_fd(),
                         events,
                         max,
-                        timeout_ms(timeout)
+                        timeout_ms(timeout),
+                        std::ptr::null::<libc::sigset_t>(),
+                        sigset_size
                     ))
+                    .map(|n| n as i32)
                 }
             };
             return match res {
