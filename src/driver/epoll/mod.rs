@@ -280,6 +280,7 @@ impl Epoll {
 
 impl Backend for Epoll {
     /// Runs `op`'s syscall; on `EAGAIN`, waits for readiness and tries again when polled.
+    #[inline]
     fn poll_op<T: Operation>(
         &mut self,
         state: &mut OpState,
@@ -358,6 +359,7 @@ impl Backend for Epoll {
 
     /// One completion per poll: the readiness path runs a multishot op as a single-shot one
     /// each time, so nothing queues and the policy has nothing to bound.
+    #[inline]
     fn poll_multi<T: Operation>(
         &mut self,
         state: &mut OpState,
