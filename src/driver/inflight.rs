@@ -197,7 +197,7 @@ impl InFlight {
     }
 
     /// Records the completion for `token`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn complete(&mut self, token: u64, completion: Completion) -> Outcome {
         let Some(slot) = self.slots.get_mut(token) else {
             return Outcome::Stale;

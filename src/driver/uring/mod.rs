@@ -348,7 +348,7 @@ impl Uring {
 
     /// Takes the next completion of slot `user_data`, an op of `kind`; the state goes back
     /// to idle with the last one.
-    #[inline]
+    #[inline(always)]
     fn collect(
         &mut self,
         state: &mut OpState,
