@@ -10,9 +10,13 @@
 # compat,compat-buf (the echo through tokio::io on proactor's io_uring driver,
 # examples/compat_echo_server: `read` + `write_all`, and `copy_buf`). For each
 # server: it starts under `valgrind --tool=callgrind` (one thread), takes a warm-up of load,
-# zeroes the counters, runs the measured window, dumps, and divides the instructions by the
-# requests the client completed: closed loop (each connection keeps one message in flight)
-# and paced (4,000 requests/s in all). Then, outside valgrind, the system calls of a paced
+# zeroes the counters, then runs two measured windows, each with new connections: --window
+# seconds, then three times that, dumping the counters after each. The instructions of a
+# request are the difference of the two windows' instructions over the difference of their
+# requests (so the connections' setup and teardown, alike in both, weigh nothing in it;
+# what the short window spent beyond its requests, per connection, is the last column):
+# closed loop (each connection keeps one message in flight) and paced (4,000 requests/s in
+# all). Then, outside valgrind, the system calls of a paced
 # window are counted: by `perf stat` on the `syscalls:` tracepoints where perf can count
 # them (exact, at no cost to the server), else by `strace -c -f` (which slows the server
 # enough that it may not keep a high pace: lower --rate then); the pace is --rate, 20,000
@@ -90,22 +94,37 @@ load() {
         sed -n 's/.*"requests":\([0-9]*\).*/\1/p'
 }
 
-# Instructions per request of server $1 under load args $2...
+# Instructions per request of server $1 under load args $2..., and per connection.
+# Steady state: two windows on the same server, a short one and one three times as long,
+# each with its own $conns connections; the difference of their instructions over the
+# difference of their requests is what a request costs, the connections' setup and
+# teardown (the same in both) cancelled out. What the short window spent beyond its
+# requests is what its connections cost. Prints "per-request per-connection".
 per_request() {
     local name="$1"; shift
     # shellcheck disable=SC2046
     start valgrind --tool=callgrind --callgrind-out-file="$work/cg.%p" $(command_of "$name")
     load --duration 2 "$@" >/dev/null # warm-up
     callgrind_control --zero "$pid" >/dev/null 2>&1
-    local requests
-    requests=$(load --duration "$window" "$@")
+    local short long
+    short=$(load --duration "$window" "$@")
+    callgrind_control --dump "$pid" >/dev/null 2>&1
+    long=$(load --duration "$(awk -v w="$window" 'BEGIN { print 3 * w }')" "$@")
     callgrind_control --dump "$pid" >/dev/null 2>&1
     stop
-    local ir
-    ir=$(cat "$work"/cg.* | sed -n 's/^summary: \([0-9]*\).*/\1/p' | sort -n | tail -1)
+    # Each dump holds what ran since the one before (or the zeroing): parts 1 and 2.
+    local ir1 ir2
+    ir1=$(sed -n 's/^summary: \([0-9]*\).*/\1/p' "$work"/cg.*.1 2>/dev/null | head -1)
+    ir2=$(sed -n 's/^summary: \([0-9]*\).*/\1/p' "$work"/cg.*.2 2>/dev/null | head -1)
     rm -f "$work"/cg.*
-    if [ -z "$requests" ] || [ "$requests" = 0 ] || [ -z "$ir" ]; then echo "-"; return; fi
-    echo $((ir / requests))
+    if [ -z "$short" ] || [ -z "$long" ] || [ -z "$ir1" ] || [ -z "$ir2" ] ||
+        [ "$long" -le "$short" ]; then
+        echo "- -"
+        return
+    fi
+    awk -v i1="$ir1" -v i2="$ir2" -v r1="$short" -v r2="$long" -v c="$conns" 'BEGIN {
+        per = (i2 - i1) / (r2 - r1)
+        printf "%d %d\n", per, (i1 - per * r1) / c }'
 }
 
 # System calls per request of server $1 at $rate requests/s: total, and the busiest three.
@@ -164,12 +183,12 @@ syscalls_strace() {
 printf "echo %s connections x %s B; callgrind window %s s; user-space instructions per request\n\n" "$conns" "$size" "$window"
 counter=strace
 [ -n "$use_perf" ] && counter="perf stat"
-printf "| server | instructions/request, closed loop | instructions/request, paced 4,000 req/s | syscalls/request, paced %s req/s (%s) |\n" "$rate" "$counter"
-printf "|---|---:|---:|---|\n"
+printf "| server | instructions/request, closed loop | instructions/request, paced 4,000 req/s | instructions/connection (setup, teardown) | syscalls/request, paced %s req/s (%s) |\n" "$rate" "$counter"
+printf "|---|---:|---:|---:|---|\n"
 IFS=, read -ra list <<<"$servers"
 for s in "${list[@]}"; do
-    closed=$(per_request "$s")
-    paced=$(per_request "$s" --rate 4000)
+    read -r closed per_conn <<<"$(per_request "$s")"
+    read -r paced _ <<<"$(per_request "$s" --rate 4000)"
     calls=$(syscalls "$s")
-    printf "| %s | %s | %s | %s |\n" "$s" "$closed" "$paced" "$calls"
+    printf "| %s | %s | %s | %s | %s |\n" "$s" "$closed" "$paced" "$per_conn" "$calls"
 done
