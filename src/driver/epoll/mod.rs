@@ -75,6 +75,9 @@ pub(crate) struct Epoll {
     offload: Offload,
     /// Whether `epoll_pwait2` may be tried (cleared on `ENOSYS`/`EPERM`).
     pwait2: bool,
+    /// Whether `epoll_pwait` is called directly (cleared on `ENOSYS`/`EPERM`: a seccomp
+    /// filter that allows only libc's `epoll_wait`).
+    raw_pwait: bool,
     /// Ops that may still complete before the next turn ([`BUDGET`]).
     budget: u32,
     submissions: u64,
@@ -118,6 +121,7 @@ impl Epoll {
             waiting: 0,
             offload,
             pwait2: true,
+            raw_pwait: true,
             budget: BUDGET,
             submissions: 0,
             enters: 0,

@@ -22,23 +22,23 @@ impl Epoll {
                     }
                     res => res,
                 },
+                _ if self.raw_pwait => match self.raw_pwait(timeout) {
+                    Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) => {
+                        self.raw_pwait = false; // a seccomp filter that allows only epoll_wait
+                        continue;
+                    }
+                    res => res,
+                },
                 _ => {
                     let (events, max) = (self.events.as_mut_ptr(), self.events.len() as i32);
-                    let sigset_size = std::mem::size_of::<libc::sigset_t>();
                     // SAFETY: `events` points to `max` writable epoll_events owned by the
-                    // driver; a null sigmask leaves the thread's mask unchanged (this is
-                    // `epoll_wait`, as the system call itself: libc's is a cancellation
-                    // point, which costs two calls into libc per wait, see `sys::recv`).
-                    syscall!(syscall(
-                        libc::SYS_epoll_pwait,
+                    // driver.
+                    syscall!(epoll_wait(
                         self.epfd.as_raw_fd(),
                         events,
                         max,
-                        timeout_ms(timeout),
-                        std::ptr::null::<libc::sigset_t>(),
-                        sigset_size
+                        timeout_ms(timeout)
                     ))
-                    .map(|n| n as i32)
                 }
             };
             return match res {
@@ -49,6 +49,25 @@ impl Epoll {
         }
     }
 
+    /// `epoll_wait` as the system call itself: `epoll_pwait` with no signal mask (the same
+    /// call; the only one on the newer architectures). libc's `epoll_wait` is a
+    /// cancellation point, which costs two calls into libc per wait (see `sys::recv`).
+    fn raw_pwait(&mut self, timeout: Option<Duration>) -> io::Result<i32> {
+        let (events, max) = (self.events.as_mut_ptr(), self.events.len() as libc::c_int);
+        // SAFETY: `events` points to `max` writable epoll_events owned by the driver; a null
+        // sigmask leaves the thread's mask unchanged (its size is then not read).
+        syscall!(syscall(
+            libc::SYS_epoll_pwait,
+            self.epfd.as_raw_fd(),
+            events,
+            max,
+            timeout_ms(timeout),
+            std::ptr::null::<libc::sigset_t>(),
+            KERNEL_SIGSET_SIZE
+        ))
+        .map(|n| n as i32)
+    }
+
     /// `epoll_pwait2`: a nanosecond timeout (Linux 5.11+), through `syscall(2)` so that an
     /// older C library still links.
     fn pwait2(&mut self, timeout: Duration) -> io::Result<i32> {
@@ -57,7 +76,6 @@ impl Epoll {
             tv_nsec: timeout.subsec_nanos() as libc::c_long,
         };
         let (events, max) = (self.events.as_mut_ptr(), self.events.len() as libc::c_int);
-        let sigset_size = std::mem::size_of::<libc::sigset_t>();
         // SAFETY: `events` points to `max` writable epoll_events owned by the driver; `ts` is
         // live for the call; a null sigmask leaves the thread's mask unchanged.
         syscall!(syscall(
@@ -67,11 +85,15 @@ impl Epoll {
             max,
             &ts as *const libc::timespec,
             std::ptr::null::<libc::sigset_t>(),
-            sigset_size
+            KERNEL_SIGSET_SIZE
         ))
         .map(|n| n as i32)
     }
 }
+
+/// The size of the kernel's signal set (64 signals), which the `epoll_pwait` calls take with
+/// their mask (not libc's larger `sigset_t`).
+const KERNEL_SIGSET_SIZE: usize = 8;
 
 /// `epoll_wait`'s timeout: milliseconds rounded up (a timer never fires early), -1 for none.
 pub(super) fn timeout_ms(timeout: Option<Duration>) -> libc::c_int {
