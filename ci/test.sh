@@ -6,6 +6,31 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# CI builds from a fresh clone and never debugs or profiles what it builds, so there: no
+# incremental caches, and line tables only in the test builds (backtraces keep their file and
+# line) and no debuginfo in the optimized ones (the bench, release and loom builds; Cargo.toml
+# keeps `debug = 1` there for profiling). The code built, and so what runs, is the same. Off CI
+# the builds are left as they are, to reuse what `cargo test` and `cargo bench` built.
+if [ "${CI:-}" = true ]; then
+    export CARGO_INCREMENTAL=0
+    export CARGO_PROFILE_DEV_DEBUG=line-tables-only
+    export CARGO_PROFILE_RELEASE_DEBUG=0 CARGO_PROFILE_BENCH_DEBUG=0
+fi
+
+# Runs a benchmark as `cargo bench --bench NAME -- ARGS...` does, but starts the executable
+# here: under `cargo bench` it would inherit the CARGO_MANIFEST_DIR, CARGO_PKG_* ... of the
+# bench target, and the `cargo build --release` it runs for its servers would then see them
+# too. ring's build script reruns when those change (`rerun-if-env-changed`), so each switch
+# between that cargo and this script's would rebuild ring, rustls and all that links them.
+bench() {
+    local name=$1 exe
+    shift
+    exe=$(cargo bench --no-run --bench "$name" --message-format=json-render-diagnostics |
+        sed -n 's/.*"executable":"\([^"]*\)".*/\1/p')
+    [ -n "$exe" ] || { echo "cargo bench --no-run --bench $name: no executable" >&2; exit 1; }
+    "$exe" --bench "$@"
+}
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
@@ -49,6 +74,10 @@ if [ "${CI:-}" = true ] && ! command -v nft >/dev/null && command -v apt-get >/d
 fi
 
 echo "== cargo test (default features; then the doc tests and the features' tests with all features)"
+# The examples first (the asyncio tour below runs them): the tests of echo-server and of the
+# download example use target/debug/examples/*, and build them with a cargo of their own (whose
+# environment differs, see bench() above) when they are missing.
+cargo build --quiet --examples
 cargo test --workspace --all-targets
 cargo test --workspace --doc --all-features
 cargo test -p proactor --all-features --lib --test compat --test ecosystem --test stream \
@@ -74,10 +103,10 @@ echo "== benchmarks build"
 cargo bench --no-run --all-features
 
 echo "== echo benchmark smoke run (--quick)"
-cargo bench --bench echo -- --quick --conns 1,256
+bench echo --quick --conns 1,256
 
 echo "== http benchmark smoke run (--quick): hyper on proactor (uring, epoll) and on tokio"
-cargo bench --bench http -- --quick --conns 64
+bench http --quick --conns 64
 
 echo "== io_uring fast paths forced off (PROACTOR_FAST_PATHS=off): the fallbacks"
 PROACTOR_FAST_PATHS=off cargo test -p proactor --test ring_features --test fixed_buf \
@@ -87,7 +116,9 @@ PROACTOR_FAST_PATHS=off cargo test -p proactor --test ring_features --test fixed
     --test net_fds --test vectored --test op_timeout --test sendfile --test stats
 PROACTOR_FAST_PATHS=off cargo test -p proactor --all-features --test compat --test ecosystem \
     --test net_fd --test stream
-PROACTOR_FAST_PATHS=off cargo test -p echo-server --test echo_server
+# --workspace, not -p echo-server: the same test target, as `cargo test --workspace` built it
+# (with -p its dependencies' features differ, so it would be built again).
+PROACTOR_FAST_PATHS=off cargo test --workspace --test echo_server
 
 echo "== loom: the cross-thread wake-up model (wake-model/; its own target directory)"
 CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/loom" RUSTFLAGS="--cfg loom" \
