@@ -38,18 +38,8 @@ pub(crate) unsafe fn recv(
     len: usize,
     flags: libc::c_int,
 ) -> io::Result<usize> {
-    // SAFETY: the caller's contract covers `ptr`; null address arguments ask for no peer
-    // address, as `recv` does.
-    syscall!(syscall(
-        libc::SYS_recvfrom,
-        fd,
-        ptr,
-        len,
-        flags,
-        std::ptr::null_mut::<libc::sockaddr>(),
-        std::ptr::null_mut::<libc::socklen_t>()
-    ))
-    .map(|n| n as usize)
+    // SAFETY: the caller's contract.
+    unsafe { transfer(libc::SYS_recvfrom, fd, ptr, len, flags) }
 }
 
 /// `send(2)` as the system call itself (see [`recv`]).
@@ -63,15 +53,33 @@ pub(crate) unsafe fn send(
     len: usize,
     flags: libc::c_int,
 ) -> io::Result<usize> {
-    // SAFETY: the caller's contract covers `ptr`; no address, as `send` passes.
+    // SAFETY: the caller's contract (`sendto` only reads the buffer).
+    unsafe { transfer(libc::SYS_sendto, fd, ptr.cast_mut(), len, flags) }
+}
+
+/// `recvfrom` or `sendto` with no address: what `recv` and `send` are.
+///
+/// # Safety
+/// `ptr` must be valid for `len` bytes for the call: writable for `recvfrom`, readable for
+/// `sendto`.
+#[inline]
+unsafe fn transfer(
+    call: libc::c_long,
+    fd: RawFd,
+    ptr: *mut libc::c_void,
+    len: usize,
+    flags: libc::c_int,
+) -> io::Result<usize> {
+    // SAFETY: the caller's contract covers `ptr`; the null address and null length (zero
+    // for `sendto`'s by-value length) ask for no peer address, as `recv` and `send` do.
     syscall!(syscall(
-        libc::SYS_sendto,
+        call,
         fd,
         ptr,
         len,
         flags,
-        std::ptr::null::<libc::sockaddr>(),
-        0 as libc::socklen_t
+        std::ptr::null_mut::<libc::sockaddr>(),
+        std::ptr::null_mut::<libc::socklen_t>()
     ))
     .map(|n| n as usize)
 }

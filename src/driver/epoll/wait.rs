@@ -1,6 +1,7 @@
 //! Waiting for events: `epoll_pwait2` (a nanosecond timeout, Linux 5.11+) where the kernel
 //! has it, else `epoll_wait` with the timeout rounded up to whole milliseconds, so a timer
-//! never fires early.
+//! never fires early. Both as system calls of their own (`syscall(2)`), falling back to
+//! libc's `epoll_wait` where they are refused.
 
 use std::io;
 use std::os::fd::AsRawFd;
@@ -15,20 +16,27 @@ impl Epoll {
         loop {
             self.enters += 1;
             let res = match timeout {
-                Some(t) if self.pwait2 && !t.is_zero() => match self.pwait2(t) {
-                    Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) => {
+                Some(t) if self.pwait2 && !t.is_zero() => {
+                    let ts = libc::timespec {
+                        tv_sec: t.as_secs().min(i64::MAX as u64) as libc::time_t,
+                        tv_nsec: t.subsec_nanos() as libc::c_long,
+                    };
+                    // `ts` lives on this frame for the call.
+                    let res = self.pwait(libc::SYS_epoll_pwait2, &ts as *const _ as libc::c_long);
+                    if refused(&res) {
                         self.pwait2 = false; // an older kernel or a seccomp filter
                         continue;
                     }
-                    res => res,
-                },
-                _ if self.raw_pwait => match self.raw_pwait(timeout) {
-                    Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) => {
+                    res
+                }
+                _ if self.raw_pwait => {
+                    let res = self.pwait(libc::SYS_epoll_pwait, timeout_ms(timeout).into());
+                    if refused(&res) {
                         self.raw_pwait = false; // a seccomp filter that allows only epoll_wait
                         continue;
                     }
-                    res => res,
-                },
+                    res
+                }
                 _ => {
                     let (events, max) = (self.events.as_mut_ptr(), self.events.len() as i32);
                     // SAFETY: `events` points to `max` writable epoll_events owned by the
@@ -49,46 +57,33 @@ impl Epoll {
         }
     }
 
-    /// `epoll_wait` as the system call itself: `epoll_pwait` with no signal mask (the same
-    /// call; the only one on the newer architectures). libc's `epoll_wait` is a
-    /// cancellation point, which costs two calls into libc per wait (see `sys::recv`).
-    fn raw_pwait(&mut self, timeout: Option<Duration>) -> io::Result<i32> {
+    /// `epoll_pwait` (`timeout`: milliseconds) or `epoll_pwait2` (`timeout`: a pointer to a
+    /// live timespec), with no signal mask, through `syscall(2)`: libc's `epoll_wait` is a
+    /// cancellation point, which costs two calls into libc per wait (see `sys::recv`), and
+    /// `epoll_pwait2` may be missing from an older C library. `epoll_pwait` with no mask is
+    /// `epoll_wait` (the only form on the newer architectures).
+    fn pwait(&mut self, call: libc::c_long, timeout: libc::c_long) -> io::Result<i32> {
         let (events, max) = (self.events.as_mut_ptr(), self.events.len() as libc::c_int);
-        // SAFETY: `events` points to `max` writable epoll_events owned by the driver; a null
-        // sigmask leaves the thread's mask unchanged (its size is then not read).
+        // SAFETY: `events` points to `max` writable epoll_events owned by the driver; an
+        // `epoll_pwait2` timeout points at a timespec live for the call (the caller's); a
+        // null sigmask leaves the thread's mask unchanged (its size is then not read).
         syscall!(syscall(
-            libc::SYS_epoll_pwait,
+            call,
             self.epfd.as_raw_fd(),
             events,
             max,
-            timeout_ms(timeout),
+            timeout,
             std::ptr::null::<libc::sigset_t>(),
             KERNEL_SIGSET_SIZE
         ))
         .map(|n| n as i32)
     }
+}
 
-    /// `epoll_pwait2`: a nanosecond timeout (Linux 5.11+), through `syscall(2)` so that an
-    /// older C library still links.
-    fn pwait2(&mut self, timeout: Duration) -> io::Result<i32> {
-        let ts = libc::timespec {
-            tv_sec: timeout.as_secs().min(i64::MAX as u64) as libc::time_t,
-            tv_nsec: timeout.subsec_nanos() as libc::c_long,
-        };
-        let (events, max) = (self.events.as_mut_ptr(), self.events.len() as libc::c_int);
-        // SAFETY: `events` points to `max` writable epoll_events owned by the driver; `ts` is
-        // live for the call; a null sigmask leaves the thread's mask unchanged.
-        syscall!(syscall(
-            libc::SYS_epoll_pwait2,
-            self.epfd.as_raw_fd(),
-            events,
-            max,
-            &ts as *const libc::timespec,
-            std::ptr::null::<libc::sigset_t>(),
-            KERNEL_SIGSET_SIZE
-        ))
-        .map(|n| n as i32)
-    }
+/// Whether the kernel (or a seccomp filter) refused the call itself: the next wait uses
+/// another.
+fn refused(res: &io::Result<i32>) -> bool {
+    matches!(res, Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)))
 }
 
 /// The size of the kernel's signal set (64 signals), which the `epoll_pwait` calls take with
