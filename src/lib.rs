@@ -61,7 +61,8 @@
 //!   one copy of `read_exact` / `write_all`, for streams and positional I/O.
 //! - `runtime/`: [`Runtime`], [`Builder`], the loop and its thread-local context
 //!   (`context.rs`), the op futures (`op.rs`), the timer store (`timers.rs`), tasks
-//!   ([`JoinHandle`], [`JoinSet`]), the cross-thread [`runtime::Handle`] (`handle.rs`) and
+//!   ([`JoinHandle`], [`JoinSet`]) in cells of the runtime's own (`cell.rs`: one allocation
+//!   a task, its state word, future, output and join waker), the cross-thread [`runtime::Handle`] (`handle.rs`) and
 //!   thread-per-core ([`runtime::ThreadPerCore`]).
 //! - [`signal`]: `ctrl_c` and Unix signals on a signalfd read through the driver
 //!   (`op/read.rs`), shared by every listener of the process (`signal/registry.rs`).
@@ -86,8 +87,7 @@
 //!   to the fuzz targets in `fuzz/` (a crate outside the workspace).
 //!
 //! # Features
-//! All off by default: the library's dependencies stay io-uring, slab, libc, socket2 and
-//! async-task.
+//! All off by default: the library's dependencies stay io-uring, slab, libc and socket2.
 //! - `macros`: `#[proactor::main]` and `#[proactor::test]`.
 //! - `tokio-io`: `tokio::io::{AsyncRead, AsyncBufRead, AsyncWrite}` for
 //!   [`TcpStream`](net::TcpStream), [`UnixStream`](net::UnixStream) and

@@ -17,7 +17,6 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
-use async_task::Runnable;
 use slab::Slab;
 
 use super::task::{TaskEntry, TaskHeader};
@@ -25,7 +24,7 @@ use super::timers::TimerStore;
 use crate::driver::{DriverKind, Handle, OpStats, Park, Stats};
 use crate::sys;
 
-pub(crate) type Task = Runnable<TaskHeader>;
+pub(crate) type Task = super::cell::Task<TaskHeader>;
 
 thread_local! {
     /// The core of the runtime whose `block_on` (or shutdown) is running on this thread.

@@ -4,6 +4,7 @@
 //! the runtime. Wakers are `Send`, so a task can be woken from any thread; a remote wake
 //! costs an eventfd write only while the runtime is parked.
 
+mod cell;
 pub(crate) mod context;
 mod handle;
 mod join_set;

@@ -9,22 +9,18 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Waker};
 
-use async_task::FallibleTask;
-
+use super::cell::{self, RawJoin};
 use super::context::{self, Core, Shared};
 use crate::trace;
 use std::sync::Arc;
 
-/// Per-task state stored inside the task's allocation (async-task metadata).
+/// Per-task state stored inside the task's allocation (the cell's header, `cell.rs`).
 pub(crate) struct TaskHeader {
     aborted: AtomicBool,
     /// Set at the task's first poll: from then on a task spawned from another thread may
     /// hold what is tied to the runtime's thread (see [`spawn_remote`]).
     pub(crate) started: AtomicBool,
-    /// The runtime the task runs on, whose queue a wake hands it to. Kept here rather than
-    /// captured by the schedule function: a schedule function of size zero lets async-task
-    /// turn a waker consumed by `wake` into the runnable itself, with no reference count
-    /// taken and dropped per wake.
+    /// The runtime the task runs on, whose queue a wake hands it to.
     pub(crate) shared: Arc<Shared>,
 }
 
@@ -58,7 +54,7 @@ impl TaskEntry {
 }
 
 /// The future a task runs: the user's future plus cancellation and panic capture.
-struct TaskFuture<'a, F> {
+struct TaskFuture<F> {
     fut: Option<F>,
     key: usize,
     /// The runtime that registered `key` (compared by address only, never dereferenced).
@@ -66,12 +62,19 @@ struct TaskFuture<'a, F> {
     /// Set for a task spawned from another thread ([`spawn_remote`]): it registers itself in
     /// its runtime's registry at its first poll, on the runtime's thread.
     register: bool,
-    header: &'a TaskHeader,
+    /// The header in the task's cell, which outlives the future (it is dropped in place,
+    /// before the cell is freed).
+    header: NonNull<TaskHeader>,
     /// Entered while the task is polled (feature `tracing`; nothing without it).
     span: trace::Span,
 }
 
-impl<F> TaskFuture<'_, F> {
+impl<F> TaskFuture<F> {
+    fn header(&self) -> &TaskHeader {
+        // SAFETY: the cell holding the header outlives the future (see the field).
+        unsafe { self.header.as_ref() }
+    }
+
     /// The task is over: drop its future and forget it in the runtime's registry.
     fn finish(&mut self) {
         // Assigning drops the future in place (it is pinned: it must not move first).
@@ -88,12 +91,12 @@ impl<F> TaskFuture<'_, F> {
     }
 }
 
-impl<F> TaskFuture<'_, F> {
+impl<F> TaskFuture<F> {
     /// Enters the task in the registry of the runtime polling it (its own: only that
     /// runtime's thread runs it), so that shutdown reaches it like a task spawned there.
     /// Whether it was entered: not when polled outside its runtime or while it shuts down.
     fn register_here(&mut self, waker: &Waker) -> bool {
-        let header = NonNull::from(self.header);
+        let header = self.header;
         context::try_with_current(|core| {
             if !std::ptr::eq(Arc::as_ptr(&core.shared), self.owner) || core.shutting_down.get() {
                 return false;
@@ -110,9 +113,10 @@ impl<F> TaskFuture<'_, F> {
     }
 }
 
-impl<F: Future> Future for TaskFuture<'_, F> {
+impl<F: Future> Future for TaskFuture<F> {
     type Output = Result<F::Output, JoinError>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // SAFETY: `fut` is structurally pinned: it is never moved while it is `Some`, only
         // dropped in place by `finish`, and `TaskFuture` has no `Unpin` impl or other
@@ -120,7 +124,7 @@ impl<F: Future> Future for TaskFuture<'_, F> {
         let this = unsafe { self.get_unchecked_mut() };
         let span = this.span.clone();
         let _entered = span.enter();
-        this.header.started.store(true, Ordering::Release);
+        this.header().started.store(true, Ordering::Release);
         // A task spawned from another thread enters its runtime's registry at its first
         // poll; one its runtime cannot take (shutting down) never runs.
         if std::mem::take(&mut this.register) && !this.register_here(cx.waker()) {
@@ -128,7 +132,7 @@ impl<F: Future> Future for TaskFuture<'_, F> {
             return Poll::Ready(Err(JoinError::Cancelled));
         }
         // Aborted by its handle, or by the runtime's shutdown (which aborts every task).
-        if this.header.aborted.load(Ordering::Acquire) {
+        if this.header().aborted.load(Ordering::Acquire) {
             this.finish();
             return Poll::Ready(Err(JoinError::Cancelled));
         }
@@ -147,18 +151,18 @@ impl<F: Future> Future for TaskFuture<'_, F> {
     }
 }
 
-impl<F> Drop for TaskFuture<'_, F> {
+impl<F> Drop for TaskFuture<F> {
     fn drop(&mut self) {
         self.finish();
     }
 }
 
-/// The closure async-task calls with a reference to the header inside the task allocation.
-fn task_future<'a, F>(
+/// The closure the cell calls with a pointer to the header inside the task allocation.
+fn task_future<F>(
     fut: F,
     key: usize,
     owner: *const Shared,
-) -> impl FnOnce(&'a TaskHeader) -> TaskFuture<'a, F> {
+) -> impl FnOnce(NonNull<TaskHeader>) -> TaskFuture<F> {
     move |header| TaskFuture {
         fut: Some(fut),
         key,
@@ -179,21 +183,15 @@ where
     let entry = tasks.vacant_entry();
     let key = entry.key();
     let build = task_future(fut, key, Arc::as_ptr(&core.shared));
-    // SAFETY: async-task's checks for `spawn` (Send) are replaced by the runtime's own
-    // guarantee: the schedule function hands the runnable to this runtime's queue, and the
-    // runnable is only ever run (and the future only dropped) on the runtime's own thread;
-    // a runnable woken after the runtime closed is leaked, never run or dropped elsewhere.
-    // The future and output are 'static, so no borrow outlives the task.
-    let (runnable, task) = unsafe {
-        async_task::Builder::new()
-            .metadata(TaskHeader::new(&core.shared))
-            .spawn_unchecked(build, Shared::schedule)
-    };
-    let waker = runnable.waker();
-    let header = NonNull::from(task.metadata());
+    // SAFETY: the schedule function hands the task to this runtime's queue, so the task is
+    // only ever run (and its future only dropped) on the runtime's own thread; a task woken
+    // after the runtime closed is leaked, never run or dropped elsewhere. The future and
+    // output are 'static, so no borrow outlives the task.
+    let (runnable, raw) =
+        unsafe { cell::spawn(TaskHeader::new(&core.shared), Shared::schedule, build) };
     let task_entry = TaskEntry {
-        waker: waker.clone(),
-        header,
+        waker: runnable.waker(),
+        header: NonNull::from(raw.metadata()),
     };
     if core.shutting_down.get() {
         task_entry.abort(); // spawned while the runtime shuts down: it never runs
@@ -201,7 +199,7 @@ where
     entry.insert(task_entry);
     drop(tasks);
     core.tasks_spawned.set(core.tasks_spawned.get() + 1);
-    JoinHandle::start(runnable, task, waker)
+    JoinHandle::start(runnable, raw)
 }
 
 /// Spawns `fut` on the runtime of `shared` from any thread: it goes through the runtime's
@@ -220,17 +218,13 @@ where
 {
     let build = task_future(fut, usize::MAX, Arc::as_ptr(shared));
     // SAFETY: until its first poll the future may go to any thread (the caller's
-    // contract), and the schedule function drops a runnable off the runtime's thread only
-    // when the task never started (`schedule_send`); otherwise the runnable is run only on
-    // the runtime's thread. The output is `Send`; future and output are 'static, so no
-    // borrow outlives the task.
-    let (runnable, task) = unsafe {
-        async_task::Builder::new()
-            .metadata(TaskHeader::new(shared))
-            .spawn_unchecked(build, Shared::schedule_send)
-    };
-    let waker = runnable.waker();
-    JoinHandle::start(runnable, task, waker)
+    // contract), and the schedule function drops a task off the runtime's thread only when
+    // it never started (`schedule_send`); otherwise the task is run only on the runtime's
+    // thread. The output is `Send`; future and output are 'static, so no borrow outlives
+    // the task.
+    let (runnable, raw) =
+        unsafe { cell::spawn(TaskHeader::new(shared), Shared::schedule_send, build) };
+    JoinHandle::start(runnable, raw)
 }
 
 /// Spawns `fut` on the current runtime, detached; false (and `fut` dropped) outside one.
@@ -285,35 +279,21 @@ where
 /// Awaiting gives `Ok(output)`, or a [`JoinError`] when the task panicked or was aborted.
 /// Dropping the handle detaches the task: it keeps running.
 pub struct JoinHandle<T> {
-    task: Option<FallibleTask<Result<T, JoinError>, TaskHeader>>,
-    /// Points into the task's allocation, which `task` keeps alive.
-    header: NonNull<TaskHeader>,
-    waker: Waker,
+    raw: RawJoin<Result<T, JoinError>, TaskHeader>,
+    /// The output was given.
+    done: bool,
 }
-
-// SAFETY: `header` points at a `TaskHeader` (atomics and an `Arc<Shared>`, all `Sync`)
-// inside the task's allocation, kept alive by `task`; the handle is `Send` exactly when the
-// task handle is.
-unsafe impl<T: Send> Send for JoinHandle<T> {}
-// SAFETY: as above; shared access only touches the header's atomics and `Waker` (Sync).
-unsafe impl<T: Send> Sync for JoinHandle<T> {}
 
 impl<T> Unpin for JoinHandle<T> {}
 
 impl<T> JoinHandle<T> {
     /// Schedules the new task's first run and wraps its handle.
     fn start(
-        runnable: async_task::Runnable<TaskHeader>,
-        task: async_task::Task<Result<T, JoinError>, TaskHeader>,
-        waker: Waker,
+        runnable: context::Task,
+        raw: RawJoin<Result<T, JoinError>, TaskHeader>,
     ) -> JoinHandle<T> {
-        let header = NonNull::from(task.metadata());
         runnable.schedule();
-        JoinHandle {
-            task: Some(task.fallible()),
-            header,
-            waker,
-        }
+        JoinHandle { raw, done: false }
     }
 
     /// Cancels the task at its next await point. Awaiting the handle then gives
@@ -328,17 +308,13 @@ impl<T> JoinHandle<T> {
     /// });
     /// ```
     pub fn abort(&self) {
-        // SAFETY: the header lives in the task allocation, which `self.waker` (a reference
-        // to the task) keeps alive even after `self.task` has been taken.
-        unsafe { self.header.as_ref() }
-            .aborted
-            .store(true, Ordering::Release);
-        self.waker.wake_by_ref();
+        self.raw.metadata().aborted.store(true, Ordering::Release);
+        self.raw.wake();
     }
 
     /// Whether the task has finished (completed, panicked or been cancelled).
     pub fn is_finished(&self) -> bool {
-        self.task.as_ref().is_none_or(|t| t.is_finished())
+        self.done || self.raw.is_finished()
     }
 
     /// A handle that can abort the task without owning its output.
@@ -349,8 +325,8 @@ impl<T> JoinHandle<T> {
     }
 
     fn clone_for_abort(&self) -> Box<dyn Fn() + Send + Sync> {
-        let header = SendPtr(self.header);
-        let waker = self.waker.clone();
+        let header = SendPtr(NonNull::from(self.raw.metadata()));
+        let waker = self.raw.waker();
         Box::new(move || {
             let header = &header;
             // SAFETY: the waker clone keeps the task allocation, and so the header, alive.
@@ -391,26 +367,11 @@ impl<T> Future for JoinHandle<T> {
     type Output = Result<T, JoinError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let task = self
-            .task
-            .as_mut()
-            .expect("JoinHandle polled after completion");
-        match Pin::new(task).poll(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(out) => {
-                self.task = None;
-                // `None`: the runtime dropped the task without running it to the end.
-                Poll::Ready(out.unwrap_or(Err(JoinError::Cancelled)))
-            }
-        }
-    }
-}
-
-impl<T> Drop for JoinHandle<T> {
-    fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
-            task.detach();
-        }
+        assert!(!self.done, "JoinHandle polled after completion");
+        let out = std::task::ready!(self.raw.poll(cx));
+        self.done = true;
+        // `None`: the runtime dropped the task without running it to the end.
+        Poll::Ready(out.unwrap_or(Err(JoinError::Cancelled)))
     }
 }
 
