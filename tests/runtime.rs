@@ -413,6 +413,63 @@ fn stats_count_submissions_and_batching(driver: Driver) {
     });
 }
 
+/// Ops that complete at once (every op on epoll whose call succeeds) count against a budget
+/// of the poll, not of the turn: tasks that each do a few of them in one turn are polled
+/// once each, however many there are; a task that loops over them still yields.
+fn op_budget_is_per_poll(driver: Driver) {
+    const TASKS: usize = 300;
+    block_on(driver, async {
+        let done = Rc::new(Cell::new(0));
+        let before = proactor::runtime::stats();
+        for _ in 0..TASKS {
+            let done = done.clone();
+            drop(proactor::spawn(async move {
+                for _ in 0..3 {
+                    proactor::nop().await.unwrap();
+                }
+                done.set(done.get() + 1);
+            }));
+        }
+        let mut main_polls = 0u64;
+        poll_fn(|cx| {
+            main_polls += 1;
+            if done.get() == TASKS {
+                return Poll::Ready(());
+            }
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        })
+        .await;
+        // The first of the main future's polls is this one, counted before `before`.
+        let task_polls = proactor::runtime::stats().polls - before.polls - (main_polls - 1);
+        if driver == Driver::Epoll {
+            assert_eq!(
+                task_polls, TASKS as u64,
+                "each task polled once: its ops complete at once"
+            );
+        } else {
+            assert!(task_polls >= TASKS as u64, "{task_polls}");
+        }
+
+        // One task looping over ready ops: the other task runs before the loop ends.
+        let other_ran = Rc::new(Cell::new(false));
+        let flag = other_ran.clone();
+        let looping = proactor::spawn(async move {
+            for i in 0..10_000 {
+                if flag.get() {
+                    return i;
+                }
+                proactor::nop().await.unwrap();
+            }
+            10_000
+        });
+        let flag = other_ran.clone();
+        drop(proactor::spawn(async move { flag.set(true) }));
+        let seen_at = looping.await.unwrap();
+        assert!(seen_at < 10_000, "the looping task never yielded");
+    });
+}
+
 fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
     payload
         .downcast_ref::<String>()
@@ -457,4 +514,5 @@ on_each_driver!(
     spawn_outside_runtime_panics_with_the_fix,
     nested_block_on_panics,
     stats_count_submissions_and_batching,
+    op_budget_is_per_poll,
 );

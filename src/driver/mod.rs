@@ -291,19 +291,34 @@ struct Inner {
     /// Set while a `block_on` of its runtime runs ([`DriveGuard`]): on a thread at most one
     /// runtime is, so an op bound to a driver that is not active is polled elsewhere.
     active: Cell<bool>,
+    /// The epoll backend's op budget, renewed before each poll of a task
+    /// ([`renew_budget`](Handle::renew_budget)); io_uring has none (a cell nobody reads).
+    budget: Rc<Cell<u32>>,
 }
 
 impl Handle {
     fn new(engine: Engine) -> Handle {
         let kind = engine.kind();
+        let budget = match &engine {
+            Engine::Epoll(epoll) => epoll.budget(),
+            Engine::Uring(_) => Rc::new(Cell::new(0)),
+        };
         Handle {
             inner: Rc::new(Inner {
                 engine: RefCell::new(engine),
                 deferred: RefCell::new(Vec::new()),
                 kind,
                 active: Cell::new(false),
+                budget,
             }),
         }
+    }
+
+    /// A new poll of a task begins: on epoll, the ops that complete at once get a full
+    /// budget again ([`epoll::BUDGET`]), so a task yields only after many of its own.
+    #[inline]
+    pub(crate) fn renew_budget(&self) {
+        self.inner.budget.set(epoll::BUDGET);
     }
 
     /// Which backend this is.

@@ -294,6 +294,7 @@ impl Core {
         loop {
             if main.woken.swap(false, Ordering::SeqCst) {
                 self.polls.set(self.polls.get() + 1);
+                self.driver.renew_budget();
                 if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
                     return out;
                 }
@@ -315,6 +316,8 @@ impl Core {
                 break;
             };
             self.polls.set(self.polls.get() + 1);
+            // Each poll has a budget of ops that complete at once (epoll), its own.
+            self.driver.renew_budget();
             task.run();
         }
     }
@@ -403,6 +406,7 @@ impl Core {
                 let Some(task) = self.run_queue.borrow_mut().pop_front() else {
                     break;
                 };
+                self.driver.renew_budget();
                 task.run();
             }
             if self.tasks.borrow().is_empty() {

@@ -23,6 +23,7 @@ mod offload;
 mod tests;
 mod wait;
 
+use std::cell::Cell;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::rc::Rc;
@@ -51,10 +52,13 @@ const OFFLOAD: u64 = RESERVED | 2;
 const FD_EVENTS: u32 =
     (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLPRI | libc::EPOLLET) as u32;
 
-/// How many ops may complete between two backend turns before the next one yields. On
-/// epoll an op whose syscall succeeds completes at its first poll, so a task looping over
-/// ready ops would otherwise never return to the executor (io_uring ops always yield once).
-const BUDGET: u32 = 128;
+/// How many ops may complete in one poll of a task (the runtime renews the budget before
+/// each, [`Handle::renew_budget`](crate::driver::Handle::renew_budget), and a turn renews
+/// it too) before the next one yields. On epoll an op whose syscall succeeds completes at
+/// its first poll, so a task looping over ready ops would otherwise never return to the
+/// executor (io_uring ops always yield once). Per poll, not per turn: many tasks each
+/// doing a few ready ops in one turn never yield for want of a budget spent by others.
+pub(crate) const BUDGET: u32 = 128;
 
 /// Events per `epoll_wait`, at first; the buffer doubles when a wait fills it.
 const EVENTS_INITIAL: usize = 256;
@@ -78,8 +82,9 @@ pub(crate) struct Epoll {
     /// Whether `epoll_pwait` is called directly (cleared on `ENOSYS`/`EPERM`: a seccomp
     /// filter that allows only libc's `epoll_wait`).
     raw_pwait: bool,
-    /// Ops that may still complete before the next turn ([`BUDGET`]).
-    budget: u32,
+    /// Ops that may still complete before the task polled yields ([`BUDGET`]); shared with
+    /// the driver's handle, which renews it before each poll of a task.
+    budget: Rc<Cell<u32>>,
     submissions: u64,
     enters: u64,
     completions: u64,
@@ -91,6 +96,11 @@ pub(crate) struct Epoll {
 
 impl Epoll {
     /// Creates the epoll set; `wake_fd` is the runtime's eventfd.
+    /// The op budget, for the driver's handle to renew ([`BUDGET`]).
+    pub(crate) fn budget(&self) -> Rc<Cell<u32>> {
+        self.budget.clone()
+    }
+
     pub(crate) fn new(wake_fd: OwnedFd) -> io::Result<Epoll> {
         // SAFETY: epoll_create1 takes no pointers.
         let raw = syscall!(epoll_create1(libc::EPOLL_CLOEXEC))?;
@@ -122,7 +132,7 @@ impl Epoll {
             offload,
             pwait2: true,
             raw_pwait: true,
-            budget: BUDGET,
+            budget: Rc::new(Cell::new(BUDGET)),
             submissions: 0,
             enters: 0,
             completions: 0,
@@ -212,7 +222,7 @@ impl Epoll {
             self.ops.completed(T::KIND);
             return Poll::Ready(completion);
         }
-        if self.budget == 0 {
+        if self.budget.get() == 0 {
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
@@ -228,7 +238,7 @@ impl Epoll {
             },
             res => res,
         };
-        self.budget -= 1;
+        self.budget.set(self.budget.get() - 1);
         self.ops.completed(T::KIND);
         Poll::Ready(Completion::of(result))
     }
@@ -247,7 +257,7 @@ impl Epoll {
     }
 
     /// The op is done with `result`: a short stream read marks its fd drained, its waiter
-    /// (if any) is forgotten, and it counts against the turn's budget.
+    /// (if any) is forgotten, and it counts against the poll's budget.
     #[inline]
     fn finish<T: Operation>(
         &mut self,
@@ -261,7 +271,7 @@ impl Epoll {
             }
         }
         self.stop_waiting(state, &op.mode());
-        self.budget = self.budget.saturating_sub(1);
+        self.budget.set(self.budget.get().saturating_sub(1));
         self.ops.completed(T::KIND);
         Completion::of(result)
     }
@@ -314,7 +324,7 @@ impl Backend for Epoll {
                 }
             }
         }
-        if self.budget == 0 {
+        if self.budget.get() == 0 {
             // Yield to the executor; the syscall is tried when the task is polled again.
             cx.waker().wake_by_ref();
             return Poll::Pending;
@@ -387,7 +397,7 @@ impl Backend for Epoll {
     }
 
     fn turn(&mut self, park: Park, released: &mut Vec<Box<dyn Parked>>) -> io::Result<()> {
-        self.budget = BUDGET;
+        self.budget.set(BUDGET);
         for token in self.closed.take() {
             self.fds.remove(token);
         }
