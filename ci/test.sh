@@ -124,5 +124,13 @@ echo "== loom: the cross-thread wake-up model (wake-model/; its own target direc
 CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/loom" RUSTFLAGS="--cfg loom" \
     cargo test -p wake-model --test loom_wake --release
 
+echo "== miri: the task cell and its tests (cell-model/; its own target directory; skipped without Miri)"
+if cargo +nightly miri --version >/dev/null 2>&1; then
+    CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/miri-cell" MIRIFLAGS="-Zmiri-many-seeds=0..4" \
+        cargo +nightly miri test -p cell-model
+else
+    echo "miri: skipped: no Miri for the nightly toolchain (rustup component add --toolchain nightly miri)"
+fi
+
 echo "== fuzz targets, 15 s each, a minute in all (scripts/fuzz.sh runs them longer; skipped without nightly or cargo-fuzz)"
 bash scripts/fuzz.sh --no-install 15

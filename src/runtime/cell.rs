@@ -23,6 +23,7 @@ use std::cell::UnsafeCell;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -152,7 +153,8 @@ impl<F: Future, M> Cell<F, M> {
     /// `ptr` is a live cell of this type whose `Task` the caller gives up.
     unsafe fn run(ptr: NonNull<()>) {
         let cell = ptr.cast::<Self>();
-        // SAFETY: the caller's `Task` keeps the cell alive for this call.
+        // SAFETY: the caller's `Task` keeps the cell alive until its reference is given up
+        // below (`complete`, `dealloc`), after the last use of `header`.
         let header = unsafe { &(*cell.as_ptr()).header };
         // NOTIFIED is set and RUNNING clear (the `Task` is ours): both flip at once.
         header
@@ -164,20 +166,25 @@ impl<F: Future, M> Cell<F, M> {
             Waker::from_raw(RawWaker::new(ptr.as_ptr(), waker_vtable::<M>()))
         });
         let mut cx = Context::from_waker(&waker);
+        // SAFETY: the cell is alive (above).
+        let stage = unsafe { (*cell.as_ptr()).stage.get() };
+        // SAFETY: RUNNING is ours: nobody else touches the stage (`[cell-access]`).
+        let Stage::Running(fut) = (unsafe { &mut *stage }) else {
+            unreachable!("a task ran after it finished")
+        };
         // A panic out of the poll (the runtime's wrapper catches the future's own, so none
         // is expected) completes the task without output rather than leaving it RUNNING.
-        let guard = Unwinding::<F, M>(ptr, PhantomData);
-        // SAFETY: RUNNING is ours: nobody else touches the stage (`[cell-access]`); the
-        // future never moves out of the cell while `Running` (it is dropped in place).
-        let poll = unsafe {
-            match &mut *(*cell.as_ptr()).stage.get() {
-                Stage::Running(fut) => Pin::new_unchecked(fut).poll(&mut cx),
-                _ => unreachable!("a task ran after it finished"),
-            }
+        let mut guard = Unwinding::<F, M> {
+            ptr,
+            future_dropped: false,
+            _cell: PhantomData,
         };
-        std::mem::forget(guard);
+        // SAFETY: the future never moves out of the cell while `Running`: it is dropped in
+        // place.
+        let poll = unsafe { Pin::new_unchecked(fut) }.poll(&mut cx);
         match poll {
             Poll::Pending => {
+                std::mem::forget(guard);
                 let state = update(&header.state, |state| {
                     // Woken while polled: the `Task`'s reference goes to its next run.
                     Some(match state & NOTIFIED {
@@ -199,8 +206,15 @@ impl<F: Future, M> Cell<F, M> {
                 }
             }
             Poll::Ready(out) => {
-                // SAFETY: RUNNING is ours (`[cell-access]`); the future is dropped in place.
-                unsafe { *(*cell.as_ptr()).stage.get() = Stage::Finished(out) };
+                // The future is dropped in place (still guarded: a panic there completes the
+                // task without output; the stage counts as dropped then), then the output
+                // takes its place.
+                guard.future_dropped = true;
+                // SAFETY: RUNNING is ours (`[cell-access]`); the stage holds the future.
+                unsafe { std::ptr::drop_in_place(stage) };
+                std::mem::forget(guard);
+                // SAFETY: as above; the stage's value was dropped: overwritten, not dropped.
+                unsafe { std::ptr::write(stage, Stage::Finished(out)) };
                 // SAFETY: as above; the `Task`'s reference is given up.
                 unsafe { Self::complete(ptr) };
             }
@@ -246,7 +260,8 @@ impl<F: Future, M> Cell<F, M> {
             // SAFETY: JOIN_WAKER is set: the handle does not write the waker
             // (`[cell-access]`); reading it is ours.
             if let Some(waker) = unsafe { &*header.join_waker.get() } {
-                waker.wake_by_ref();
+                // Whoever awaits the handle: a panic of its waker is not the task's.
+                let _ = std::panic::catch_unwind(AssertUnwindSafe(|| waker.wake_by_ref()));
             }
             let after = header.state.fetch_and(!JOIN_WAKER, Ordering::AcqRel);
             if after & JOIN_INTEREST == 0 {
@@ -293,18 +308,29 @@ impl<F: Future, M> Cell<F, M> {
     }
 }
 
-/// Armed while a task's future is polled: dropped only if the poll unwinds, it drops the
-/// future and completes the task without output, as a cancel does.
-struct Unwinding<F: Future, M>(NonNull<()>, PhantomData<(F, M)>);
+/// Armed while a task's future is polled and dropped: dropped only if that unwinds, it
+/// drops the future (unless its drop is what unwound) and completes the task without
+/// output, as a cancel does.
+struct Unwinding<F: Future, M> {
+    ptr: NonNull<()>,
+    /// The stage's value was dropped (or is being dropped): it is overwritten, not dropped.
+    future_dropped: bool,
+    _cell: PhantomData<(F, M)>,
+}
 
 impl<F: Future, M> Drop for Unwinding<F, M> {
     fn drop(&mut self) {
-        let cell = self.0.cast::<Cell<F, M>>();
+        let cell = self.ptr.cast::<Cell<F, M>>();
         // SAFETY: the run that armed the guard holds the `Task`'s reference and RUNNING
-        // (`[cell-access]`): the stage is ours, and `complete` takes that reference.
+        // (`[cell-access]`): the stage is ours, and `complete` takes that reference. A
+        // stage whose drop unwound is written over without another drop.
         unsafe {
-            *(*cell.as_ptr()).stage.get() = Stage::Consumed;
-            Cell::<F, M>::complete(self.0);
+            let stage = (*cell.as_ptr()).stage.get();
+            match self.future_dropped {
+                true => std::ptr::write(stage, Stage::Consumed),
+                false => *stage = Stage::Consumed,
+            }
+            Cell::<F, M>::complete(self.ptr);
         }
     }
 }
@@ -618,4 +644,6 @@ impl<T, M> Drop for RawJoin<T, M> {
 }
 
 #[cfg(test)]
+// A path of its own, so that `cell-model/` (Miri) can include this file as it is.
+#[path = "cell/tests.rs"]
 mod tests;

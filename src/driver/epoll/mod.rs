@@ -58,6 +58,9 @@ const FD_EVENTS: u32 =
 /// its first poll, so a task looping over ready ops would otherwise never return to the
 /// executor (io_uring ops always yield once). Per poll, not per turn: many tasks each
 /// doing a few ready ops in one turn never yield for want of a budget spent by others.
+/// A turn (the `epoll_wait`, timers, the remote queue) still comes after at most
+/// `event_interval` polls, so up to `event_interval` × this many ops may complete
+/// between two.
 pub(crate) const BUDGET: u32 = 128;
 
 /// Events per `epoll_wait`, at first; the buffer doubles when a wait fills it.
@@ -96,11 +99,6 @@ pub(crate) struct Epoll {
 
 impl Epoll {
     /// Creates the epoll set; `wake_fd` is the runtime's eventfd.
-    /// The op budget, for the driver's handle to renew ([`BUDGET`]).
-    pub(crate) fn budget(&self) -> Rc<Cell<u32>> {
-        self.budget.clone()
-    }
-
     pub(crate) fn new(wake_fd: OwnedFd) -> io::Result<Epoll> {
         // SAFETY: epoll_create1 takes no pointers.
         let raw = syscall!(epoll_create1(libc::EPOLL_CLOEXEC))?;
@@ -139,6 +137,11 @@ impl Epoll {
             ops: OpStats::default(),
             per_enter: [0; 7],
         })
+    }
+
+    /// The op budget, for the driver's handle to renew ([`BUDGET`]).
+    pub(crate) fn budget(&self) -> Rc<Cell<u32>> {
+        self.budget.clone()
     }
 
     /// The syscall would block: registers the fd if needed and parks the op's waker on it.

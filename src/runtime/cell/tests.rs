@@ -469,3 +469,38 @@ fn a_poll_that_unwinds_completes_the_task_without_output() {
     drop(join);
     assert_eq!(q.freed.load(Ordering::SeqCst), 1);
 }
+
+/// Ready at once; its drop panics.
+struct PanicsOnDrop(#[allow(dead_code)] Dropped);
+
+impl Future for PanicsOnDrop {
+    type Output = u8;
+    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<u8> {
+        Poll::Ready(1)
+    }
+}
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        panic!("a future whose drop unwinds");
+    }
+}
+
+#[test]
+fn a_future_whose_drop_unwinds_completes_the_task_without_output() {
+    let q = queue();
+    let drops = Arc::new(AtomicUsize::new(0));
+    let mut join = spawn_on(&q, PanicsOnDrop(Dropped(drops.clone())));
+    let task = q.tasks.lock().unwrap().pop_front().unwrap();
+    let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task.run()));
+    assert!(unwound.is_err());
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        1,
+        "the rest of the future is dropped once"
+    );
+    let count = Arc::new(Count::default());
+    assert_eq!(poll_join(&mut join, &count), Poll::Ready(None));
+    drop(join);
+    assert_eq!(q.freed.load(Ordering::SeqCst), 1);
+}
