@@ -229,6 +229,7 @@ impl Backend for Engine {
         }
     }
 
+    #[inline(always)]
     fn turn(&mut self, park: Park, released: &mut Vec<Box<dyn Parked>>) -> io::Result<()> {
         match self {
             Engine::Uring(d) => d.turn(park, released),
@@ -406,6 +407,7 @@ impl Handle {
     }
 
     /// One turn of the backend ([`Backend::turn`]), with the drops deferred since the last.
+    #[inline(always)]
     pub(crate) fn turn(&self, park: Park) -> io::Result<()> {
         let span = crate::trace::turn_span(matches!(park, Park::Until(_)));
         let _entered = span.enter();

@@ -241,6 +241,7 @@ impl Uring {
     }
 
     /// One turn: submits what is queued, waits as `park` allows, dispatches what completed.
+    #[inline(always)]
     pub(super) fn turn_ring(
         &mut self,
         park: Park,

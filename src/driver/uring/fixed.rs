@@ -426,8 +426,17 @@ impl Uring {
         fd.uring().set(slot, files);
     }
 
-    /// Queues the emptying of the registered slots whose owners left.
+    /// Queues the emptying of the registered slots whose owners left: a look at a flag at
+    /// most turns, the work out of line.
+    #[inline]
     pub(super) fn clear_fixed(&mut self) {
+        if self.fixed_files.as_ref().is_some_and(|f| f.clearing.get()) {
+            self.clear_fixed_slow();
+        }
+    }
+
+    #[cold]
+    fn clear_fixed_slow(&mut self) {
         while let Some(slot) = self.fixed_files.as_ref().and_then(|f| f.pop_to_clear()) {
             let sqe = opcode::Close::new(types::Fixed(slot))
                 .build()

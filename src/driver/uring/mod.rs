@@ -462,6 +462,7 @@ impl Backend for Uring {
         release
     }
 
+    #[inline(always)]
     fn turn(&mut self, park: Park, released: &mut Vec<Box<dyn Parked>>) -> io::Result<()> {
         self.turn_ring(park, released)
     }
