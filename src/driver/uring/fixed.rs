@@ -426,8 +426,8 @@ impl Uring {
         fd.uring().set(slot, files);
     }
 
-    /// Queues the emptying of the registered slots whose owners left: a look at a flag at
-    /// most turns, the work out of line.
+    /// Queues the emptying of the registered slots whose owners left. Most turns only
+    /// read a flag; the work is out of line, in `clear_fixed_slow`.
     #[inline]
     pub(super) fn clear_fixed(&mut self) {
         if self.fixed_files.as_ref().is_some_and(|f| f.clearing.get()) {
@@ -435,6 +435,7 @@ impl Uring {
         }
     }
 
+    /// Pushes a close of each slot queued for emptying (see `clear_fixed`).
     #[cold]
     fn clear_fixed_slow(&mut self) {
         while let Some(slot) = self.fixed_files.as_ref().and_then(|f| f.pop_to_clear()) {
