@@ -3,7 +3,7 @@
 //! The protocol: a thread that is not the runtime's pushes a task onto the remote queue
 //! (`Shared::schedule_remote`) or wakes the `block_on` future (`MainWaker::wake_by_ref`),
 //! then calls `Shared::unpark`, which writes the eventfd only if the loop announced it is
-//! about to block (`parked`). The loop (`Core::block_on`, `run_tasks`, `turn`,
+//! about to block (`parked`). The loop (`Core::block_on`, `tick`, `run_tasks`, `turn`,
 //! `park_timeout`) announces `parked`, then looks once more for a remote task or a wake of
 //! its future before it blocks on the eventfd. The claim checked: no wake-up is lost, i.e.
 //! a task pushed remotely (or a wake of the future) is either seen by the loop before it

@@ -104,15 +104,22 @@ fn the_model_mirrors_the_loop() {
     );
     mirrors(
         "block_on",
-        &[
-            "if main.woken.swap(false, Ordering::SeqCst) {",
-            "let idle = self.run_queue.borrow().is_empty() && !main.woken.load(Ordering::SeqCst);",
-        ],
+        &["if main.woken.swap(false, Ordering::SeqCst) {"],
         &[
             "woken: AtomicBool::new(true),",
             "if main.woken.swap(false, Ordering::SeqCst) {",
+            "self.tick(&main.woken);",
+        ],
+    );
+    // The rest of the loop's iteration, out of `block_on` (not generic), `main_woken` being
+    // `&main.woken`.
+    mirrors(
+        "tick",
+        &["let idle = self.run_queue.borrow().is_empty() && !main_woken.load(Ordering::SeqCst);"],
+        &[
             "self.run_tasks();",
-            "self.turn(idle, &main.woken);",
+            "let idle = self.run_queue.borrow().is_empty() && !main_woken.load(Ordering::SeqCst);",
+            "self.turn(idle, main_woken);",
         ],
     );
     mirrors(
