@@ -83,6 +83,8 @@ enum Stage<F: Future> {
     Consumed,
 }
 
+pub(crate) use join::RawJoin;
+
 /// The right to run a task once: run it, or drop it (which drops the future unrun).
 pub(crate) struct Task<M> {
     ptr: NonNull<Header<M>>,
@@ -149,17 +151,28 @@ impl<F: Future, M> Cell<F, M> {
         dealloc: Self::dealloc,
     };
 
+    /// Takes RUNNING for the holder of the cell's `Task`, which gives NOTIFIED up: both flip
+    /// at once (NOTIFIED is set and RUNNING clear while a `Task` exists unrun).
+    ///
+    /// # Safety
+    /// `ptr` is a live cell of this type whose `Task` the caller holds; the header is used
+    /// only until that `Task`'s reference is given up.
+    unsafe fn claim<'a>(ptr: NonNull<()>) -> &'a Header<M> {
+        // SAFETY: the caller's contract.
+        let header = unsafe { &(*ptr.cast::<Self>().as_ptr()).header };
+        header
+            .state
+            .fetch_xor(NOTIFIED | RUNNING, Ordering::Acquire);
+        header
+    }
+
     /// # Safety
     /// `ptr` is a live cell of this type whose `Task` the caller gives up.
     unsafe fn run(ptr: NonNull<()>) {
         let cell = ptr.cast::<Self>();
         // SAFETY: the caller's `Task` keeps the cell alive until its reference is given up
         // below (`complete`, `dealloc`), after the last use of `header`.
-        let header = unsafe { &(*cell.as_ptr()).header };
-        // NOTIFIED is set and RUNNING clear (the `Task` is ours): both flip at once.
-        header
-            .state
-            .fetch_xor(NOTIFIED | RUNNING, Ordering::Acquire);
+        let header = unsafe { Self::claim(ptr) };
         // The `Task`'s reference backs this waker while the poll lasts; a clone takes its own.
         // SAFETY: the data and vtable make a waker of this cell (`waker_vtable`).
         let waker = ManuallyDrop::new(unsafe {
@@ -227,11 +240,8 @@ impl<F: Future, M> Cell<F, M> {
     /// `ptr` is a live cell of this type whose `Task` the caller gives up.
     unsafe fn cancel(ptr: NonNull<()>) {
         let cell = ptr.cast::<Self>();
-        // SAFETY: the caller's `Task` keeps the cell alive.
-        let header = unsafe { &(*cell.as_ptr()).header };
-        header
-            .state
-            .fetch_xor(NOTIFIED | RUNNING, Ordering::Acquire);
+        // SAFETY: the caller's `Task` keeps the cell alive until `complete` gives it up.
+        unsafe { Self::claim(ptr) };
         // SAFETY: RUNNING is ours (`[cell-access]`): the future is dropped in place.
         unsafe { *(*cell.as_ptr()).stage.get() = Stage::Consumed };
         // SAFETY: as above.
@@ -340,25 +350,16 @@ impl<F: Future, M> Drop for Unwinding<F, M> {
 /// # Safety
 /// The caller holds a reference to the live cell at `ptr` and gives it up.
 unsafe fn release<M>(ptr: NonNull<()>) {
-    let header = ptr.cast::<Header<M>>();
     // SAFETY: the caller's reference keeps the cell alive until the decrement, and only
-    // until then: the vtable is read first (after it, another thread may free the cell).
-    let (state, vtable) = unsafe {
-        let h = header.as_ref();
-        let vtable = h.vtable;
-        (h.state.fetch_sub(REF_ONE, Ordering::AcqRel), vtable)
-    };
-    if state & REF_MASK != REF_ONE {
-        return;
+    // until then: after it, another thread may free the cell, so nothing is read from it
+    // again unless this was the last reference.
+    let state = unsafe { ptr.cast::<Header<M>>().as_ref() }
+        .state
+        .fetch_sub(REF_ONE, Ordering::AcqRel);
+    if state & REF_MASK == REF_ONE {
+        // SAFETY: this decrement took the last reference.
+        unsafe { free_last::<M>(ptr.as_ptr(), state) };
     }
-    if state & COMPLETE == 0 {
-        // The last reference of a task whose future is still there: impossible while its
-        // `Task` exists (it holds one) or while it waits in its runtime's registry (a waker
-        // there holds one). Never dropped here, on whatever thread this is: leaked.
-        return;
-    }
-    // SAFETY: the last reference; the cell's vtable frees it.
-    unsafe { (vtable.dealloc)(ptr) };
 }
 
 /// The waker vtable of cells with data `M`.
@@ -455,13 +456,16 @@ unsafe fn schedule_new<M>(data: *const ()) {
     schedule(Task { ptr });
 }
 
-/// Frees the cell at `data` after its last reference was dropped by a compare-exchange
-/// from `state` (a count of one), or leaks it if its future is still there (see `release`).
+/// Frees the cell at `data` after its last reference was dropped by an update from
+/// `state` (a count of one), or leaks it if its future is still there.
 ///
 /// # Safety
 /// The caller's decrement took the last reference.
 unsafe fn free_last<M>(data: *const (), state: usize) {
     if state & COMPLETE == 0 {
+        // The last reference of a task whose future is still there: impossible while its
+        // `Task` exists (it holds one) or while it waits in its runtime's registry (a waker
+        // there holds one). Never dropped here, on whatever thread this is: leaked.
         return;
     }
     // SAFETY: no reference is left; the vtable is the cell's; `data` is the waker's
@@ -516,134 +520,9 @@ fn waker_of<M>(ptr: NonNull<Header<M>>) -> Waker {
     }
 }
 
-/// The handle of a task's output (`T`, the future's output): awaited by the
-/// `JoinHandle`. Holds a reference.
-pub(crate) struct RawJoin<T, M> {
-    ptr: NonNull<Header<M>>,
-    _output: PhantomData<T>,
-}
-
-// SAFETY: the handle reaches the cell through its state word (atomic), its join waker
-// (under the cell's protocol, `[cell-access]`) and `&M` (`Sync`); the output it takes or
-// drops is `T`, `Send` here.
-unsafe impl<T: Send, M: Send + Sync> Send for RawJoin<T, M> {}
-// SAFETY: shared access only reads the state word and `M`, and wakes.
-unsafe impl<T: Send, M: Send + Sync> Sync for RawJoin<T, M> {}
-
-impl<T, M> RawJoin<T, M> {
-    /// The runtime's data of the task.
-    pub(crate) fn metadata(&self) -> &M {
-        // SAFETY: the handle's reference keeps the cell alive.
-        unsafe { &self.ptr.as_ref().meta }
-    }
-
-    fn header(&self) -> &Header<M> {
-        // SAFETY: the handle's reference keeps the cell alive.
-        unsafe { self.ptr.as_ref() }
-    }
-
-    /// A waker of the task (a reference of its own).
-    pub(crate) fn waker(&self) -> Waker {
-        waker_of(self.ptr)
-    }
-
-    /// Wakes the task, as its wakers do.
-    pub(crate) fn wake(&self) {
-        // SAFETY: the handle's reference keeps the cell alive for the call.
-        unsafe { WakerFns::<M>::wake_by_ref(self.ptr.as_ptr().cast_const().cast()) }
-    }
-
-    /// Whether the task completed (its future is gone).
-    pub(crate) fn is_finished(&self) -> bool {
-        self.header().state.load(Ordering::Acquire) & COMPLETE != 0
-    }
-
-    /// The output once the task completed: `Some(None)` if its future was dropped before
-    /// it finished (the runtime shut down). Must not be polled again after `Ready`.
-    pub(crate) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        let header = self.header();
-        let state = header.state.load(Ordering::Acquire);
-        if state & COMPLETE == 0 {
-            let set = if state & JOIN_WAKER == 0 {
-                self.set_join_waker(cx.waker())
-            } else {
-                // SAFETY: JOIN_WAKER is set: the runner may read the waker, nobody writes
-                // it; reading is allowed (`[cell-access]`).
-                let same = unsafe { &*header.join_waker.get() }
-                    .as_ref()
-                    .is_some_and(|w| w.will_wake(cx.waker()));
-                if same {
-                    return Poll::Pending;
-                }
-                // Take the waker back to replace it; fails once COMPLETE is set.
-                let unset = update(&header.state, |s| {
-                    (s & COMPLETE == 0).then_some(s & !JOIN_WAKER)
-                });
-                match unset {
-                    Ok(_) => self.set_join_waker(cx.waker()),
-                    Err(_) => false,
-                }
-            };
-            if set {
-                return Poll::Pending;
-            }
-        }
-        let mut out: Option<T> = None;
-        // SAFETY: COMPLETE is set and this handle held JOIN_INTEREST at completion (it
-        // still does); `out` is an `Option` of the future's output type.
-        unsafe {
-            (header.vtable.read_output)(self.ptr.cast(), (&mut out as *mut Option<T>).cast())
-        };
-        Poll::Ready(out)
-    }
-
-    /// Stores `waker` as the join waker and sets JOIN_WAKER; false if the task completed
-    /// first (the waker is dropped again). Called with JOIN_WAKER clear.
-    fn set_join_waker(&self, waker: &Waker) -> bool {
-        let header = self.header();
-        // SAFETY: JOIN_WAKER is clear and COMPLETE was not set: the waker is the handle's
-        // (`[cell-access]`).
-        unsafe { *header.join_waker.get() = Some(waker.clone()) };
-        let set = update(&header.state, |s| {
-            (s & COMPLETE == 0).then_some(s | JOIN_WAKER)
-        });
-        if set.is_err() {
-            // SAFETY: JOIN_WAKER stayed clear: still the handle's.
-            drop(unsafe { (*header.join_waker.get()).take() });
-            return false;
-        }
-        true
-    }
-}
-
-impl<T, M> Drop for RawJoin<T, M> {
-    fn drop(&mut self) {
-        let header = self.header();
-        let prev = update(&header.state, |s| {
-            let next = s & !JOIN_INTEREST;
-            // Not complete: the waker is ours again (the runner will not read it).
-            Some(match s & COMPLETE {
-                0 => next & !JOIN_WAKER,
-                _ => next,
-            })
-        })
-        .unwrap_or_else(|s| s);
-        if prev & COMPLETE != 0 {
-            // The output is ours (JOIN_INTEREST was set at completion): dropped here.
-            // SAFETY: as in `poll`.
-            unsafe { (header.vtable.drop_output)(self.ptr.cast()) };
-        }
-        if prev & COMPLETE == 0 || prev & JOIN_WAKER == 0 {
-            // JOIN_WAKER is clear now and stays so: the waker is ours.
-            // SAFETY: the runner reads it only while JOIN_WAKER is set (`[cell-access]`).
-            drop(unsafe { (*header.join_waker.get()).take() });
-        }
-        // SAFETY: the handle's reference, given up.
-        unsafe { release::<M>(self.ptr.cast()) };
-    }
-}
-
+// Paths of their own, so that `cell-model/` (Miri) can include this file as it is.
+#[path = "cell/join.rs"]
+mod join;
 #[cfg(test)]
-// A path of its own, so that `cell-model/` (Miri) can include this file as it is.
 #[path = "cell/tests.rs"]
 mod tests;

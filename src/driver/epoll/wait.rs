@@ -21,8 +21,11 @@ impl Epoll {
                         tv_sec: t.as_secs().min(i64::MAX as u64) as libc::time_t,
                         tv_nsec: t.subsec_nanos() as libc::c_long,
                     };
-                    // `ts` lives on this frame for the call.
-                    let res = self.pwait(libc::SYS_epoll_pwait2, &ts as *const _ as libc::c_long);
+                    // SAFETY: `epoll_pwait2`'s timeout points at `ts`, on this frame for the
+                    // call.
+                    let res = unsafe {
+                        self.pwait(libc::SYS_epoll_pwait2, &ts as *const _ as libc::c_long)
+                    };
                     if refused(&res) {
                         self.pwait2 = false; // an older kernel or a seccomp filter
                         continue;
@@ -30,7 +33,9 @@ impl Epoll {
                     res
                 }
                 _ if self.raw_pwait => {
-                    let res = self.pwait(libc::SYS_epoll_pwait, timeout_ms(timeout).into());
+                    // SAFETY: `epoll_pwait`'s timeout is a number of milliseconds, no pointer.
+                    let res =
+                        unsafe { self.pwait(libc::SYS_epoll_pwait, timeout_ms(timeout).into()) };
                     if refused(&res) {
                         self.raw_pwait = false; // a seccomp filter that allows only epoll_wait
                         continue;
@@ -62,11 +67,14 @@ impl Epoll {
     /// cancellation point, which costs two calls into libc per wait (see `sys::recv`), and
     /// `epoll_pwait2` may be missing from an older C library. `epoll_pwait` with no mask is
     /// `epoll_wait` (the only form on the newer architectures).
-    fn pwait(&mut self, call: libc::c_long, timeout: libc::c_long) -> io::Result<i32> {
+    ///
+    /// # Safety
+    /// For `SYS_epoll_pwait2`, `timeout` is the address of a `timespec` live for the call.
+    unsafe fn pwait(&mut self, call: libc::c_long, timeout: libc::c_long) -> io::Result<i32> {
         let (events, max) = (self.events.as_mut_ptr(), self.events.len() as libc::c_int);
         // SAFETY: `events` points to `max` writable epoll_events owned by the driver; an
-        // `epoll_pwait2` timeout points at a timespec live for the call (the caller's); a
-        // null sigmask leaves the thread's mask unchanged (its size is then not read).
+        // `epoll_pwait2` timeout points at a timespec live for the call (this function's
+        // contract); a null sigmask leaves the thread's mask unchanged.
         syscall!(syscall(
             call,
             self.epfd.as_raw_fd(),
