@@ -460,7 +460,8 @@ unsafe fn schedule_new<M>(data: *const ()) {
 /// `state` (a count of one), or leaks it if its future is still there.
 ///
 /// # Safety
-/// The caller's decrement took the last reference.
+/// `data` is the non-null pointer to the cell (with the whole cell's provenance) that the
+/// caller's reference came with, and the caller's decrement took the last reference.
 unsafe fn free_last<M>(data: *const (), state: usize) {
     if state & COMPLETE == 0 {
         // The last reference of a task whose future is still there: impossible while its
@@ -468,8 +469,8 @@ unsafe fn free_last<M>(data: *const (), state: usize) {
         // there holds one). Never dropped here, on whatever thread this is: leaked.
         return;
     }
-    // SAFETY: no reference is left; the vtable is the cell's; `data` is the waker's
-    // non-null pointer to the cell.
+    // SAFETY: no reference is left; the vtable is the cell's; `data` is the caller's
+    // non-null pointer to the cell (this function's contract).
     unsafe {
         let vtable = (*data.cast::<Header<M>>()).vtable;
         (vtable.dealloc)(NonNull::new_unchecked(data.cast_mut()));

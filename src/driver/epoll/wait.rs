@@ -69,7 +69,8 @@ impl Epoll {
     /// `epoll_wait` (the only form on the newer architectures).
     ///
     /// # Safety
-    /// For `SYS_epoll_pwait2`, `timeout` is the address of a `timespec` live for the call.
+    /// `call` is `SYS_epoll_pwait` (`timeout` in milliseconds) or `SYS_epoll_pwait2`
+    /// (`timeout` the address of a `timespec` live for the call).
     unsafe fn pwait(&mut self, call: libc::c_long, timeout: libc::c_long) -> io::Result<i32> {
         let (events, max) = (self.events.as_mut_ptr(), self.events.len() as libc::c_int);
         // SAFETY: `events` points to `max` writable epoll_events owned by the driver; an
