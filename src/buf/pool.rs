@@ -174,6 +174,7 @@ impl Pool {
 
     /// Takes a buffer from the free list (not for a provided ring, whose buffers the kernel
     /// takes); `None` when none is free.
+    #[inline]
     pub(crate) fn take(&self) -> Option<u16> {
         let Free::Local(list) = &self.free else {
             return None;
@@ -195,10 +196,17 @@ impl Pool {
     }
 
     /// Ready when a buffer is free; otherwise wakes `cx` when one comes back.
+    #[inline]
     pub(crate) fn poll_available(&self, cx: &mut Context<'_>) -> Poll<()> {
         if self.available.get() > 0 {
             return Poll::Ready(());
         }
+        self.wait_available(cx)
+    }
+
+    /// [`poll_available`](Pool::poll_available) of a dry pool: registers `cx`.
+    #[cold]
+    fn wait_available(&self, cx: &mut Context<'_>) -> Poll<()> {
         let mut waiters = self.waiters.borrow_mut();
         if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
             waiters.push(cx.waker().clone());

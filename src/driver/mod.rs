@@ -88,6 +88,16 @@ pub(crate) use uring::{on_target, Ring, Target};
 use epoll::Epoll;
 use uring::{FixedFiles, Uring};
 
+/// The panic of an op polled while the driver is borrowed.
+#[cold]
+#[inline(never)]
+fn polled_inside() -> ! {
+    panic!(
+        "proactor: an operation was polled from inside the driver (from an IoBuf method or a \
+         waker's wake or drop); poll it from a task instead"
+    )
+}
+
 /// Wakes every waker of `wakers`, even when one of them panics (user code): the others are
 /// still woken, then the first panic goes on. A task woken by none would wait forever.
 pub(crate) fn wake_all(wakers: impl IntoIterator<Item = std::task::Waker>) {
@@ -327,13 +337,12 @@ impl Handle {
         self.inner.kind
     }
 
+    #[inline]
     fn engine(&self) -> RefMut<'_, Engine> {
-        self.inner.engine.try_borrow_mut().unwrap_or_else(|_| {
-            panic!(
-                "proactor: an operation was polled from inside the driver (from an IoBuf \
-                 method or a waker's wake or drop); poll it from a task instead"
-            )
-        })
+        match self.inner.engine.try_borrow_mut() {
+            Ok(engine) => engine,
+            Err(_) => polled_inside(),
+        }
     }
 
     /// See [`Backend::poll_op`].

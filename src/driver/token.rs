@@ -31,6 +31,7 @@ impl<T> Default for Tokens<T> {
 }
 
 /// The slab key and generation of `token`; `None` for a reserved value.
+#[inline]
 fn split(token: u64) -> Option<(usize, u32)> {
     if token & RESERVED != 0 {
         return None;
@@ -38,6 +39,7 @@ fn split(token: u64) -> Option<(usize, u32)> {
     Some(((token as u32) as usize, (token >> KEY_BITS) as u32))
 }
 
+#[inline]
 fn join(key: usize, generation: u32) -> u64 {
     (u64::from(generation) << KEY_BITS) | key as u64
 }
@@ -49,6 +51,7 @@ impl<T> Tokens<T> {
     }
 
     /// Stores `value` and returns its token.
+    #[inline]
     pub(crate) fn insert(&mut self, value: T) -> u64 {
         let generation = self.next_generation;
         self.next_generation = (generation + 1) & GEN_MASK;
@@ -61,6 +64,7 @@ impl<T> Tokens<T> {
     }
 
     /// The entry of `token`, if it is still the one the token was handed out for.
+    #[inline]
     pub(crate) fn get(&self, token: u64) -> Option<&T> {
         let (key, generation) = split(token)?;
         self.slab
@@ -70,6 +74,7 @@ impl<T> Tokens<T> {
     }
 
     /// As [`get`](Tokens::get), mutably.
+    #[inline]
     pub(crate) fn get_mut(&mut self, token: u64) -> Option<&mut T> {
         let (key, generation) = split(token)?;
         self.slab
@@ -79,6 +84,7 @@ impl<T> Tokens<T> {
     }
 
     /// Removes the entry of `token`, if it is still the one the token was handed out for.
+    #[inline]
     pub(crate) fn remove(&mut self, token: u64) -> Option<T> {
         self.get(token)?;
         let (key, _) = split(token)?;
@@ -87,6 +93,7 @@ impl<T> Tokens<T> {
 
     /// Removes the entry of `token`, which the caller just found live (with
     /// [`get_mut`](Tokens::get_mut)): no second check of its generation.
+    #[inline]
     pub(crate) fn take(&mut self, token: u64) -> T {
         self.slab.remove((token as u32) as usize).1
     }

@@ -149,8 +149,7 @@ impl RecvStream {
             if self.op.is_idle() {
                 // Armed only on the runtime the pool was built on: its buffers are another
                 // ring's otherwise.
-                let current = context::try_current_driver();
-                if !current.is_some_and(|d| d.is(self.pool.driver())) {
+                if !context::is_current_driver(self.pool.driver()) {
                     self.done = true;
                     return Poll::Ready(Some(Err(another_runtime())));
                 }

@@ -87,18 +87,11 @@ macro_rules! owned_writes {
                 StreamWrite::new(&self.wr, Write::new(self.socket.write(buf)))
             }
 
-            /// Writes all of `buf`'s initialised bytes, however many writes it takes.
-            pub async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
-                // The whole buffer first: one send usually takes it all.
-                let total = buf.bytes_init();
-                let (res, buf) = self.write(buf).await;
-                match res {
-                    Ok(n) if n >= total => (Ok(()), buf),
-                    res => {
-                        let write = |rest, _| self.write(rest);
-                        crate::io::write_all_after(res, buf, total, write).await
-                    }
-                }
+            /// Writes all of `buf`'s initialised bytes, however many writes it takes
+            /// ([`WriteAll`]).
+            #[inline]
+            pub fn write_all<B: IoBuf>(&self, buf: B) -> WriteAll<'_, B> {
+                WriteAll::new(&self.socket, &self.wr, buf)
             }
         }
     )*};
@@ -464,6 +457,86 @@ impl<F: FailUnpolled + Unpin> Future for StreamWrite<'_, F> {
         }
         let op = this.op.as_mut().expect("polled after completion");
         Pin::new(op).poll(cx)
+    }
+}
+
+/// The future of a stream's `write_all`. The whole buffer goes in one write first, awaited
+/// in place: one send usually takes it all. After a short write (the socket's buffer was
+/// full) the rest goes in a loop of writes of its own, boxed, off the common path.
+#[must_use = "futures do nothing unless polled"]
+pub struct WriteAll<'a, B: IoBuf> {
+    state: WriteAllState<'a, B>,
+}
+
+enum WriteAllState<'a, B: IoBuf> {
+    /// The first write, of all `total` bytes, on `socket` behind the bridge `wr`.
+    First {
+        write: StreamWrite<'a, Write<B>>,
+        total: usize,
+        socket: &'a Socket,
+        wr: &'a WriteCompat,
+    },
+    /// The writes of the rest, after a short first one.
+    Rest(Pin<Box<dyn Future<Output = BufResult<(), B>> + 'a>>),
+    /// The output was given.
+    Done,
+}
+
+impl<'a, B: IoBuf> WriteAll<'a, B> {
+    #[inline]
+    fn new(socket: &'a Socket, wr: &'a WriteCompat, buf: B) -> Self {
+        let total = buf.bytes_init();
+        WriteAll {
+            state: WriteAllState::First {
+                write: StreamWrite::new(wr, Write::new(socket.write(buf))),
+                total,
+                socket,
+                wr,
+            },
+        }
+    }
+}
+
+impl<B: IoBuf> Future for WriteAll<'_, B> {
+    type Output = BufResult<(), B>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<BufResult<(), B>> {
+        let this = self.get_mut();
+        loop {
+            match &mut this.state {
+                WriteAllState::First {
+                    write,
+                    total,
+                    socket,
+                    wr,
+                } => {
+                    let (res, buf) = ready!(Pin::new(write).poll(cx));
+                    if let Ok(n) = res {
+                        if n >= *total {
+                            this.state = WriteAllState::Done;
+                            return Poll::Ready((Ok(()), buf));
+                        }
+                    }
+                    let (socket, wr, total) = (*socket, *wr, *total);
+                    let write = move |rest, _| StreamWrite::new(wr, Write::new(socket.write(rest)));
+                    let rest = crate::io::write_all_after(res, buf, total, write);
+                    this.state = WriteAllState::Rest(Box::pin(rest));
+                }
+                WriteAllState::Rest(rest) => {
+                    let out = ready!(rest.as_mut().poll(cx));
+                    this.state = WriteAllState::Done;
+                    return Poll::Ready(out);
+                }
+                WriteAllState::Done => panic!("proactor: WriteAll polled after completion"),
+            }
+        }
+    }
+}
+
+impl<B: IoBuf> fmt::Debug for WriteAll<'_, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WriteAll").finish_non_exhaustive()
     }
 }
 

@@ -35,6 +35,7 @@ impl RecvMulti {
         }
     }
 
+    #[inline]
     fn len(&self) -> u32 {
         self.pool.buf_size().min(u32::MAX as usize) as u32
     }
@@ -125,14 +126,17 @@ unsafe impl UringOp for RecvMulti {
 }
 
 impl ReadyOp for RecvMulti {
+    #[inline]
     fn mode(&self) -> Mode<'_> {
         Mode::Readiness(&self.fd, Interest::Read)
     }
 
+    #[inline]
     fn drained(&self, n: u32) -> bool {
         n > 0 && n < self.len()
     }
 
+    #[inline]
     fn syscall(&mut self) -> io::Result<u32> {
         let bid = self
             .pool

@@ -21,7 +21,7 @@ use slab::Slab;
 
 use super::task::{TaskEntry, TaskHeader};
 use super::timers::TimerStore;
-use crate::driver::{DriverKind, Handle, OpStats, Park, Stats};
+use crate::driver::{DriverKind, Handle, OpStats, Park, Stats, WeakHandle};
 use crate::sys;
 
 pub(crate) type Task = super::cell::Task<TaskHeader>;
@@ -93,14 +93,20 @@ impl Shared {
             }
         });
         if let Some(task) = task {
-            // A reference of our own: the task may run, finish and free its header on the
-            // runtime's thread as soon as it is in the remote queue.
-            let shared = task.metadata().shared.clone();
-            if let Err(task) = shared.schedule_remote(task) {
-                // The runtime is gone: the task's future was already dropped at shutdown on
-                // the runtime's thread; leaking this handle keeps it from being touched here.
-                std::mem::forget(task);
-            }
+            Shared::schedule_elsewhere(task);
+        }
+    }
+
+    /// [`schedule`](Shared::schedule) of a task woken off its runtime's thread.
+    #[cold]
+    fn schedule_elsewhere(task: Task) {
+        // A reference of our own: the task may run, finish and free its header on the
+        // runtime's thread as soon as it is in the remote queue.
+        let shared = task.metadata().shared.clone();
+        if let Err(task) = shared.schedule_remote(task) {
+            // The runtime is gone: the task's future was already dropped at shutdown on
+            // the runtime's thread; leaking this handle keeps it from being touched here.
+            std::mem::forget(task);
         }
     }
 
@@ -525,6 +531,12 @@ pub(crate) fn current_driver() -> Handle {
 /// Whether `core` is this thread's current runtime.
 pub(crate) fn is_current(core: &Rc<Core>) -> bool {
     try_with_current(|c| std::ptr::eq(c, Rc::as_ptr(core))).unwrap_or(false)
+}
+
+/// Whether the current runtime's driver is `driver` (false outside a runtime).
+#[inline]
+pub(crate) fn is_current_driver(driver: &WeakHandle) -> bool {
+    try_with_current(|core| core.driver.is(driver)).unwrap_or(false)
 }
 
 /// The driver of this thread's current runtime, or `None` outside one.

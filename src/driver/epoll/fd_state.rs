@@ -98,6 +98,7 @@ impl FdState {
     /// A read came back short: on a TCP stream the receive queue is then empty, and the
     /// next data raises an edge. Not once the peer hung up (its FIN raised none after the
     /// data before it), nor once urgent data came.
+    #[inline]
     pub(super) fn drained(&self) {
         if self.short_reads_drain.get() && !self.hup.get() {
             self.clear_ready(Interest::Read);
@@ -119,6 +120,7 @@ impl FdState {
     }
 
     /// Whether the fd is registered in the epoll set whose free list is `closed`.
+    #[inline]
     pub(super) fn is_registered_with(&self, closed: &Rc<ClosedSlots>) -> bool {
         let reg = self.registration.take();
         let same = reg.as_ref().is_some_and(|r| Rc::ptr_eq(&r.closed, closed));
@@ -134,6 +136,7 @@ impl FdState {
     }
 
     /// Makes `waker` the one woken for waiter `id`.
+    #[inline(always)]
     pub(super) fn set_waker(&self, interest: Interest, id: u64, waker: &Waker) {
         let mut list = self.waiters(interest).borrow_mut();
         let old = match list.iter_mut().find(|(i, _)| *i == id) {
@@ -148,6 +151,7 @@ impl FdState {
         drop(old); // outside the borrow: dropping a waker may run its vtable's code
     }
 
+    #[inline]
     pub(super) fn remove_waker(&self, interest: Interest, id: u64) {
         let mut list = self.waiters(interest).borrow_mut();
         let removed = list
@@ -159,6 +163,7 @@ impl FdState {
     }
 
     /// Records the readiness an event reports and wakes the ops waiting for it.
+    #[inline]
     pub(super) fn on_event(&self, events: u32) {
         const HANGUP: i32 = libc::EPOLLHUP | libc::EPOLLERR;
         const READABLE: u32 = (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLPRI | HANGUP) as u32;
@@ -177,10 +182,11 @@ impl FdState {
             bits |= WRITE;
         }
         self.ready.set(self.ready.get() | bits);
-        if bits & READ != 0 {
+        // An edge-triggered event reports both directions: mostly only one has waiters.
+        if bits & READ != 0 && !self.readers.borrow().is_empty() {
             wake_all(&self.readers);
         }
-        if bits & WRITE != 0 {
+        if bits & WRITE != 0 && !self.writers.borrow().is_empty() {
             wake_all(&self.writers);
         }
     }
@@ -188,6 +194,7 @@ impl FdState {
 
 /// Wakes and forgets every waiter of `list`, without holding its borrow while waking, and
 /// keeps the list's allocation.
+#[inline(always)]
 fn wake_all(list: &RefCell<Vec<(u64, Waker)>>) {
     let mut waiters = list.borrow_mut();
     if waiters.len() <= 1 {

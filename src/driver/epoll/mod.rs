@@ -145,6 +145,7 @@ impl Epoll {
     }
 
     /// The syscall would block: registers the fd if needed and parks the op's waker on it.
+    #[inline(always)]
     fn wait(
         &mut self,
         state: &mut OpState,
@@ -170,6 +171,7 @@ impl Epoll {
     }
 
     /// Forgets the op's waiter, if it had one (`mode` is the op's).
+    #[inline]
     fn stop_waiting(&mut self, state: &mut OpState, mode: &Mode<'_>) {
         if let OpState::Pending(id) = std::mem::replace(state, OpState::Idle) {
             if let Mode::Readiness(fd, interest) = mode {
@@ -180,11 +182,18 @@ impl Epoll {
     }
 
     /// Adds `fd` to the epoll set, unless this backend already did.
+    #[inline]
     fn register(&mut self, fd: &SharedFd) -> io::Result<()> {
-        let fd_state = fd.epoll();
-        if fd_state.is_registered_with(&self.closed) {
+        if fd.epoll().is_registered_with(&self.closed) {
             return Ok(());
         }
+        self.register_new(fd)
+    }
+
+    /// Adds `fd`, not yet in this backend's epoll set, to it.
+    #[inline(never)]
+    fn register_new(&mut self, fd: &SharedFd) -> io::Result<()> {
+        let fd_state = fd.epoll();
         let token = self.fds.insert(fd.downgrade());
         let mut ev = libc::epoll_event {
             events: FD_EVENTS,

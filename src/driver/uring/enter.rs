@@ -49,6 +49,7 @@ impl Uring {
     ///
     /// # Safety
     /// Every pointer in `sqe` must stay valid until its completion is reaped.
+    #[inline]
     pub(super) unsafe fn push(&mut self, sqe: &squeue::Entry) {
         loop {
             // SAFETY: the caller guarantees the SQE's pointers outlive its completion.
@@ -56,12 +57,13 @@ impl Uring {
                 self.submissions += 1;
                 return;
             }
-            self.enter(None);
+            self.enter_for_room();
         }
     }
 
     /// Submits what is queued until the submission queue has room for `n` entries, so the
     /// next `n` pushes cannot enter the kernel.
+    #[inline]
     pub(super) fn reserve(&mut self, n: usize) {
         loop {
             let sq = self.ring.submission();
@@ -69,8 +71,16 @@ impl Uring {
                 return;
             }
             drop(sq);
-            self.enter(None);
+            self.enter_for_room();
         }
+    }
+
+    /// Hands the full submission queue to the kernel, making room ([`push`](Uring::push),
+    /// [`reserve`](Uring::reserve)).
+    #[cold]
+    #[inline(never)]
+    fn enter_for_room(&mut self) {
+        self.enter(None);
     }
 
     fn arm_wake(&mut self) {

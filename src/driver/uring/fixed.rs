@@ -131,6 +131,7 @@ impl FixedFiles {
     }
 
     /// Whether SQEs may name `slot`: the ring is not gone and the slot's install completed.
+    #[inline]
     pub(super) fn is_ready(&self, slot: u32) -> bool {
         !self.closed.get() && self.ready[slot as usize].get()
     }
@@ -320,6 +321,7 @@ pub(crate) struct FdSlot(OnceCell<FixedRef>);
 impl FdSlot {
     /// The slot SQEs built for the ring of `files` may name: this fd's, in that very table,
     /// filled.
+    #[inline]
     pub(super) fn in_table(&self, files: &FixedFiles) -> Option<u32> {
         let r = self.0.get()?;
         (std::ptr::eq(Rc::as_ptr(&r.files), files) && files.is_ready(r.slot)).then_some(r.slot)

@@ -30,6 +30,7 @@ pub(crate) struct Ring<'a> {
 impl Ring<'_> {
     /// How the SQE names `fd`: the registered slot this ring's table holds for it, once
     /// filled (`[slot-lifetime]`), else its number.
+    #[inline]
     pub(crate) fn target(&self, fd: &SharedFd) -> Target {
         match self.files.and_then(|files| fd.uring().in_table(files)) {
             Some(slot) => Target::Fixed(slot),
