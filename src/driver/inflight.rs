@@ -36,8 +36,11 @@ pub(crate) enum Lifecycle {
 /// The state of a multishot slot.
 pub(crate) struct Multi {
     queue: VecDeque<Completion>,
-    /// Woken on each arrival, if the owner waits.
-    waker: Option<Waker>,
+    /// The owner's waker, kept between arrivals: the owner waits again on the same task
+    /// mostly, and then needs no clone of it.
+    waker: Waker,
+    /// Whether the owner waits: the next arrival wakes it (once).
+    waiting: bool,
     /// The owner's bound on `queue` ([`MultiPolicy::cap`]).
     cap: Option<usize>,
     capping: Capping,
@@ -123,7 +126,8 @@ impl InFlight {
         self.slots.insert(Slot {
             lifecycle: Lifecycle::Multi(Box::new(Multi {
                 queue: VecDeque::new(),
-                waker: Some(waker.clone()),
+                waker: waker.clone(),
+                waiting: true,
                 cap: policy.cap,
                 capping: Capping::Open,
             })),
@@ -184,10 +188,8 @@ impl InFlight {
                     Poll::Ready(c)
                 }
                 None => {
-                    let waker = &mut multi.waker;
-                    if !waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                        *waker = Some(cx.waker().clone());
-                    }
+                    multi.waker.clone_from(cx.waker()); // no clone for the same task's
+                    multi.waiting = true;
                     Poll::Pending
                 }
             },
@@ -215,8 +217,8 @@ impl InFlight {
                 multi.capping = Capping::Reached;
             }
             multi.queue.push_back(completion);
-            if let Some(waker) = multi.waker.take() {
-                waker.wake();
+            if std::mem::take(&mut multi.waiting) {
+                multi.waker.wake_by_ref();
             }
             return if reached {
                 Outcome::Capped

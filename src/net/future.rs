@@ -59,6 +59,22 @@ pub(super) struct Deadline {
     sleep: Option<Box<Sleep>>,
 }
 
+/// Most ops never get a deadline, and their futures drop a `None` here: that check stays
+/// inline, the timer's drop does not.
+impl Drop for Deadline {
+    #[inline]
+    fn drop(&mut self) {
+        if let Some(sleep) = self.sleep.take() {
+            drop_timer(sleep);
+        }
+    }
+}
+
+#[inline(never)]
+fn drop_timer(sleep: Box<Sleep>) {
+    drop(sleep);
+}
+
 impl Deadline {
     /// A deadline `after` from the first poll; no timer yet.
     pub(super) fn new(after: Duration) -> Deadline {
