@@ -237,9 +237,15 @@ impl Pool {
             Free::Local(list) => list.borrow_mut().push(bid),
         }
         self.available.set(self.available.get() + 1);
-        if self.waiters.borrow().is_empty() {
-            return;
+        if !self.waiters.borrow().is_empty() {
+            self.wake_waiters();
         }
+    }
+
+    /// Wakes the receives waiting for a free buffer ([`give_back`](Pool::give_back)).
+    #[cold]
+    #[inline(never)]
+    fn wake_waiters(&self) {
         let waiters = std::mem::take(&mut *self.waiters.borrow_mut());
         waiters.into_iter().for_each(Waker::wake);
     }
