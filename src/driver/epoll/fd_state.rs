@@ -208,6 +208,13 @@ fn wake_all(list: &RefCell<Vec<(u64, Waker)>>) {
         return;
     }
     drop(waiters);
+    wake_many(list);
+}
+
+/// [`wake_all`] of two or more waiters.
+#[cold]
+#[inline(never)]
+fn wake_many(list: &RefCell<Vec<(u64, Waker)>>) {
     let mut wakers = std::mem::take(&mut *list.borrow_mut());
     let woken = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         crate::driver::wake_all(wakers.drain(..).map(|(_, waker)| waker));
