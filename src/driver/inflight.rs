@@ -212,10 +212,12 @@ impl InFlight {
         if let Lifecycle::Multi(multi) = &mut slot.lifecycle {
             // Queued in place; the owner's waker, if it waits, is woken once.
             let full = completion.more() && multi.cap.is_some_and(|c| multi.queue.len() + 1 >= c);
-            let reached = full && multi.capping == Capping::Open;
-            if reached {
+            if full && multi.capping == Capping::Open {
                 multi.capping = Capping::Reached;
             }
+            // Told on every arrival while full and not yet checked (the check takes repeats):
+            // a wake below that panics loses this report, not the cap.
+            let reached = full && multi.capping == Capping::Reached;
             multi.queue.push_back(completion);
             if std::mem::take(&mut multi.waiting) {
                 multi.waker.wake_by_ref();

@@ -482,6 +482,24 @@ enum WriteAllState<'a, B: IoBuf> {
     Done,
 }
 
+impl<'a, B: IoBuf> WriteAllState<'a, B> {
+    /// The writes of the rest after a first write that gave `first` (short, or
+    /// interrupted) of `total` bytes.
+    #[cold]
+    #[inline(never)]
+    fn rest(
+        first: io::Result<usize>,
+        buf: B,
+        total: usize,
+        socket: &'a Socket,
+        wr: &'a WriteCompat,
+    ) -> Self {
+        let write = move |rest, _| StreamWrite::new(wr, Write::new(socket.write(rest)));
+        let rest = crate::io::write_all_after(first, buf, total, write);
+        WriteAllState::Rest(Box::pin(rest))
+    }
+}
+
 impl<'a, B: IoBuf> WriteAll<'a, B> {
     #[inline]
     fn new(socket: &'a Socket, wr: &'a WriteCompat, buf: B) -> Self {
@@ -512,16 +530,16 @@ impl<B: IoBuf> Future for WriteAll<'_, B> {
                     wr,
                 } => {
                     let (res, buf) = ready!(Pin::new(write).poll(cx));
-                    if let Ok(n) = res {
-                        if n >= *total {
-                            this.state = WriteAllState::Done;
-                            return Poll::Ready((Ok(()), buf));
+                    let out = match res {
+                        Ok(n) if n >= *total => Ok(()),
+                        Err(e) if e.kind() != io::ErrorKind::Interrupted => Err(e),
+                        res => {
+                            this.state = WriteAllState::rest(res, buf, *total, socket, wr);
+                            continue;
                         }
-                    }
-                    let (socket, wr, total) = (*socket, *wr, *total);
-                    let write = move |rest, _| StreamWrite::new(wr, Write::new(socket.write(rest)));
-                    let rest = crate::io::write_all_after(res, buf, total, write);
-                    this.state = WriteAllState::Rest(Box::pin(rest));
+                    };
+                    this.state = WriteAllState::Done;
+                    return Poll::Ready((out, buf));
                 }
                 WriteAllState::Rest(rest) => {
                     let out = ready!(rest.as_mut().poll(cx));

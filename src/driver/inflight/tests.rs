@@ -131,6 +131,66 @@ fn multishot_queues_completions_until_the_last() {
     assert!(matches!(t.complete(ud, ok(4)), Outcome::Stale));
 }
 
+#[test]
+fn multishot_keeps_its_waker_between_arrivals() {
+    let (first, w1) = counter();
+    let (second, w2) = counter();
+    let mut t = InFlight::default();
+    let ud = t.insert_multi(&w1, &MultiPolicy::default());
+    let held = Arc::strong_count(&first);
+    let mut cx = Context::from_waker(&w1);
+    assert!(t.poll(ud, &mut cx).is_pending());
+    assert!(matches!(t.complete(ud, more(1)), Outcome::Delivered));
+    assert!(matches!(t.complete(ud, more(2)), Outcome::Delivered));
+    assert_eq!(first.0.load(Ordering::SeqCst), 1, "woken once per wait");
+    assert!(t.poll(ud, &mut cx).is_ready() && t.poll(ud, &mut cx).is_ready());
+    assert!(t.poll(ud, &mut cx).is_pending(), "waits again");
+    assert_eq!(
+        Arc::strong_count(&first),
+        held,
+        "the same task's waker is not cloned"
+    );
+    assert!(matches!(t.complete(ud, more(3)), Outcome::Delivered));
+    assert_eq!(first.0.load(Ordering::SeqCst), 2);
+    // Taken by another task: its waker replaces the first's, which the slot lets go.
+    let mut cx2 = Context::from_waker(&w2);
+    assert!(t.poll(ud, &mut cx2).is_ready());
+    assert!(t.poll(ud, &mut cx2).is_pending());
+    assert_eq!(Arc::strong_count(&first), held - 1);
+    assert!(matches!(t.complete(ud, more(4)), Outcome::Delivered));
+    assert_eq!(
+        (
+            first.0.load(Ordering::SeqCst),
+            second.0.load(Ordering::SeqCst)
+        ),
+        (2, 1)
+    );
+    // Not waiting (the owner took what came): an arrival queues without a wake.
+    assert!(t.poll(ud, &mut cx2).is_ready());
+    let _ = t.complete(ud, more(5));
+    assert!(t.poll(ud, &mut cx2).is_ready());
+    let _ = t.complete(ud, more(6));
+    assert_eq!(second.0.load(Ordering::SeqCst), 1, "no wake without a wait");
+}
+
+#[test]
+fn a_full_queue_is_told_until_the_check() {
+    let (_c, waker) = counter();
+    let mut t = InFlight::default();
+    let free = Rc::new(Cell::new(8));
+    let ud = t.insert_multi(&waker, &capped_policy(2, &free));
+    let _ = t.complete(ud, more(1));
+    assert!(matches!(t.complete(ud, more(2)), Outcome::Capped));
+    // Told again (a report lost to a panicking wake is made up), and the check decides once.
+    assert!(matches!(t.complete(ud, more(3)), Outcome::Capped));
+    assert!(t.cancel_if_over_cap(ud));
+    assert!(
+        !t.cancel_if_over_cap(ud),
+        "a repeat of the report is a no-op"
+    );
+    assert!(matches!(t.complete(ud, more(4)), Outcome::Delivered));
+}
+
 fn capped_policy(cap: usize, free: &Rc<Cell<usize>>) -> MultiPolicy {
     MultiPolicy {
         cap: Some(cap),
