@@ -267,13 +267,13 @@ impl Fuzz {
             assert_eq!(*seen.orphaned.borrow(), op.not_taken, "orphan hook");
             return;
         }
-        let reached = op.multi
-            && more
-            && op.cap.is_some_and(|c| op.queued.len() + 1 >= c)
-            && op.capping == Capping::Open;
-        if reached {
+        // Full: reported on every arrival from the first that fills the queue until the
+        // driver's check (which takes repeats).
+        let full = op.multi && more && op.cap.is_some_and(|c| op.queued.len() + 1 >= c);
+        if full && op.capping == Capping::Open {
             op.capping = Capping::Reached;
         }
+        let reached = full && op.capping == Capping::Reached;
         op.queued.push_back((seq, more));
         if let Some(w) = op.registered.take() {
             op.wakes[w] += 1;
