@@ -1,7 +1,9 @@
-//! The futures of the sockets' operations: what `read`, `write`, `recv`, `send`, their
-//! vectored and addressed forms, [`TcpListener::accept`](super::TcpListener::accept) and
+//! The futures of the sockets' operations: what `read`, `write`, `write_all`, `recv`,
+//! `send`, their vectored and addressed forms,
+//! [`TcpListener::accept`](super::TcpListener::accept) and
 //! [`TcpStream::connect`](super::TcpStream::connect) return. Await one for its output, or
-//! give the operation a deadline first with its `timeout` method:
+//! give the operation a deadline first with its `timeout` method (all but `write_all`'s,
+//! which may take many operations: see [`WriteAll`]):
 //!
 //! ```
 //! use std::io::ErrorKind;

@@ -462,7 +462,9 @@ impl<F: FailUnpolled + Unpin> Future for StreamWrite<'_, F> {
 
 /// The future of a stream's `write_all`. The whole buffer goes in one write first, awaited
 /// in place: one send usually takes it all. After a short write (the socket's buffer was
-/// full) the rest goes in a loop of writes of its own, boxed, off the common path.
+/// full) the rest goes in a loop of writes of its own, boxed, off the common path. It has
+/// no deadline of its own (it may take many writes): put one around it with
+/// [`time::timeout`](crate::time::timeout), which gives up the write in flight.
 #[must_use = "futures do nothing unless polled"]
 pub struct WriteAll<'a, B: IoBuf> {
     state: WriteAllState<'a, B>,
