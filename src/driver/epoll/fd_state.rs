@@ -66,10 +66,57 @@ pub(crate) struct FdState {
     /// mark with data still queued). Not for other fds: a Unix stream read also stops at a
     /// message carrying descriptors or new credentials, with data behind it.
     short_reads_drain: Cell<bool>,
-    /// Ops waiting for readability, by waiter id.
-    readers: RefCell<Vec<(u64, Waker)>>,
-    /// Ops waiting for writability, by waiter id.
-    writers: RefCell<Vec<(u64, Waker)>>,
+    /// Ops waiting for readability.
+    readers: RefCell<Waiters>,
+    /// Ops waiting for writability.
+    writers: RefCell<Waiters>,
+}
+
+/// The ops waiting for one direction of an fd, by waiter id: the first in place, with the
+/// fd's other state (an fd mostly has one waiter a direction: a request touches no list on
+/// the heap then), the others in a list.
+#[derive(Default)]
+pub(super) struct Waiters {
+    first: Option<(u64, Waker)>,
+    rest: Vec<(u64, Waker)>,
+}
+
+impl Waiters {
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + self.rest.len()
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.first.is_none() && self.rest.is_empty()
+    }
+
+    #[inline]
+    fn find_mut(&mut self, id: u64) -> Option<&mut Waker> {
+        match &mut self.first {
+            Some((i, w)) if *i == id => Some(w),
+            _ => self.rest.iter_mut().find(|(i, _)| *i == id).map(|(_, w)| w),
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, id: u64, waker: Waker) {
+        match self.first {
+            None => self.first = Some((id, waker)),
+            Some(_) => self.rest.push((id, waker)),
+        }
+    }
+
+    #[inline]
+    fn remove(&mut self, id: u64) -> Option<Waker> {
+        match &self.first {
+            Some((i, _)) if *i == id => self.first.take().map(|(_, w)| w),
+            _ => {
+                let pos = self.rest.iter().position(|(i, _)| *i == id)?;
+                Some(self.rest.swap_remove(pos).1)
+            }
+        }
+    }
 }
 
 impl FdState {
@@ -80,7 +127,7 @@ impl FdState {
         }
     }
 
-    pub(super) fn waiters(&self, interest: Interest) -> &RefCell<Vec<(u64, Waker)>> {
+    pub(super) fn waiters(&self, interest: Interest) -> &RefCell<Waiters> {
         match interest {
             Interest::Read => &self.readers,
             Interest::Write => &self.writers,
@@ -139,11 +186,11 @@ impl FdState {
     #[inline(always)]
     pub(super) fn set_waker(&self, interest: Interest, id: u64, waker: &Waker) {
         let mut list = self.waiters(interest).borrow_mut();
-        let old = match list.iter_mut().find(|(i, _)| *i == id) {
-            Some((_, w)) if w.will_wake(waker) => None,
-            Some((_, w)) => Some(std::mem::replace(w, waker.clone())),
+        let old = match list.find_mut(id) {
+            Some(w) if w.will_wake(waker) => None,
+            Some(w) => Some(std::mem::replace(w, waker.clone())),
             None => {
-                list.push((id, waker.clone()));
+                list.push(id, waker.clone());
                 None
             }
         };
@@ -153,12 +200,7 @@ impl FdState {
 
     #[inline]
     pub(super) fn remove_waker(&self, interest: Interest, id: u64) {
-        let mut list = self.waiters(interest).borrow_mut();
-        let removed = list
-            .iter()
-            .position(|(i, _)| *i == id)
-            .map(|pos| list.swap_remove(pos));
-        drop(list);
+        let removed = self.waiters(interest).borrow_mut().remove(id);
         drop(removed);
     }
 
@@ -195,12 +237,12 @@ impl FdState {
 /// Wakes and forgets every waiter of `list`, without holding its borrow while waking, and
 /// keeps the list's allocation.
 #[inline(always)]
-fn wake_all(list: &RefCell<Vec<(u64, Waker)>>) {
+fn wake_all(list: &RefCell<Waiters>) {
     let mut waiters = list.borrow_mut();
-    if waiters.len() <= 1 {
+    if waiters.rest.is_empty() {
         // The common case, one waiter (or none): taken out, the borrow released, then woken;
-        // the list keeps its allocation and a panic of the wake leaves nothing half done.
-        let waiter = waiters.pop();
+        // a panic of the wake leaves nothing half done.
+        let waiter = waiters.first.take();
         drop(waiters);
         if let Some((_, waker)) = waiter {
             waker.wake();
@@ -214,16 +256,20 @@ fn wake_all(list: &RefCell<Vec<(u64, Waker)>>) {
 /// [`wake_all`] of two or more waiters.
 #[cold]
 #[inline(never)]
-fn wake_many(list: &RefCell<Vec<(u64, Waker)>>) {
-    let mut wakers = std::mem::take(&mut *list.borrow_mut());
+fn wake_many(list: &RefCell<Waiters>) {
+    let mut waiters = list.borrow_mut();
+    let first = waiters.first.take();
+    let mut rest = std::mem::take(&mut waiters.rest);
+    drop(waiters);
     let woken = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        crate::driver::wake_all(wakers.drain(..).map(|(_, waker)| waker));
+        let all = first.into_iter().chain(rest.drain(..));
+        crate::driver::wake_all(all.map(|(_, waker)| waker));
     }));
-    let mut slot = list.borrow_mut();
-    if slot.is_empty() {
-        *slot = wakers;
+    let mut waiters = list.borrow_mut();
+    if waiters.rest.is_empty() {
+        waiters.rest = rest;
     }
-    drop(slot);
+    drop(waiters);
     if let Err(payload) = woken {
         std::panic::resume_unwind(payload);
     }

@@ -201,6 +201,34 @@ fn fd_state_wakes_each_direction_once() {
 }
 
 #[test]
+fn fd_state_waiters_beyond_the_first() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let state = FdState::default();
+    let (c1, w1) = counter();
+    let (c2, w2) = counter();
+    let (c3, w3) = counter();
+    state.set_waker(Interest::Read, 1, &w1);
+    state.set_waker(Interest::Read, 2, &w2);
+    state.set_waker(Interest::Read, 3, &w3);
+    state.remove_waker(Interest::Read, 1); // the one in place
+    state.set_waker(Interest::Read, 2, &w3); // replaced in the list
+    state.set_waker(Interest::Read, 4, &w1); // in place again
+    assert_eq!(state.waiters(Interest::Read).borrow().len(), 3);
+    state.on_event(libc::EPOLLIN as u32);
+    let counts = [&c1, &c2, &c3].map(|c| c.0.load(SeqCst));
+    assert_eq!(
+        counts,
+        [1, 0, 2],
+        "each waiter woken once, by its last waker"
+    );
+    assert!(state.waiters(Interest::Read).borrow().is_empty());
+    state.set_waker(Interest::Read, 5, &w2);
+    state.remove_waker(Interest::Read, 5);
+    state.on_event(libc::EPOLLIN as u32);
+    assert_eq!(c2.0.load(SeqCst), 0, "a removed waiter is not woken");
+}
+
+#[test]
 fn stale_tokens_are_ignored() {
     let rig = rig();
     let (a, _b) = socketpair();
