@@ -77,6 +77,7 @@ pub(crate) struct FdState {
 /// the heap then), the others in a list.
 #[derive(Default)]
 pub(super) struct Waiters {
+    /// Empty only when `rest` is too: an event's check for waiters reads this alone.
     first: Option<(u64, Waker)>,
     rest: Vec<(u64, Waker)>,
 }
@@ -88,7 +89,7 @@ impl Waiters {
     }
 
     pub(super) fn is_empty(&self) -> bool {
-        self.first.is_none() && self.rest.is_empty()
+        self.first.is_none()
     }
 
     #[inline]
@@ -110,7 +111,10 @@ impl Waiters {
     #[inline]
     fn remove(&mut self, id: u64) -> Option<Waker> {
         match &self.first {
-            Some((i, _)) if *i == id => self.first.take().map(|(_, w)| w),
+            // The last of the rest takes its place.
+            Some((i, _)) if *i == id => {
+                std::mem::replace(&mut self.first, self.rest.pop()).map(|(_, w)| w)
+            }
             _ => {
                 let pos = self.rest.iter().position(|(i, _)| *i == id)?;
                 Some(self.rest.swap_remove(pos).1)

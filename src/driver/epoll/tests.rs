@@ -229,6 +229,38 @@ fn fd_state_waiters_beyond_the_first() {
 }
 
 #[test]
+fn fd_state_wakes_all_waiters_when_one_panics() {
+    use std::sync::atomic::Ordering::SeqCst;
+    struct Panics;
+    impl std::task::Wake for Panics {
+        fn wake(self: Arc<Self>) {
+            panic!("boom");
+        }
+    }
+    let state = FdState::default();
+    let (c1, w1) = counter();
+    let (c3, w3) = counter();
+    let bad = std::task::Waker::from(Arc::new(Panics));
+    for (id, w) in [(1, &w1), (2, &bad), (3, &w3), (4, &w1)] {
+        state.set_waker(Interest::Read, id, w);
+    }
+    state.remove_waker(Interest::Read, 1); // the last of the list takes its place
+    let woke = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        state.on_event(libc::EPOLLIN as u32)
+    }));
+    assert!(woke.is_err(), "the waker's panic goes on");
+    assert_eq!(
+        (c1.0.load(SeqCst), c3.0.load(SeqCst)),
+        (1, 1),
+        "the others woken"
+    );
+    assert!(state.waiters(Interest::Read).borrow().is_empty());
+    state.set_waker(Interest::Read, 5, &w3);
+    state.on_event(libc::EPOLLIN as u32);
+    assert_eq!(c3.0.load(SeqCst), 2, "waits again after a panic");
+}
+
+#[test]
 fn stale_tokens_are_ignored() {
     let rig = rig();
     let (a, _b) = socketpair();
