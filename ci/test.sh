@@ -31,21 +31,26 @@ bench() {
     "$exe" --bench "$@"
 }
 
-echo "== cargo fmt --check"
+# Each step's header, with the seconds since the start (where CI's time goes).
+step() {
+    echo "== $* (at ${SECONDS} s)"
+}
+
+step "cargo fmt --check"
 cargo fmt --all -- --check
 
-echo "== cargo clippy --all-targets -- -D warnings (default features, then all)"
+step "cargo clippy --all-targets -- -D warnings (default features, then all)"
 cargo clippy --workspace --all-targets -- -D warnings
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 
-echo "== layering: the driver and the ops never name the runtime"
+step "layering: the driver and the ops never name the runtime"
 if grep -rn 'crate::runtime' src/driver src/op; then
     echo "the lines above reach from the driver or an op up into the runtime" >&2
     exit 1
 fi
 echo "ok"
 
-echo "== the library's normal dependencies: no CLI crate, no macros by default"
+step "the library's normal dependencies: no CLI crate, no macros by default"
 deps=$(cargo tree -p proactor -e normal --prefix none)
 if grep -E '^(clap|signal-hook) ' <<<"$deps"; then
     echo "the library depends on a CLI crate (above); it belongs to the echo-server member" >&2
@@ -73,7 +78,7 @@ if [ "${CI:-}" = true ] && ! command -v nft >/dev/null && command -v apt-get >/d
         echo "could not install nftables: the tests that need it will be skipped"
 fi
 
-echo "== cargo test (default features; then the doc tests and the features' tests with all features)"
+step "cargo test (default features; then the doc tests and the features' tests with all features)"
 # The examples first (the asyncio tour below runs them): the tests of echo-server and of the
 # download example use target/debug/examples/*, and build them with a cargo of their own (whose
 # environment differs, see bench() above) when they are missing.
@@ -83,10 +88,10 @@ cargo test --workspace --doc --all-features
 cargo test -p proactor --all-features --lib --test compat --test ecosystem --test stream \
     --test macros --test tracing
 
-echo "== the macros feature: the compile errors of #[proactor::main] / #[proactor::test]"
+step "the macros feature: the compile errors of #[proactor::main] / #[proactor::test]"
 bash ci/macros-errors.sh
 
-echo "== the asyncio tour (docs/asyncio-tour.md): each example runs to its end, on each driver"
+step "the asyncio tour (docs/asyncio-tour.md): each example runs to its end, on each driver"
 cargo build --quiet --examples
 for example in asyncio_gather asyncio_wait asyncio_as_completed asyncio_cancel \
     asyncio_run_in_executor asyncio_start_server asyncio_threadsafe asyncio_signal; do
@@ -99,16 +104,16 @@ for example in asyncio_gather asyncio_wait asyncio_as_completed asyncio_cancel \
 done
 echo "ok"
 
-echo "== benchmarks build"
+step "benchmarks build"
 cargo bench --no-run --all-features
 
-echo "== echo benchmark smoke run (--quick)"
+step "echo benchmark smoke run (--quick)"
 bench echo --quick --conns 1,256
 
-echo "== http benchmark smoke run (--quick): hyper on proactor (uring, epoll) and on tokio"
+step "http benchmark smoke run (--quick): hyper on proactor (uring, epoll) and on tokio"
 bench http --quick --conns 64
 
-echo "== io_uring fast paths forced off (PROACTOR_FAST_PATHS=off): the fallbacks"
+step "io_uring fast paths forced off (PROACTOR_FAST_PATHS=off): the fallbacks"
 PROACTOR_FAST_PATHS=off cargo test -p proactor --test ring_features --test fixed_buf \
     --test net_tcp --test runtime --test time --test drop --test fs --test multishot \
     --test net_drop --test fixed_files --test stress --test hardening --test short_reads \
@@ -120,11 +125,11 @@ PROACTOR_FAST_PATHS=off cargo test -p proactor --all-features --test compat --te
 # (with -p its dependencies' features differ, so it would be built again).
 PROACTOR_FAST_PATHS=off cargo test --workspace --test echo_server
 
-echo "== loom: the cross-thread wake-up model (wake-model/; its own target directory)"
+step "loom: the cross-thread wake-up model (wake-model/; its own target directory)"
 CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/loom" RUSTFLAGS="--cfg loom" \
     cargo test -p wake-model --test loom_wake --release
 
-echo "== miri: the task cell and its tests (cell-model/; its own target directory; skipped without Miri)"
+step "miri: the task cell and its tests (cell-model/; its own target directory; skipped without Miri)"
 if cargo +nightly miri --version >/dev/null 2>&1; then
     CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/miri-cell" MIRIFLAGS="-Zmiri-many-seeds=0..4" \
         cargo +nightly miri test -p cell-model
@@ -132,5 +137,6 @@ else
     echo "miri: skipped: no Miri for the nightly toolchain (rustup component add --toolchain nightly miri)"
 fi
 
-echo "== fuzz targets, 10 s each (scripts/fuzz.sh runs them longer; skipped without nightly or cargo-fuzz)"
+step "fuzz targets, 10 s each (scripts/fuzz.sh runs them longer; skipped without nightly or cargo-fuzz)"
 bash scripts/fuzz.sh --no-install 10
+step "done"
