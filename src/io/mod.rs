@@ -142,27 +142,6 @@ where
     }
 }
 
-/// [`write_all`] after a first write of the whole buffer by the caller (`first`: its
-/// result, `total`: the buffer's initialised length).
-pub(crate) async fn write_all_after<B, F, Fut>(
-    first: io::Result<usize>,
-    buf: B,
-    total: usize,
-    write: F,
-) -> BufResult<(), B>
-where
-    B: IoBuf,
-    F: FnMut(Slice<B>, u64) -> Fut,
-    Fut: Future<Output = BufResult<usize, Slice<B>>>,
-{
-    match first {
-        Ok(n) if n >= total => (Ok(()), buf),
-        Ok(n) => write_all_from(buf, n, write).await,
-        Err(e) if e.kind() == io::ErrorKind::Interrupted => write_all(buf, write).await,
-        Err(e) => (Err(e), buf),
-    }
-}
-
 /// Fills `buf` to its capacity with `read(rest, done)` calls; `UnexpectedEof` if a read
 /// gives 0 first (the bytes read so far are in the buffer).
 pub(crate) async fn read_exact<B, F, Fut>(buf: B, read: F) -> BufResult<(), B>

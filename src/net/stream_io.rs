@@ -471,10 +471,9 @@ pub struct WriteAll<'a, B: IoBuf> {
 }
 
 enum WriteAllState<'a, B: IoBuf> {
-    /// The first write, of all `total` bytes, on `socket` behind the bridge `wr`.
+    /// The first write, of the whole buffer, on `socket` behind the bridge `wr`.
     First {
         write: StreamWrite<'a, Write<B>>,
-        total: usize,
         socket: &'a Socket,
         wr: &'a WriteCompat,
     },
@@ -485,31 +484,22 @@ enum WriteAllState<'a, B: IoBuf> {
 }
 
 impl<'a, B: IoBuf> WriteAllState<'a, B> {
-    /// The writes of the rest after a first write that gave `first` (short, or
-    /// interrupted) of `total` bytes.
+    /// The writes of the rest of `buf`, past the `done` bytes a first write took (short,
+    /// or none when it was interrupted).
     #[cold]
     #[inline(never)]
-    fn rest(
-        first: io::Result<usize>,
-        buf: B,
-        total: usize,
-        socket: &'a Socket,
-        wr: &'a WriteCompat,
-    ) -> Self {
+    fn rest(buf: B, done: usize, socket: &'a Socket, wr: &'a WriteCompat) -> Self {
         let write = move |rest, _| StreamWrite::new(wr, Write::new(socket.write(rest)));
-        let rest = crate::io::write_all_after(first, buf, total, write);
-        WriteAllState::Rest(Box::pin(rest))
+        WriteAllState::Rest(Box::pin(crate::io::write_all_from(buf, done, write)))
     }
 }
 
 impl<'a, B: IoBuf> WriteAll<'a, B> {
     #[inline]
     fn new(socket: &'a Socket, wr: &'a WriteCompat, buf: B) -> Self {
-        let total = buf.bytes_init();
         WriteAll {
             state: WriteAllState::First {
                 write: StreamWrite::new(wr, Write::new(socket.write(buf))),
-                total,
                 socket,
                 wr,
             },
@@ -525,23 +515,18 @@ impl<B: IoBuf> Future for WriteAll<'_, B> {
         let this = self.get_mut();
         loop {
             match &mut this.state {
-                WriteAllState::First {
-                    write,
-                    total,
-                    socket,
-                    wr,
-                } => {
+                WriteAllState::First { write, socket, wr } => {
                     let (res, buf) = ready!(Pin::new(write).poll(cx));
-                    let out = match res {
-                        Ok(n) if n >= *total => Ok(()),
-                        Err(e) if e.kind() != io::ErrorKind::Interrupted => Err(e),
+                    let done = match res {
+                        Ok(n) if n < buf.bytes_init() => n,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => 0,
+                        // All written, or failed.
                         res => {
-                            this.state = WriteAllState::rest(res, buf, *total, socket, wr);
-                            continue;
+                            this.state = WriteAllState::Done;
+                            return Poll::Ready((res.map(drop), buf));
                         }
                     };
-                    this.state = WriteAllState::Done;
-                    return Poll::Ready((out, buf));
+                    this.state = WriteAllState::rest(buf, done, socket, wr);
                 }
                 WriteAllState::Rest(rest) => {
                     let out = ready!(rest.as_mut().poll(cx));

@@ -175,10 +175,7 @@ fn multishot_keeps_its_waker_between_arrivals() {
 
 #[test]
 fn a_full_queue_is_told_until_the_check() {
-    let (_c, waker) = counter();
-    let mut t = InFlight::default();
-    let free = Rc::new(Cell::new(8));
-    let ud = t.insert_multi(&waker, &capped_policy(2, &free));
+    let (mut t, ud, _, _) = capped_slot(2);
     let _ = t.complete(ud, more(1));
     assert!(matches!(t.complete(ud, more(2)), Outcome::Capped));
     // Told again (a report lost to a panicking wake is made up), and the check decides once.
@@ -191,11 +188,18 @@ fn a_full_queue_is_told_until_the_check() {
     assert!(matches!(t.complete(ud, more(4)), Outcome::Delivered));
 }
 
-fn capped_policy(cap: usize, free: &Rc<Cell<usize>>) -> MultiPolicy {
-    MultiPolicy {
+/// A table with one multishot slot (its token) whose queue is capped at `cap`, counting
+/// down from 8 free buffers; the slot's waker.
+fn capped_slot(cap: usize) -> (InFlight, u64, Waker, Rc<Cell<usize>>) {
+    let (_c, waker) = counter();
+    let mut t = InFlight::default();
+    let free = Rc::new(Cell::new(8));
+    let policy = MultiPolicy {
         cap: Some(cap),
         free_buffers: Some(free.clone()),
-    }
+    };
+    let ud = t.insert_multi(&waker, &policy);
+    (t, ud, waker, free)
 }
 
 /// A completion that names provided buffer `bid` (`IORING_CQE_F_BUFFER`).
@@ -206,10 +210,7 @@ fn with_buffer(mut c: Completion, bid: u16) -> Completion {
 
 #[test]
 fn full_queue_asks_once_for_a_cancel_and_loses_nothing() {
-    let (_c, waker) = counter();
-    let mut t = InFlight::default();
-    let free = Rc::new(Cell::new(8));
-    let ud = t.insert_multi(&waker, &capped_policy(2, &free));
+    let (mut t, ud, waker, free) = capped_slot(2);
     let mut cx = Context::from_waker(&waker);
     assert!(matches!(t.complete(ud, more(1)), Outcome::Delivered));
     match t.poll(ud, &mut cx) {
@@ -249,10 +250,7 @@ fn full_queue_asks_once_for_a_cancel_and_loses_nothing() {
 
 #[test]
 fn a_queue_taken_below_the_cap_before_the_check_is_not_cancelled() {
-    let (_c, waker) = counter();
-    let mut t = InFlight::default();
-    let free = Rc::new(Cell::new(8));
-    let ud = t.insert_multi(&waker, &capped_policy(2, &free));
+    let (mut t, ud, waker, _) = capped_slot(2);
     let mut cx = Context::from_waker(&waker);
     let _ = t.complete(ud, more(1));
     assert!(matches!(t.complete(ud, more(2)), Outcome::Capped));
@@ -272,10 +270,7 @@ fn a_queue_taken_below_the_cap_before_the_check_is_not_cancelled() {
 
 #[test]
 fn arriving_buffers_are_counted_taken_live_or_dropped() {
-    let (_c, waker) = counter();
-    let mut t = InFlight::default();
-    let free = Rc::new(Cell::new(8));
-    let ud = t.insert_multi(&waker, &capped_policy(100, &free));
+    let (mut t, ud, _, free) = capped_slot(100);
     let _ = t.complete(ud, with_buffer(more(10), 3));
     let _ = t.complete(ud, more(0));
     assert_eq!(free.get(), 7, "counted on arrival, before it is taken");
