@@ -48,7 +48,8 @@
 //!     (`offload.rs`).
 //! - `op/`: one operation per file, each with its io_uring half and its readiness half:
 //!   accept, accept_multi, connect, recv, recv_multi, recv_from, recv_vectored, recv_fds,
-//!   send, send_zc, send_msg (a datagram to an address, or bytes with descriptors
+//!   send, send_queued (a whole-buffer send left to the kernel), send_zc, send_msg (a
+//!   datagram to an address, or bytes with descriptors
 //!   attached), send_vectored, shutdown, close, nop, read (of a signalfd); open, read_at
 //!   (and `READ_FIXED`), write_at (and `WRITE_FIXED`), vectored_at (`READV`, `WRITEV`),
 //!   fsync, ftruncate, fallocate, statx, mkdir, rename, unlink, link, symlink; splice,
@@ -70,8 +71,8 @@
 //!   [`FixedBufPool`](buf::FixedBufPool) (`buf/ring.rs`, `buf/fixed.rs`), `blocking.rs`
 //!   ([`spawn_blocking`]): the public API on top. In `net/`: the socket types (`tcp.rs`,
 //!   `tcp_socket.rs`, `udp.rs`, `unix.rs`, `split.rs`, over `socket.rs`), name lookup
-//!   (`addr.rs`), the owned-buffer views the streams dereference to (`stream_io.rs`), the
-//!   descriptor traits of every socket (`raw.rs`), the multishot streams (`incoming.rs`),
+//!   (`addr.rs`), the owned-buffer views the streams dereference to (`stream_io.rs`) and
+//!   their `queue_write` (`queue_write.rs`), the descriptor traits of every socket (`raw.rs`), the multishot streams (`incoming.rs`),
 //!   and the poll-based bridge (`compat/`: `read.rs`, `write.rs`, and the trait impls
 //!   `tokio.rs`, `futures.rs`).
 //! - `trace.rs`: the optional `tracing` feature's spans and events (a leaf; without the
@@ -119,6 +120,10 @@
 //!  future dropped while the backend holds the op ─ Handle::drop_op: parked in the slot
 //!  (io_uring: plus one AsyncCancel) until the final completion frees it; a drop while the
 //!  driver is busy waits in the handle for the next turn
+//!
+//!  stream.queue_write(buf) on io_uring ─ Handle::start_detached: parked in its slot from
+//!  the submission, no waker, no cancel; CQE ─ orphan hook: the stream's queue is told ─
+//!  released after the turn (the buffer freed, the op's box kept for the stream's next)
 //! ```
 //!
 //! # Observability

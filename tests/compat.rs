@@ -1,8 +1,8 @@
 //! The poll-based bridge (features `tokio-io`, `futures-io`): `tokio::io::copy` between two
 //! proactor streams, a `copy_buf` echo between a stream's halves, futures-io `read_to_end`,
 //! a read cancelled by a timeout that loses no byte, a peer that never reads stopping
-//! `poll_write`, a reset peer, the halves, and the owned-buffer methods keeping the byte
-//! order with the bridge.
+//! `poll_write`, a reset peer, the halves, and the owned-buffer methods (`queue_write`
+//! among them) keeping the byte order with the bridge.
 
 #![cfg(all(feature = "tokio-io", feature = "futures-io"))]
 
@@ -294,6 +294,36 @@ fn styles_keep_byte_order(driver: Driver) {
     });
 }
 
+/// Queued writes and the bridge's writes keep the byte order both ways: a bridge write
+/// after a `queue_write` waits for its send, and a `queue_write` after a bridge write waits
+/// for the bridge's bytes; the shutdown comes after all.
+fn queued_writes_and_the_bridge_keep_byte_order(driver: Driver) {
+    block_on(driver, async {
+        let (mut a, mut b) = UnixStream::pair().unwrap();
+        let reader = spawn(async move {
+            let mut all = Vec::new();
+            AsyncReadExt::read_to_end(&mut b, &mut all).await.unwrap();
+            all
+        });
+        let mut expected = Vec::new();
+        for i in 0..20u8 {
+            let queued = pattern(50_000 + i as usize * 999, i);
+            let bridged = pattern(30_000, i ^ 0x55);
+            expected.extend_from_slice(&queued);
+            expected.extend_from_slice(&bridged);
+            a.queue_write(queued).await.unwrap();
+            AsyncWriteExt::write_all(&mut a, &bridged).await.unwrap();
+        }
+        let last = pattern(4096, 99);
+        expected.extend_from_slice(&last);
+        a.queue_write(last).await.unwrap();
+        AsyncWriteExt::shutdown(&mut a).await.unwrap();
+        let got = reader.await.unwrap();
+        assert_eq!(got.len(), expected.len());
+        assert!(got == expected, "the bytes arrived out of order");
+    });
+}
+
 /// An owned-buffer read served by the bridge (the stream was read through the traits, so
 /// its receive is armed) keeps its deadline: with nothing sent it ends `TimedOut` with its
 /// buffer, and the bytes sent afterwards go to the next read, none lost.
@@ -401,6 +431,7 @@ on_each_driver!(
     reset_peer_gives_connection_reset,
     split_halves,
     styles_keep_byte_order,
+    queued_writes_and_the_bridge_keep_byte_order,
     bridged_owned_read_times_out,
     into_std_after_bridge_reads,
 );

@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use proactor::buf::{IoBuf, IoBufMut};
 use proactor::net::{TcpListener, TcpStream};
 use proactor::Driver;
 use util::block_on;
@@ -53,36 +52,6 @@ async fn settle() {
         "operations still in flight: {}",
         proactor::runtime::stats().ops_in_flight
     );
-}
-
-/// A buffer that holds an `Arc`, to see when the driver lets go of it.
-struct ArcBuf {
-    data: Vec<u8>,
-    _guard: Arc<()>,
-}
-
-// SAFETY: delegates to the Vec, whose heap pointer is stable across moves.
-unsafe impl IoBuf for ArcBuf {
-    fn stable_ptr(&self) -> *const u8 {
-        self.data.stable_ptr()
-    }
-    fn bytes_init(&self) -> usize {
-        self.data.bytes_init()
-    }
-    fn bytes_total(&self) -> usize {
-        self.data.bytes_total()
-    }
-}
-
-// SAFETY: delegates to the Vec.
-unsafe impl IoBufMut for ArcBuf {
-    fn stable_mut_ptr(&mut self) -> *mut u8 {
-        self.data.stable_mut_ptr()
-    }
-    unsafe fn set_init(&mut self, pos: usize) {
-        // SAFETY: forwarded from the caller's guarantee.
-        unsafe { self.data.set_init(pos) }
-    }
 }
 
 /// A client whose connection sits in the listener's backlog (connect completes at once).
@@ -159,7 +128,7 @@ fn dropped_pending_read_releases_buffer(driver: Driver) {
         let (server, _) = listener.accept().await.unwrap();
         let client = client.await.unwrap().unwrap();
         let guard = Arc::new(());
-        let buf = ArcBuf {
+        let buf = util::ArcBuf {
             data: Vec::with_capacity(64),
             _guard: guard.clone(),
         };
@@ -198,7 +167,7 @@ fn runtime_drop_with_pending_socket_ops(driver: Driver) {
     });
     rt.spawn(async move {
         let (stream, _) = (TcpStream::connect(addr).await.unwrap(), ());
-        let buf = ArcBuf {
+        let buf = util::ArcBuf {
             data: Vec::with_capacity(8),
             _guard: g,
         };

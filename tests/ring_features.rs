@@ -128,25 +128,6 @@ fn send_zc_round_trip(driver: Driver) {
     assert_eq!(peer.join().unwrap(), LEN);
 }
 
-/// A buffer that also holds an `Arc`, to count who keeps it alive.
-struct Witnessed {
-    data: Vec<u8>,
-    _witness: Arc<()>,
-}
-
-// SAFETY: the pointer is the Vec's heap allocation, stable across moves of the struct.
-unsafe impl IoBuf for Witnessed {
-    fn stable_ptr(&self) -> *const u8 {
-        self.data.as_ptr()
-    }
-    fn bytes_init(&self) -> usize {
-        self.data.len()
-    }
-    fn bytes_total(&self) -> usize {
-        self.data.capacity()
-    }
-}
-
 /// io_uring only: the epoll variant's send runs inline and never leaves a buffer with the
 /// kernel.
 #[test]
@@ -162,9 +143,9 @@ fn send_zc_dropped_mid_flight_keeps_buffer_until_notification() {
     rt.block_on(async {
         let s = TcpStream::connect(addr).await.unwrap();
         let (peer, _) = listener.accept().unwrap();
-        let buf = Witnessed {
+        let buf = util::ArcBuf {
             data: pattern(32 << 20),
-            _witness: witness.clone(),
+            _guard: witness.clone(),
         };
         let mut fut = Box::pin(s.send_zc(buf));
         std::future::poll_fn(|cx| {

@@ -13,6 +13,10 @@
 //! connections read into their own buffers instead; on epoll a pool buffer is taken only
 //! once the socket is readable, so the pool is used there too.
 //!
+//! Each echo is written with `queue_write`: on io_uring the task hands the send to the kernel
+//! and goes back to its receive at once, and the driver returns the pool buffer when the
+//! send completes, waking nobody (one wake-up per request, its receive's).
+//!
 //! A client that sends without reading its echoes cannot take the pool from the others: its
 //! connection holds the buffer being written back, at most `max_queued` (4) filled ones its
 //! echo task has not taken, and what the kernel filled before the pause took effect (up to
@@ -395,8 +399,8 @@ async fn echo_pool(stream: TcpStream, pool: BufRing) {
     let mut recv = stream.recv_multi(&pool);
     while let Some(res) = recv.next().await {
         let Ok(buf) = res else { return };
-        let (res, _buf) = stream.write_all(buf).await;
-        if res.is_err() {
+        // Handed to the kernel (on io_uring): the pool buffer goes back when it is sent.
+        if stream.queue_write(buf).await.is_err() {
             return;
         }
     }

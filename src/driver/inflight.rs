@@ -79,6 +79,9 @@ struct Slot {
     lifecycle: Lifecycle,
     /// [`UringOp::CANCEL_FINDS`](crate::driver::UringOp::CANCEL_FINDS) of its op.
     findable: bool,
+    /// Started with nobody to poll it ([`InFlight::insert_parked`]): a runtime's drain lets
+    /// it finish for a while before it cancels it.
+    detached: bool,
     /// [`MultiPolicy::free_buffers`]: kept here, not in the lifecycle, so that it counts the
     /// completions of a dropped op too.
     free_buffers: Option<Rc<Cell<usize>>>,
@@ -116,6 +119,19 @@ impl InFlight {
         self.slots.insert(Slot {
             lifecycle: Lifecycle::Waiting(waker.clone()),
             findable: true,
+            detached: false,
+            free_buffers: None,
+        })
+    }
+
+    /// Reserves a slot for an operation nobody polls, parked from the start: its
+    /// completion goes to the resources' orphan hook, then they are released.
+    #[inline]
+    pub(crate) fn insert_parked(&mut self, resources: Box<dyn Parked>) -> u64 {
+        self.slots.insert(Slot {
+            lifecycle: Lifecycle::Ignored(resources),
+            findable: true,
+            detached: true,
             free_buffers: None,
         })
     }
@@ -132,6 +148,7 @@ impl InFlight {
                 capping: Capping::Open,
             })),
             findable: true,
+            detached: false,
             free_buffers: policy.free_buffers.clone(),
         })
     }
@@ -147,6 +164,11 @@ impl InFlight {
     /// Whether an async cancel finds the op of `token` while the kernel holds it.
     pub(crate) fn is_findable(&self, token: u64) -> bool {
         self.slots.get(token).is_some_and(|s| s.findable)
+    }
+
+    /// Whether the op of `token` was started with nobody to poll it.
+    pub(crate) fn is_detached(&self, token: u64) -> bool {
+        self.slots.get(token).is_some_and(|s| s.detached)
     }
 
     /// Whether `token` is a multishot slot.

@@ -15,6 +15,9 @@
 //!   goes back to idle with the completion that ends it.
 //! - `drop_op(state, op)`: the op's future is gone; the backend keeps what the kernel (or
 //!   its thread pool) may still touch, and hands back what may be freed now.
+//! - `start_detached(op)`: starts an op that nobody polls, parked from the start; its
+//!   completion goes to its orphan hook. Refused (the op handed back) where nothing would
+//!   run it: on epoll, whose ops run only when polled.
 //! - `turn(park, released)`: submits what is queued, waits as [`Park`] allows, dispatches
 //!   what completed; resources of dropped ops whose completion arrived go to `released`.
 //! - `shutdown(deadline, released)`: cancels every operation once and waits for all
@@ -167,6 +170,14 @@ pub(crate) trait Backend {
     /// else keeps it until its completion (`[parked-on-drop]`).
     fn drop_op(&mut self, state: OpState, op: Box<dyn Parked>) -> Option<Box<dyn Parked>>;
 
+    /// Starts `op` with nobody to poll it: parked from its submission, as a dropped op is
+    /// (`[parked-on-drop]`, but never cancelled), its completion handed to its orphan hook
+    /// ([`Parked::orphan`]) and the op then released ([`Parked::release`]). `Err` hands the
+    /// op back unstarted where the backend cannot run it so: a readiness backend (nothing
+    /// retries an op nobody polls), an op that notifies, or one whose SQE cannot be made
+    /// (the caller runs it as usual, and gets the error from it).
+    fn start_detached<T: Operation>(&mut self, op: Box<T>) -> Result<(), Box<T>>;
+
     /// One turn: submit what is queued, wait as `park` allows, dispatch what completed.
     /// Resources released by completions of dropped ops go to `released`, dropped by the
     /// caller once it no longer borrows the backend (dropping may run user code).
@@ -239,6 +250,14 @@ impl Backend for Engine {
         }
     }
 
+    #[inline]
+    fn start_detached<T: Operation>(&mut self, op: Box<T>) -> Result<(), Box<T>> {
+        match self {
+            Engine::Uring(d) => d.start_detached(op),
+            Engine::Epoll(d) => d.start_detached(op),
+        }
+    }
+
     #[inline(always)]
     fn turn(&mut self, park: Park, released: &mut Vec<Box<dyn Parked>>) -> io::Result<()> {
         match self {
@@ -298,6 +317,9 @@ struct Inner {
     /// Ops dropped while the engine was borrowed (`[parked-on-drop]`). Borrowed only for a
     /// push or a take, with no user code in between, so a push never finds it borrowed.
     deferred: RefCell<Vec<Deferred>>,
+    /// The list a turn hands the released ops in (empty between turns), kept so that a turn
+    /// that releases some allocates nothing: taken for the turn, put back after.
+    released: Cell<Vec<Box<dyn Parked>>>,
     kind: DriverKind,
     /// Set while a `block_on` of its runtime runs ([`DriveGuard`]): on a thread at most one
     /// runtime is, so an op bound to a driver that is not active is polled elsewhere.
@@ -318,6 +340,7 @@ impl Handle {
             inner: Rc::new(Inner {
                 engine: RefCell::new(engine),
                 deferred: RefCell::new(Vec::new()),
+                released: Cell::new(Vec::new()),
                 kind,
                 active: Cell::new(false),
                 budget,
@@ -397,6 +420,16 @@ impl Handle {
         drop(release); // outside the borrow: dropping may run user code
     }
 
+    /// Starts `op` with nobody to poll it ([`Backend::start_detached`]); `Err` hands it
+    /// back unstarted, also when the driver is busy further up this stack.
+    #[inline]
+    pub(crate) fn start_detached<T: Operation>(&self, op: Box<T>) -> Result<(), Box<T>> {
+        match self.inner.engine.try_borrow_mut() {
+            Ok(mut engine) => engine.start_detached(op),
+            Err(_) => Err(op),
+        }
+    }
+
     /// Hands the deferred drops to the engine.
     #[inline]
     fn run_deferred(&self, engine: &mut Engine, released: &mut Vec<Box<dyn Parked>>) {
@@ -420,7 +453,7 @@ impl Handle {
     pub(crate) fn turn(&self, park: Park) -> io::Result<()> {
         let span = crate::trace::turn_span(matches!(park, Park::Until(_)));
         let _entered = span.enter();
-        let mut released = Vec::new();
+        let mut released = self.inner.released.take();
         let mut engine = self.engine();
         self.run_deferred(&mut engine, &mut released);
         let res = engine.turn(park, &mut released);
@@ -428,8 +461,19 @@ impl Handle {
         // cancels go out with the next enter.
         self.run_deferred(&mut engine, &mut released);
         drop(engine);
-        drop(released); // outside the borrow: dropping released resources may run user code
+        if !released.is_empty() {
+            Self::release(&mut released);
+        }
+        self.inner.released.set(released);
         res
+    }
+
+    /// Releases what a turn's completions freed, outside the engine's borrow (releasing
+    /// may run user code: a buffer's drop). A release that panics loses the list's
+    /// allocation and drops the rest with it.
+    #[inline]
+    fn release(released: &mut Vec<Box<dyn Parked>>) {
+        released.drain(..).for_each(Parked::release);
     }
 
     /// Cancels every op and waits for every completion until `deadline`
@@ -481,6 +525,12 @@ impl Handle {
     /// A handle that does not keep the driver alive.
     pub(crate) fn downgrade(&self) -> WeakHandle {
         WeakHandle(Rc::downgrade(&self.inner))
+    }
+
+    /// A number no other live driver has (its address), to tell drivers apart cheaply.
+    #[inline]
+    pub(crate) fn id(&self) -> usize {
+        Rc::as_ptr(&self.inner) as usize
     }
 
     /// Whether `weak` is a handle of this very driver.

@@ -69,6 +69,11 @@ pub(crate) trait OpCode: 'static {
     /// future was dropped arrives: releases what the completion created (an accepted fd).
     /// The op is dropped right after. Most ops create nothing and keep the default.
     fn complete_orphan(&mut self, _completion: Completion) {}
+
+    /// The driver is done with the op of a dropped future (or one started detached): after
+    /// its last completion, once the driver is no longer borrowed. Drops it, unless the op
+    /// keeps its allocation for another use.
+    fn release(self: Box<Self>) {}
 }
 
 /// The io_uring half of an operation.
@@ -92,6 +97,12 @@ pub(crate) unsafe trait UringOp: OpCode {
     /// kernel may hold where a cancel does not look (waiting on a page lock, in the block
     /// layer): the default, so that a probe never frees what the kernel may still write.
     const CANCEL_FINDS: bool = false;
+
+    /// Whether the op is done only once the kernel's retries of short transfers moved all
+    /// of it (`MSG_WAITALL` on a stream socket, which io_uring keeps on the rings that have
+    /// `SEND_ZC`, Linux 6.0 and later): such an op is started detached
+    /// ([`Backend::start_detached`](super::Backend::start_detached)) only on such a ring.
+    const WHOLE_BY_KERNEL: bool = false;
 
     /// Whether the op waits on a storage device (a file read or write): the driver hands
     /// such SQEs to the kernel in small groups as they are queued, rather than all at the
@@ -228,6 +239,8 @@ pub(crate) trait Parked: 'static {
     fn mode(&self) -> Mode<'_>;
     /// Its [`UringOp::result_in`].
     fn result_in(&mut self);
+    /// Its [`OpCode::release`]: the driver is done with it. Dropped by default.
+    fn release(self: Box<Self>) {}
 }
 
 impl<T: Operation> Parked for T {
@@ -241,6 +254,10 @@ impl<T: Operation> Parked for T {
 
     fn result_in(&mut self) {
         UringOp::result_in(self);
+    }
+
+    fn release(self: Box<Self>) {
+        OpCode::release(self);
     }
 }
 

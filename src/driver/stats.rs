@@ -212,7 +212,8 @@ pub struct OpCounts {
     /// (a retry after readiness is one more), as [`Stats::submissions`] counts them.
     pub submitted: u64,
     /// Completions delivered to ops of this kind (each of a multishot op's; not those of
-    /// ops dropped before them).
+    /// ops dropped before them, nor those of the sends `queue_write` leaves to the kernel,
+    /// which nobody collects).
     pub completed: u64,
 }
 

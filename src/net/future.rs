@@ -51,6 +51,7 @@ use crate::op;
 use crate::runtime::op::Op;
 use crate::time::{sleep, sleep_until, Sleep};
 
+pub use super::queue_write::QueueWrite;
 pub use super::stream_io::{StreamRead, StreamWrite, WriteAll};
 
 /// A deadline given to an operation.

@@ -17,6 +17,32 @@
 //! make them generic. Every socket type has `AsFd`, `AsRawFd`, `FromRawFd`, `IntoRawFd`,
 //! `from_std` and `into_std`, so `socket2::SockRef::from(&stream)` sets any option.
 //!
+//! **Writes that do not wait for the kernel.** `queue_write(buf)` writes all of `buf`
+//! without handing it back ([`QueueWrite`](future::QueueWrite)). On io_uring it is ready as
+//! soon as the send is submitted: the driver keeps the buffer and the socket until the
+//! kernel has sent everything (`MSG_WAITALL`), frees the buffer then (a pool buffer goes back
+//! to its pool at once), and wakes nobody; a failure is the output of the stream's next
+//! write, flush or shutdown. At most one such send is in flight per stream, and whatever
+//! writes next waits for it, so the byte order stays whole and a peer that does not read
+//! holds one buffer, not a queue. On epoll (and io_uring before Linux 6.0) it is
+//! `write_all`. An echo or a request-response loop wakes its task once per request this
+//! way, where `write_all` needs a second wake-up for the send's completion:
+//!
+//! ```
+//! use std::net::Shutdown;
+//! use proactor::net::UnixStream;
+//! # proactor::block_on(async {
+//! let (ours, theirs) = UnixStream::pair()?;
+//! ours.queue_write(b"hello ".to_vec()).await?;
+//! ours.queue_write(b"world".to_vec()).await?; // after the first, in order
+//! ours.shutdown(Shutdown::Write).await?; // after both: and tells their failure, if any
+//! let (res, got) = theirs.read_exact(Vec::with_capacity(11)).await;
+//! res?;
+//! assert_eq!(got, b"hello world");
+//! # Ok::<(), std::io::Error>(())
+//! # }).unwrap();
+//! ```
+//!
 //! # The poll-based bridge
 //! With the `tokio-io` feature, [`TcpStream`], [`UnixStream`] and the halves implement
 //! `tokio::io::{AsyncRead, AsyncBufRead, AsyncWrite}` (and are `Unpin`); with `futures-io`,
@@ -66,13 +92,15 @@
 //!
 //! **Mixing the styles.** The owned-buffer methods keep the byte order with the bridge: a
 //! read takes the bytes the bridge received first, a write or `shutdown` waits until the
-//! bytes it accepted are sent. [`into_split`](TcpStream::into_split) hands each half its
+//! bytes it accepted are sent, and the bridge's writes, flush and shutdown wait for a
+//! `queue_write`'s send in flight. [`into_split`](TcpStream::into_split) hands each half its
 //! direction's state. `into_std` fails while the bridge holds bytes or an armed receive.
 
 mod addr;
 mod compat;
 pub mod future;
 mod incoming;
+mod queue_write;
 mod raw;
 mod sendfile;
 mod socket;

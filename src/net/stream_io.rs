@@ -21,7 +21,7 @@ use super::socket::Socket;
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::driver::timed_out;
 use crate::io::{AsyncReadRent, AsyncWriteRent};
-use crate::net::future::{Deadline, Read, ReadVectored, Write, WriteVectored};
+use crate::net::future::{Deadline, QueueWrite, Read, ReadVectored, Write, WriteVectored};
 
 /// The owned-buffer I/O of a stream, reached through the stream (it dereferences to this):
 /// `stream.read(buf)`, `stream.write_all(buf)`. Every method takes the buffer by value and
@@ -92,6 +92,15 @@ macro_rules! owned_writes {
             #[inline]
             pub fn write_all<B: IoBuf>(&self, buf: B) -> WriteAll<'_, B> {
                 WriteAll::new(&self.socket, &self.wr, buf)
+            }
+
+            /// Writes all of `buf`'s initialised bytes, without handing the buffer back:
+            /// on io_uring ready as soon as the send is handed to the kernel, which
+            /// finishes it alone; a failure is told by the stream's next write, flush or
+            /// shutdown ([`QueueWrite`]).
+            #[inline]
+            pub fn queue_write<B: IoBuf>(&self, buf: B) -> QueueWrite<'_, B> {
+                QueueWrite::new(&self.socket, &self.wr, buf)
             }
         }
     )*};
@@ -388,7 +397,8 @@ impl<B: IoBufMut> fmt::Debug for StreamRead<'_, B> {
 /// `timeout`, which counts from the first poll of the operation itself.
 #[must_use = "futures do nothing unless polled"]
 pub struct StreamWrite<'a, F> {
-    /// The bridge to flush first; `None` once it is (or when it had nothing).
+    /// The bridge to flush first (what it accepted, a queued send), checked at the first
+    /// poll, when the write takes its place in the stream's order; `None` once done.
     flush: Option<&'a WriteCompat>,
     /// `None` once the output is given.
     op: Option<F>,
@@ -397,9 +407,8 @@ pub struct StreamWrite<'a, F> {
 impl<'a, F> StreamWrite<'a, F> {
     #[inline]
     pub(crate) fn new(wr: &'a WriteCompat, op: F) -> Self {
-        let flush = (!wr.is_idle()).then_some(wr);
         StreamWrite {
-            flush,
+            flush: Some(wr),
             op: Some(op),
         }
     }

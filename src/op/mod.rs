@@ -27,6 +27,7 @@ pub(crate) mod recv_vectored;
 pub(crate) mod rename;
 pub(crate) mod send;
 pub(crate) mod send_msg;
+pub(crate) mod send_queued;
 pub(crate) mod send_vectored;
 pub(crate) mod send_zc;
 pub(crate) mod sendfile;

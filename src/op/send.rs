@@ -41,6 +41,11 @@ impl<B: IoBuf> Send<B> {
         }
     }
 
+    /// The buffer, of a send never started.
+    pub(crate) fn into_buf(self) -> B {
+        self.buf
+    }
+
     fn len(&self) -> u32 {
         self.buf.bytes_init().min(u32::MAX as usize) as u32
     }
@@ -61,6 +66,7 @@ impl<B: IoBuf> OpCode for Send<B> {
 unsafe impl<B: IoBuf> UringOp for Send<B> {
     const CANCEL_FINDS: bool = true;
 
+    #[inline]
     fn sqe(&mut self, ring: &Ring<'_>) -> io::Result<squeue::Entry> {
         let (ptr, len) = (self.buf.stable_ptr(), self.len());
         let flags = libc::MSG_NOSIGNAL | if self.all { libc::MSG_WAITALL } else { 0 };

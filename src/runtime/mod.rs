@@ -223,6 +223,10 @@ impl Runtime {
     /// itself) is leaked, never freed under the kernel's feet, and a line on stderr says
     /// so. Dropping the runtime is `shutdown_timeout` with a limit of 30 s.
     ///
+    /// Sends left to the kernel by `queue_write` (whose writers were told they are done)
+    /// are not cancelled at once: they get up to 10 s (half of `timeout` at most) to finish
+    /// first.
+    ///
     /// ```
     /// use std::time::Duration;
     /// let rt = proactor::Runtime::new()?;

@@ -81,6 +81,36 @@ pub async fn until(mut cond: impl FnMut() -> bool) {
     }
 }
 
+/// A buffer that holds an `Arc`, to see when the driver lets go of it.
+pub struct ArcBuf {
+    pub data: Vec<u8>,
+    pub _guard: std::sync::Arc<()>,
+}
+
+// SAFETY: delegates to the Vec, whose heap pointer is stable across moves.
+unsafe impl proactor::buf::IoBuf for ArcBuf {
+    fn stable_ptr(&self) -> *const u8 {
+        self.data.as_ptr()
+    }
+    fn bytes_init(&self) -> usize {
+        self.data.len()
+    }
+    fn bytes_total(&self) -> usize {
+        self.data.capacity()
+    }
+}
+
+// SAFETY: delegates to the Vec.
+unsafe impl proactor::buf::IoBufMut for ArcBuf {
+    fn stable_mut_ptr(&mut self) -> *mut u8 {
+        self.data.as_mut_ptr()
+    }
+    unsafe fn set_init(&mut self, pos: usize) {
+        // SAFETY: forwarded from the caller's guarantee.
+        unsafe { proactor::buf::IoBufMut::set_init(&mut self.data, pos) }
+    }
+}
+
 /// Waits for `fut` on the calling thread, parking between polls: how a plain thread (not a
 /// runtime's) awaits a `JoinHandle`. Panics if it takes more than 20 s.
 pub fn wait<F: Future>(fut: F) -> F::Output {

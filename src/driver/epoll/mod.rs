@@ -408,6 +408,11 @@ impl Backend for Epoll {
         }
     }
 
+    /// Nothing here runs an op that nobody polls.
+    fn start_detached<T: Operation>(&mut self, op: Box<T>) -> Result<(), Box<T>> {
+        Err(op)
+    }
+
     fn turn(&mut self, park: Park, released: &mut Vec<Box<dyn Parked>>) -> io::Result<()> {
         self.budget.set(BUDGET);
         for token in self.closed.take() {

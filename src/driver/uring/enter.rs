@@ -27,6 +27,10 @@ use crate::sys::{self, syscall};
 /// shutdown was given a deadline of its own.
 const DRAIN_LIMIT: Duration = Duration::from_secs(30);
 
+/// How long a runtime's drain lets the sends left to the kernel finish before it cancels
+/// them (at most half its time): as long as a dropped stream's bridge sends may take.
+const DETACHED_LINGER: Duration = Duration::from_secs(10);
+
 /// Hands `completion` to the slot of `user_data`: what a dropped op held goes to
 /// `released`, a multishot queue at its cap to `over_cap`.
 #[inline]
@@ -307,6 +311,10 @@ impl Uring {
             return; // an earlier drain gave up; the ring is leaked, not waited on again
         }
         let limit = deadline.saturating_duration_since(Instant::now());
+        // Sends left to the kernel (`queue_write`) were told done to their writers: they
+        // get some time to finish before they are cancelled (half the time left at most, so
+        // that the cancels have the rest).
+        let linger = Instant::now() + DETACHED_LINGER.min(limit / 2);
         let mut cancelled = HashSet::new();
         loop {
             let pending: Vec<u64> = self.inflight.pending().collect();
@@ -329,6 +337,7 @@ impl Uring {
                 self.leak = true;
                 break;
             }
+            let mut lingering = false;
             for user_data in pending {
                 if matches!(self.notifying.get(&user_data), Some(Some(_))) {
                     // Only the notification of a zero-copy send is left: it comes when the
@@ -340,6 +349,10 @@ impl Uring {
                     self.inflight.abandon(user_data);
                     continue;
                 }
+                if Instant::now() < linger && self.inflight.is_detached(user_data) {
+                    lingering = true;
+                    continue;
+                }
                 if cancelled.insert(user_data) {
                     self.cancel(user_data);
                 }
@@ -347,7 +360,8 @@ impl Uring {
             if self.wake_armed && cancelled.insert(WAKE) {
                 self.cancel(WAKE);
             }
-            let wait = deadline.saturating_duration_since(Instant::now());
+            let until = if lingering { linger } else { deadline };
+            let wait = until.saturating_duration_since(Instant::now());
             match wait.min(Duration::from_millis(100)) {
                 Duration::ZERO => self.enter(None),
                 wait => self.enter(Some(Some(wait))),

@@ -328,6 +328,35 @@ impl Uring {
         Poll::Pending
     }
 
+    /// [`Backend::start_detached`]: the op goes in parked in its slot, with no waker.
+    #[inline]
+    fn start_parked<T: Operation>(&mut self, mut op: Box<T>) -> Result<(), Box<T>> {
+        if T::NOTIFIES || (T::WHOLE_BY_KERNEL && !self.features.send_zc) {
+            return Err(op);
+        }
+        // The SQE, then the room, before anything is recorded (as in `submit`).
+        let Ok(sqe) = op.sqe(&self.ring()) else {
+            return Err(op);
+        };
+        self.reserve(2);
+        if let (Some(_), Some(fd)) = (&self.fixed_files, op.fixed_fd()) {
+            self.install_fixed(fd);
+        }
+        let user_data = self.inflight.insert_parked(op);
+        if !T::CANCEL_FINDS {
+            self.inflight.mark_unfindable(user_data);
+        }
+        self.ops.submitted(T::KIND);
+        // SAFETY: `T: UringOp` promises every pointer in the SQE refers to heap memory owned
+        // by the op (`[heap-owned]`), which its box moving into the slot does not move; the
+        // slot keeps it until the op's completion (`[parked-on-drop]`).
+        unsafe { self.push(&sqe.user_data(user_data)) };
+        if T::FILE_IO {
+            self.file_queued();
+        }
+        Ok(())
+    }
+
     /// A file read or write was queued: once `file_batch` are, they (and whatever else is
     /// queued) go to the kernel now instead of at the end of the turn. A storage device
     /// takes requests in small groups sooner better than one large group per turn: on the
@@ -460,6 +489,11 @@ impl Backend for Uring {
             }
         }
         release
+    }
+
+    #[inline]
+    fn start_detached<T: Operation>(&mut self, op: Box<T>) -> Result<(), Box<T>> {
+        self.start_parked(op)
     }
 
     #[inline(always)]

@@ -27,26 +27,37 @@ mod futures;
 #[cfg(feature = "tokio-io")]
 mod tokio;
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::future::poll_fn;
 use std::io::{self, IoSlice};
 use std::rc::Rc;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
 use read::ReadState;
 use write::WriteState;
 
 use crate::buf::IoBufMut;
 use crate::net::socket::Socket;
+use crate::op::send_queued::SendQueue;
 
 /// The reading direction's bridge state, allocated at its first use.
 #[derive(Default)]
 pub(crate) struct ReadCompat(RefCell<Option<Box<ReadState>>>);
 
-/// The writing direction's bridge state, allocated at its first use; shared with its pump
-/// task while one runs.
+/// The writing direction's state: the bridge's, allocated at its first use and shared with
+/// its pump task while one runs; and the queue of the owned-buffer `queue_write`s.
 #[derive(Default)]
-pub(crate) struct WriteCompat(Option<Rc<RefCell<WriteState>>>);
+pub(crate) struct WriteCompat {
+    pub(super) bridge: Option<Rc<RefCell<WriteState>>>,
+    queue: OnceCell<QueueCell>,
+}
+
+/// A stream's [`SendQueue`], and whether its sends may be left to the kernel.
+pub(crate) struct QueueCell {
+    pub(crate) queue: Rc<SendQueue>,
+    /// Whether the kernel finishes a send on its own ([`write::kernel_completes_sends`]).
+    pub(crate) detach: bool,
+}
 
 impl ReadCompat {
     fn state(&mut self) -> &mut ReadState {
@@ -115,14 +126,45 @@ impl ReadCompat {
 
 impl WriteCompat {
     fn state(&mut self, socket: &Socket) -> &Rc<RefCell<WriteState>> {
-        self.0
+        self.bridge
             .get_or_insert_with(|| Rc::new(RefCell::new(WriteState::new(socket.fd()))))
     }
 
-    /// Whether every byte accepted through the traits is sent.
+    /// The stream's queue of sends left to the kernel (`queue_write`), made at its first
+    /// use; `detach` says whether its sends may be left to the kernel at all.
+    #[inline]
+    pub(crate) fn queue(&self) -> &QueueCell {
+        self.queue.get_or_init(|| QueueCell {
+            queue: Rc::default(),
+            detach: write::kernel_completes_sends(),
+        })
+    }
+
+    /// Whether this stream's `queue_write`s leave their sends to the kernel: fixed at the
+    /// first ask inside a runtime.
+    #[inline]
+    pub(crate) fn detaches(&self) -> bool {
+        if let Some(cell) = self.queue.get() {
+            return cell.detach;
+        }
+        crate::runtime::current_driver().is_some() && self.queue().detach
+    }
+
+    /// Whether every byte accepted through the traits is sent, and no queued send is in
+    /// flight or has a failure to tell.
     #[inline]
     pub(crate) fn is_idle(&self) -> bool {
-        self.0.as_ref().is_none_or(|s| s.borrow().is_idle())
+        self.queue.get().is_none_or(|q| q.queue.is_idle())
+            && self.bridge.as_ref().is_none_or(|s| s.borrow().is_idle())
+    }
+
+    /// Ready once no queued send is in flight (with its failure, if it failed).
+    #[inline]
+    fn poll_queue(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.queue.get() {
+            Some(q) => q.queue.poll_done(cx),
+            None => Poll::Ready(Ok(())),
+        }
     }
 
     pub(crate) fn poll_write(
@@ -131,6 +173,7 @@ impl WriteCompat {
         socket: &Socket,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        ready!(self.poll_queue(cx))?;
         let state = self.state(socket);
         let (res, stuck) = state.borrow_mut().poll_write(cx, bufs);
         if stuck {
@@ -140,7 +183,8 @@ impl WriteCompat {
     }
 
     pub(crate) fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match &self.0 {
+        ready!(self.poll_queue(cx))?;
+        match &self.bridge {
             Some(state) => state.borrow_mut().poll_flush(cx),
             None => Poll::Ready(Ok(())),
         }
@@ -151,19 +195,31 @@ impl WriteCompat {
         cx: &mut Context<'_>,
         socket: &Socket,
     ) -> Poll<io::Result<()>> {
+        ready!(self.poll_queue(cx))?;
         self.state(socket).borrow_mut().poll_shutdown(cx)
     }
 
-    /// Waits until the bytes accepted through the traits are sent (before an owned-buffer
-    /// write or shutdown, which must come after them).
+    /// Waits until the bytes accepted through the traits, and the queued sends, are sent
+    /// (before an owned-buffer write or shutdown, which must come after them).
     pub(crate) async fn flush(&self) -> io::Result<()> {
         poll_fn(|cx| self.poll_flush_owned(cx)).await
     }
 
     /// The poll form of [`flush`](WriteCompat::flush), for the owned-buffer writes
     /// (`net::future::StreamWrite`).
+    #[inline]
     pub(crate) fn poll_flush_owned(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let Some(state) = &self.0 else {
+        if self.is_idle() {
+            return Poll::Ready(Ok(()));
+        }
+        self.poll_flush_busy(cx)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn poll_flush_busy(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.poll_queue(cx))?;
+        let Some(state) = &self.bridge else {
             return Poll::Ready(Ok(()));
         };
         if state.borrow().is_idle() {
@@ -172,9 +228,15 @@ impl WriteCompat {
         state.borrow_mut().poll_flush_as(cx, true)
     }
 
-    /// Drops the state; an error if bytes accepted through the traits are not sent yet.
+    /// Drops the state; an error if bytes accepted through the traits, or a queued send,
+    /// are not sent yet.
     pub(crate) fn release(self) -> io::Result<()> {
-        if self.is_idle() {
+        if self.queue.get().is_some_and(|q| q.queue.is_busy()) {
+            return Err(busy(
+                "a queued write is still being sent: flush the stream first",
+            ));
+        }
+        if self.bridge.as_ref().is_none_or(|s| s.borrow().is_idle()) {
             return Ok(());
         }
         Err(busy(
@@ -189,7 +251,11 @@ impl Drop for WriteCompat {
         // Bytes accepted are sent even when the stream goes away first (as the kernel sends
         // a closed socket's buffer), by the pump, within `LINGER`; the socket closes after
         // them. Outside a runtime (or while it shuts down) the sends are dropped as any op.
-        let Some(state) = self.0.take() else { return };
+        // (A queued send in flight needs nothing: the kernel finishes it, and the op keeps
+        // the socket open until then.)
+        let Some(state) = self.bridge.take() else {
+            return;
+        };
         if state.borrow().is_idle() {
             return;
         }

@@ -53,7 +53,7 @@ fn unused_stream_allocates_nothing(driver: Driver) {
         res.unwrap();
         let (res, _) = b.read(Vec::with_capacity(4)).await;
         assert_eq!(res.unwrap(), 1);
-        assert!(a.io.wr.0.is_none() && b.io.rd.0.borrow().is_none());
+        assert!(a.io.wr.bridge.is_none() && b.io.rd.0.borrow().is_none());
         assert_eq!(shared_pool_free(), None);
     });
 }

@@ -44,7 +44,7 @@ pub(crate) const LINGER: Duration = Duration::from_secs(10);
 /// `MSG_WAITALL` (newer kernels; `SEND_ZC`, of Linux 6.0, stands in for them, as it does for
 /// multishot recv, and is off with the fast paths). Elsewhere (epoll, older kernels) a send
 /// left in flight is driven by the pump, which takes up a short completion.
-fn kernel_completes_sends() -> bool {
+pub(crate) fn kernel_completes_sends() -> bool {
     crate::runtime::current_driver() == Some(DriverKind::Uring)
         && crate::runtime::context::with_uring(|u| u.features().send_zc) == Some(true)
 }
