@@ -171,12 +171,13 @@ pub(crate) trait Backend {
     fn drop_op(&mut self, state: OpState, op: Box<dyn Parked>) -> Option<Box<dyn Parked>>;
 
     /// Starts `op` with nobody to poll it: parked from its submission, as a dropped op is
-    /// (`[parked-on-drop]`, but never cancelled), its completion handed to its orphan hook
-    /// ([`Parked::orphan`]) and the op then released ([`Parked::release`]). `Err` hands the
+    /// (`[parked-on-drop]`, but cancelled only by the drain or on request), its completion
+    /// handed to its orphan hook ([`Parked::orphan`]) and the op then released
+    /// ([`Parked::release`]); `Ok` gives its token. `Err` hands the
     /// op back unstarted where the backend cannot run it so: a readiness backend (nothing
     /// retries an op nobody polls), an op that notifies, or one whose SQE cannot be made
     /// (the caller runs it as usual, and gets the error from it).
-    fn start_detached<T: Operation>(&mut self, op: Box<T>) -> Result<(), Box<T>>;
+    fn start_detached<T: Operation>(&mut self, op: Box<T>) -> Result<u64, Box<T>>;
 
     /// One turn: submit what is queued, wait as `park` allows, dispatch what completed.
     /// Resources released by completions of dropped ops go to `released`, dropped by the
@@ -251,7 +252,7 @@ impl Backend for Engine {
     }
 
     #[inline]
-    fn start_detached<T: Operation>(&mut self, op: Box<T>) -> Result<(), Box<T>> {
+    fn start_detached<T: Operation>(&mut self, op: Box<T>) -> Result<u64, Box<T>> {
         match self {
             Engine::Uring(d) => d.start_detached(op),
             Engine::Epoll(d) => d.start_detached(op),
@@ -420,13 +421,24 @@ impl Handle {
         drop(release); // outside the borrow: dropping may run user code
     }
 
-    /// Starts `op` with nobody to poll it ([`Backend::start_detached`]); `Err` hands it
-    /// back unstarted, also when the driver is busy further up this stack.
+    /// Starts `op` with nobody to poll it ([`Backend::start_detached`]): its token, for
+    /// [`cancel_detached`](Handle::cancel_detached); `Err` hands it back unstarted, also
+    /// when the driver is busy further up this stack.
     #[inline]
-    pub(crate) fn start_detached<T: Operation>(&self, op: Box<T>) -> Result<(), Box<T>> {
+    pub(crate) fn start_detached<T: Operation>(&self, op: Box<T>) -> Result<u64, Box<T>> {
         match self.inner.engine.try_borrow_mut() {
             Ok(mut engine) => engine.start_detached(op),
             Err(_) => Err(op),
+        }
+    }
+
+    /// Cancels the detached op of `token` if it is still in flight (a stale token, of an op
+    /// that completed, is ignored): its completion then comes, and it is released, as usual.
+    pub(crate) fn cancel_detached(&self, token: u64) {
+        if let Ok(mut engine) = self.inner.engine.try_borrow_mut() {
+            if let Some(uring) = engine.as_uring_mut() {
+                uring.cancel_detached(token);
+            }
         }
     }
 

@@ -8,6 +8,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{ready, Context, Poll};
 
+use super::compat::write::LINGER;
 use super::compat::WriteCompat;
 use super::future::Write;
 use super::socket::Socket;
@@ -36,16 +37,20 @@ use crate::runtime::op::Op;
 /// another `queue_write`, `write`, `write_all`, `write_vectored`, `shutdown`, and the
 /// poll-based traits' writes, flush and shutdown; so the bytes keep their order, and a
 /// peer that does not read holds one buffer of the stream's, not a growing queue. A write
-/// takes its place in that order at its first poll (writes polled at the same time from
-/// several tasks, none of them queued, are not ordered among themselves, as with any
-/// owned-buffer write). If the send fails (the peer reset the connection) its error is the
+/// takes its place in that order at its first poll. Only a `queue_write` holds the order
+/// while it runs: a `write` or `write_all` of another task still in flight does not, and a
+/// write polled meanwhile (a `queue_write` too) may interleave with it, as two owned-buffer
+/// writes polled at once by two tasks may; one writer at a time keeps the order. If the send fails (the peer reset the connection) its error is the
 /// output of whichever of those comes next, once. Converting the stream to a std one
 /// waits for none: it is an error while a queued send is in flight, and drops a failure
 /// not told yet.
 ///
 /// Dropping the future before it is ready gives the write up, as dropping `write_all`
 /// does: some of the bytes may have been written. Once it was ready, the bytes go out
-/// even if the stream is dropped next (the socket closes after them). A runtime dropped
+/// even if the stream is dropped next (the socket closes after them), within 10 s of the
+/// drop: past that the send is cancelled, so that a peer that never reads cannot hold the
+/// buffer and the socket for ever (as the bytes of the poll-based traits' writes of a
+/// dropped stream are given up). A runtime dropped
 /// or shut down with such a send in flight lets it finish for up to 10 s (half of
 /// [`shutdown_timeout`](crate::Runtime::shutdown_timeout)'s timeout at most) before it
 /// cancels it; a writer told of a send that was cancelled so gets an error from its next
@@ -103,14 +108,43 @@ impl<'a, B: IoBuf> QueueWrite<'a, B> {
 fn start_detached<B: IoBuf>(socket: &Socket, buf: B, queue: &Rc<SendQueue>) -> Result<(), B> {
     let op = QueuedSend::boxed(socket.fd(), buf, queue);
     let driver = context::current_driver();
-    queue.set_busy(true, &driver);
     match driver.start_detached(op) {
-        Ok(()) => Ok(()),
-        Err(op) => {
-            queue.set_busy(false, &driver);
-            Err(op.into_buf())
+        // Its completion is told at a release after a turn: after this.
+        Ok(token) => {
+            queue.started(token, &driver);
+            Ok(())
         }
+        Err(op) => Err(op.into_buf()),
     }
+}
+
+/// A stream goes away with a queued send in flight: the send may take up to [`LINGER`]
+/// (as the bridge's bytes of a dropped stream do); past that it is cancelled, so that a
+/// peer that never reads cannot hold the buffer and the socket for ever. Outside a runtime
+/// nothing is started: the runtime's drain bounds the send then.
+pub(crate) fn linger(queue: &Rc<SendQueue>) {
+    let Some((token, driver)) = queue.in_flight() else {
+        return;
+    };
+    let queue = queue.clone();
+    crate::runtime::task::spawn_detached(async move {
+        let mut sleep = std::pin::pin!(crate::time::sleep(LINGER));
+        let done = std::future::poll_fn(|cx| {
+            if queue.in_flight().is_none_or(|(t, _)| t != token) {
+                return Poll::Ready(true);
+            }
+            if sleep.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(false);
+            }
+            // Woken when the send completes (and then found done above).
+            let _ = queue.poll_done(cx);
+            Poll::Pending
+        })
+        .await;
+        if !done {
+            driver.cancel_detached(token);
+        }
+    });
 }
 
 // Nothing is pinned structurally: the buffer is only moved, and the rest is boxed.
@@ -180,3 +214,6 @@ impl<B: IoBuf> fmt::Debug for QueueWrite<'_, B> {
         f.debug_struct("QueueWrite").finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests;

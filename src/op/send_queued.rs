@@ -44,6 +44,8 @@ pub(crate) struct SendQueue {
     /// The driver the send in flight went to: if it is gone while the queue still waits
     /// (its drain gave up and leaked the op), the send is given up.
     driver: RefCell<Option<WeakHandle>>,
+    /// The token of the send in flight ([`Handle::cancel_detached`]).
+    token: Cell<u64>,
     /// [`Handle::id`] of `driver`, to tell at a glance that a send goes to the same one (no
     /// other driver can have it while `driver` holds its allocation).
     driver_id: Cell<usize>,
@@ -84,13 +86,23 @@ impl SendQueue {
         }
     }
 
-    /// A send is about to be left to `driver` (or was not, after all: `false`).
+    /// A send was left to `driver` under `token`.
     #[inline]
-    pub(crate) fn set_busy(&self, busy: bool, driver: &Handle) {
-        self.busy.set(busy);
+    pub(crate) fn started(&self, token: u64, driver: &Handle) {
+        self.busy.set(true);
+        self.token.set(token);
         if self.driver_id.get() != driver.id() {
             self.set_driver(driver);
         }
+    }
+
+    /// The send in flight, if one is: its token and its driver.
+    pub(crate) fn in_flight(&self) -> Option<(u64, Handle)> {
+        if !self.busy.get() {
+            return None;
+        }
+        let driver = self.driver.borrow().as_ref()?.upgrade()?;
+        Some((self.token.get(), driver))
     }
 
     #[cold]
@@ -125,8 +137,13 @@ impl SendQueue {
     }
 
     /// The send in flight ended with `res`: recorded, and its waiters woken.
+    /// (A tell from a send that was never started, its box dropped by a panic before its
+    /// submission, finds the queue idle and is ignored.)
     #[inline]
     fn finish(&self, res: io::Result<()>) {
+        if !self.busy.get() {
+            return;
+        }
         self.busy.set(false);
         if let Err(e) = res {
             self.fail(e);

@@ -409,7 +409,7 @@ impl Backend for Epoll {
     }
 
     /// Nothing here runs an op that nobody polls.
-    fn start_detached<T: Operation>(&mut self, op: Box<T>) -> Result<(), Box<T>> {
+    fn start_detached<T: Operation>(&mut self, op: Box<T>) -> Result<u64, Box<T>> {
         Err(op)
     }
 

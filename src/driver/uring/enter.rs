@@ -316,6 +316,9 @@ impl Uring {
         // that the cancels have the rest).
         let linger = Instant::now() + DETACHED_LINGER.min(limit / 2);
         let mut cancelled = HashSet::new();
+        // Whether the last pass left detached sends uncancelled: the pass after it cancels
+        // them (its deadline past, so is `linger`) before any leak is declared.
+        let mut lingering = false;
         loop {
             let pending: Vec<u64> = self.inflight.pending().collect();
             if pending.is_empty() && !self.wake_armed {
@@ -323,7 +326,7 @@ impl Uring {
             }
             // Past the deadline, but only once the cancels went out and what they completed
             // at once was reaped: a deadline of zero still frees what cancels at once.
-            if !cancelled.is_empty() && Instant::now() >= deadline {
+            if !cancelled.is_empty() && !lingering && Instant::now() >= deadline {
                 crate::trace::event!(
                     error,
                     pending = pending.len(),
@@ -337,7 +340,7 @@ impl Uring {
                 self.leak = true;
                 break;
             }
-            let mut lingering = false;
+            lingering = false;
             for user_data in pending {
                 if matches!(self.notifying.get(&user_data), Some(Some(_))) {
                     // Only the notification of a zero-copy send is left: it comes when the

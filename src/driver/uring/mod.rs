@@ -330,7 +330,7 @@ impl Uring {
 
     /// [`Backend::start_detached`]: the op goes in parked in its slot, with no waker.
     #[inline]
-    fn start_parked<T: Operation>(&mut self, mut op: Box<T>) -> Result<(), Box<T>> {
+    fn start_parked<T: Operation>(&mut self, mut op: Box<T>) -> Result<u64, Box<T>> {
         if T::NOTIFIES || (T::WHOLE_BY_KERNEL && !self.features.send_zc) {
             return Err(op);
         }
@@ -354,7 +354,14 @@ impl Uring {
         if T::FILE_IO {
             self.file_queued();
         }
-        Ok(())
+        Ok(user_data)
+    }
+
+    /// Cancels the op of `token` if it is a detached one still in flight.
+    pub(crate) fn cancel_detached(&mut self, token: u64) {
+        if self.inflight.is_detached(token) {
+            self.cancel(token);
+        }
     }
 
     /// A file read or write was queued: once `file_batch` are, they (and whatever else is
@@ -492,7 +499,7 @@ impl Backend for Uring {
     }
 
     #[inline]
-    fn start_detached<T: Operation>(&mut self, op: Box<T>) -> Result<(), Box<T>> {
+    fn start_detached<T: Operation>(&mut self, op: Box<T>) -> Result<u64, Box<T>> {
         self.start_parked(op)
     }
 

@@ -20,7 +20,7 @@
 mod read;
 #[cfg(test)]
 mod tests;
-mod write;
+pub(crate) mod write;
 
 #[cfg(feature = "futures-io")]
 mod futures;
@@ -251,8 +251,11 @@ impl Drop for WriteCompat {
         // Bytes accepted are sent even when the stream goes away first (as the kernel sends
         // a closed socket's buffer), by the pump, within `LINGER`; the socket closes after
         // them. Outside a runtime (or while it shuts down) the sends are dropped as any op.
-        // (A queued send in flight needs nothing: the kernel finishes it, and the op keeps
-        // the socket open until then.)
+        // A queued send in flight goes on (the kernel finishes it, and the op keeps the
+        // socket open until then), for at most `LINGER` too.
+        if let Some(cell) = self.queue.get() {
+            super::queue_write::linger(&cell.queue);
+        }
         let Some(state) = self.bridge.take() else {
             return;
         };

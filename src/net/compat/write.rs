@@ -36,8 +36,13 @@ pub(crate) const WRITE_LIMIT: usize = 64 * 1024;
 /// A staging buffer larger than this is not kept once everything is sent, so an idle
 /// connection holds little.
 const KEEP: usize = 4096;
-/// How long a dropped stream's unsent bytes may take to go out.
-pub(crate) const LINGER: Duration = Duration::from_secs(10);
+/// How long a dropped stream's unsent bytes may take to go out (shorter in the crate's
+/// own tests, which wait it out).
+pub(crate) const LINGER: Duration = if cfg!(test) {
+    Duration::from_millis(300)
+} else {
+    Duration::from_secs(10)
+};
 
 /// Whether a send submitted now is completed by the kernel on its own, so that nobody needs
 /// to poll it for the bytes to go out: io_uring retries a short stream send itself with
