@@ -1,5 +1,5 @@
 //! Randomised drop and cancel stress, seeded: tasks mix connect, accept (multishot),
-//! send/recv (owned buffers and a shared receive pool), zero-copy sends, file
+//! send/recv (owned buffers and a shared receive pool), queued writes, zero-copy sends, file
 //! open/read_at/write_at and timers, and drop each operation's future at a random point —
 //! before its first poll, just after its submission, after its completion arrived but
 //! before it was collected, or at a random timeout — while peers reset at random. At the
@@ -133,8 +133,16 @@ async fn serve(listener: TcpListener) {
         let pool = pool.clone();
         conns.spawn(async move {
             let mut recv = stream.recv_multi(&pool);
+            let mut queued = false;
             while let Some(Ok(buf)) = recv.next().await {
-                if stream.write_all(buf).await.0.is_err() {
+                // Queued writes (left to the kernel on io_uring) and awaited ones, in turn:
+                // the echo keeps its order either way.
+                queued = !queued;
+                let res = match queued {
+                    true => stream.queue_write(buf).await,
+                    false => stream.write_all(buf).await.0,
+                };
+                if res.is_err() {
                     return;
                 }
             }
@@ -166,11 +174,14 @@ async fn client(shared: Rc<Shared>, mut rng: Rng, zero_copy: bool) {
             let len = 1 + rng.below(4096) as usize;
             let data = rng.bytes(len);
             shared.count();
-            let sent = match (zero_copy && rng.below(4) == 0, Fate::pick(&mut rng)) {
-                (true, fate) => drive(stream.send_zc(data.clone()), fate)
+            let sent = match (rng.below(4), Fate::pick(&mut rng)) {
+                (0, fate) if zero_copy => drive(stream.send_zc(data.clone()), fate)
                     .await
                     .map(|(res, _)| res.map(|n| n == data.len())),
-                (false, fate) => drive(stream.write_all(data.clone()), fate)
+                (1, fate) => drive(stream.queue_write(data.clone()), fate)
+                    .await
+                    .map(|res| res.map(|()| true)),
+                (_, fate) => drive(stream.write_all(data.clone()), fate)
                     .await
                     .map(|(res, _)| res.map(|()| true)),
             };
