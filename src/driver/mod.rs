@@ -435,10 +435,14 @@ impl Handle {
     /// Cancels the detached op of `token` if it is still in flight (a stale token, of an op
     /// that completed, is ignored): its completion then comes, and it is released, as usual.
     pub(crate) fn cancel_detached(&self, token: u64) {
-        if let Ok(mut engine) = self.inner.engine.try_borrow_mut() {
-            if let Some(uring) = engine.as_uring_mut() {
-                uring.cancel_detached(token);
-            }
+        let engine = self.inner.engine.try_borrow_mut();
+        // Called from a task, which never runs inside the driver's borrow.
+        debug_assert!(
+            engine.is_ok(),
+            "a detached op cancelled from inside the driver"
+        );
+        if let Some(uring) = engine.ok().as_deref_mut().and_then(Engine::as_uring_mut) {
+            uring.cancel_detached(token);
         }
     }
 

@@ -50,7 +50,8 @@ use crate::runtime::op::Op;
 /// even if the stream is dropped next (the socket closes after them), within 10 s of the
 /// drop: past that the send is cancelled, so that a peer that never reads cannot hold the
 /// buffer and the socket for ever (as the bytes of the poll-based traits' writes of a
-/// dropped stream are given up). A runtime dropped
+/// dropped stream are given up). A stream dropped outside its runtime's `block_on` (kept
+/// past it, dropped between two) leaves its send to the runtime's drain instead. A runtime dropped
 /// or shut down with such a send in flight lets it finish for up to 10 s (half of
 /// [`shutdown_timeout`](crate::Runtime::shutdown_timeout)'s timeout at most) before it
 /// cancels it; a writer told of a send that was cancelled so gets an error from its next
@@ -107,11 +108,12 @@ impl<'a, B: IoBuf> QueueWrite<'a, B> {
 #[inline]
 fn start_detached<B: IoBuf>(socket: &Socket, buf: B, queue: &Rc<SendQueue>) -> Result<(), B> {
     let op = QueuedSend::boxed(socket.fd(), buf, queue);
+    let seq = op.seq();
     let driver = context::current_driver();
     match driver.start_detached(op) {
         // Its completion is told at a release after a turn: after this.
         Ok(token) => {
-            queue.started(token, &driver);
+            queue.started(seq, token, &driver);
             Ok(())
         }
         Err(op) => Err(op.into_buf()),
@@ -121,7 +123,8 @@ fn start_detached<B: IoBuf>(socket: &Socket, buf: B, queue: &Rc<SendQueue>) -> R
 /// A stream goes away with a queued send in flight: the send may take up to [`LINGER`]
 /// (as the bridge's bytes of a dropped stream do); past that it is cancelled, so that a
 /// peer that never reads cannot hold the buffer and the socket for ever. Outside a runtime
-/// nothing is started: the runtime's drain bounds the send then.
+/// (a stream dropped between two `block_on`s) nothing is started: the send is bounded by
+/// the runtime's drain then. The timer does not keep the send's driver alive.
 pub(crate) fn linger(queue: &Rc<SendQueue>) {
     let Some((token, driver)) = queue.in_flight() else {
         return;
@@ -141,7 +144,7 @@ pub(crate) fn linger(queue: &Rc<SendQueue>) {
             Poll::Pending
         })
         .await;
-        if !done {
+        if let (false, Some(driver)) = (done, driver.upgrade()) {
             driver.cancel_detached(token);
         }
     });

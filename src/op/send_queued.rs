@@ -46,6 +46,10 @@ pub(crate) struct SendQueue {
     driver: RefCell<Option<WeakHandle>>,
     /// The token of the send in flight ([`Handle::cancel_detached`]).
     token: Cell<u64>,
+    /// The number of the last box made ([`QueuedSend::boxed`]), and of the send in flight:
+    /// a tell of any other (a box that never got to its submission) is ignored.
+    seq: Cell<u64>,
+    current: Cell<u64>,
     /// [`Handle::id`] of `driver`, to tell at a glance that a send goes to the same one (no
     /// other driver can have it while `driver` holds its allocation).
     driver_id: Cell<usize>,
@@ -86,23 +90,31 @@ impl SendQueue {
         }
     }
 
-    /// A send was left to `driver` under `token`.
+    /// The send of the box numbered `seq` was left to `driver` under `token`.
     #[inline]
-    pub(crate) fn started(&self, token: u64, driver: &Handle) {
+    pub(crate) fn started(&self, seq: u64, token: u64, driver: &Handle) {
         self.busy.set(true);
+        self.current.set(seq);
         self.token.set(token);
         if self.driver_id.get() != driver.id() {
             self.set_driver(driver);
         }
     }
 
-    /// The send in flight, if one is: its token and its driver.
-    pub(crate) fn in_flight(&self) -> Option<(u64, Handle)> {
+    /// The send in flight, if one is: its token and its driver (not kept alive by this).
+    pub(crate) fn in_flight(&self) -> Option<(u64, WeakHandle)> {
         if !self.busy.get() {
             return None;
         }
-        let driver = self.driver.borrow().as_ref()?.upgrade()?;
+        let driver = self.driver.borrow().clone()?;
         Some((self.token.get(), driver))
+    }
+
+    /// A number for the next send's box, so that only the send in flight can end it.
+    fn next_seq(&self) -> u64 {
+        let seq = self.seq.get().wrapping_add(1);
+        self.seq.set(seq);
+        seq
     }
 
     #[cold]
@@ -123,7 +135,7 @@ impl SendQueue {
             .as_ref()
             .is_some_and(|weak| weak.upgrade().is_none());
         if gone {
-            self.finish(Err(given_up()));
+            self.finish(self.current.get(), Err(given_up()));
         }
         gone
     }
@@ -140,8 +152,8 @@ impl SendQueue {
     /// (A tell from a send that was never started, its box dropped by a panic before its
     /// submission, finds the queue idle and is ignored.)
     #[inline]
-    fn finish(&self, res: io::Result<()>) {
-        if !self.busy.get() {
+    fn finish(&self, seq: u64, res: io::Result<()>) {
+        if !self.busy.get() || seq != self.current.get() {
             return;
         }
         self.busy.set(false);
@@ -202,6 +214,8 @@ pub(crate) struct QueuedSend<B> {
     outcome: Option<io::Result<()>>,
     /// Whether `queue` was told.
     told: bool,
+    /// Its number in `queue` ([`SendQueue::started`]).
+    seq: u64,
 }
 
 impl<B: IoBuf> QueuedSend<B> {
@@ -209,20 +223,33 @@ impl<B: IoBuf> QueuedSend<B> {
     /// `queue`: in the box of the last one if the queue keeps it, else a new one.
     #[inline]
     pub(crate) fn boxed(fd: &SharedFd, buf: B, queue: &Rc<SendQueue>) -> Box<QueuedSend<B>> {
-        let op = QueuedSend {
-            len: buf.bytes_init(),
-            send: Some(Send::all(fd, buf)),
-            queue: Some(queue.clone()),
-            outcome: None,
-            told: false,
-        };
+        let (len, seq) = (buf.bytes_init(), queue.next_seq());
         match queue.spare.take().map(|b| b.downcast::<QueuedSend<B>>()) {
+            // A spare holds nothing (released: no send, no queue, no outcome), so its fields
+            // are set one by one, without a drop of the whole.
             Some(Ok(mut spare)) => {
-                *spare = op;
+                spare.send = Some(Send::all(fd, buf));
+                spare.len = len;
+                spare.queue = Some(queue.clone());
+                spare.outcome = None;
+                spare.told = false;
+                spare.seq = seq;
                 spare
             }
-            _ => Box::new(op),
+            _ => Box::new(QueuedSend {
+                len,
+                send: Some(Send::all(fd, buf)),
+                queue: Some(queue.clone()),
+                outcome: None,
+                told: false,
+                seq,
+            }),
         }
+    }
+
+    /// Its number in its queue, for [`SendQueue::started`].
+    pub(crate) fn seq(&self) -> u64 {
+        self.seq
     }
 
     /// It was not started after all: the buffer back (the box goes back to the queue).
@@ -244,7 +271,10 @@ impl<B: IoBuf> QueuedSend<B> {
     fn tell(&mut self) {
         if let Some(queue) = &self.queue {
             if !std::mem::replace(&mut self.told, true) {
-                queue.finish(self.outcome.take().unwrap_or_else(|| Err(given_up())));
+                queue.finish(
+                    self.seq,
+                    self.outcome.take().unwrap_or_else(|| Err(given_up())),
+                );
             }
         }
     }
@@ -260,7 +290,10 @@ fn given_up() -> io::Error {
 impl<B> Drop for QueuedSend<B> {
     fn drop(&mut self) {
         if let (Some(queue), false) = (&self.queue, self.told) {
-            queue.finish(self.outcome.take().unwrap_or_else(|| Err(given_up())));
+            queue.finish(
+                self.seq,
+                self.outcome.take().unwrap_or_else(|| Err(given_up())),
+            );
         }
     }
 }
