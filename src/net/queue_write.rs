@@ -35,24 +35,24 @@ use crate::runtime::op::Op;
 ///
 /// At most one queued send is in flight per stream. Whatever writes next waits for it:
 /// another `queue_write`, `write`, `write_all`, `write_vectored`, `shutdown`, and the
-/// poll-based traits' writes, flush and shutdown; so the bytes keep their order, and a
-/// peer that does not read holds one buffer of the stream's, not a growing queue. A write
-/// takes its place in that order at its first poll. Only a `queue_write` holds the order
-/// while it runs: a `write` or `write_all` of another task still in flight does not, and a
-/// write polled meanwhile (a `queue_write` too) may interleave with it, as two owned-buffer
-/// writes polled at once by two tasks may; one writer at a time keeps the order. If the send fails (the peer reset the connection) its error is the
-/// output of whichever of those comes next, once. Converting the stream to a std one
-/// waits for none: it is an error while a queued send is in flight, and drops a failure
-/// not told yet.
+/// poll-based traits' writes, flush and shutdown; so the bytes keep their order, and a peer
+/// that does not read holds one buffer of the stream's, not a growing queue. A write takes
+/// its place in that order at its first poll. Only a `queue_write` holds the order while it
+/// runs: a `write` or `write_all` of another task still in flight does not, and a write
+/// polled meanwhile (a `queue_write` too) may interleave with it, as two owned-buffer
+/// writes polled at once by two tasks may; one writer at a time keeps the order. If the
+/// send fails (the peer reset the connection) its error is the output of whichever of those
+/// comes next, once. Converting the stream to a std one waits for none: it is an error
+/// while a queued send is in flight, and drops a failure not told yet.
 ///
-/// Dropping the future before it is ready gives the write up, as dropping `write_all`
-/// does: some of the bytes may have been written. Once it was ready, the bytes go out
-/// even if the stream is dropped next (the socket closes after them), within 10 s of the
-/// drop: past that the send is cancelled, so that a peer that never reads cannot hold the
-/// buffer and the socket for ever (as the bytes of the poll-based traits' writes of a
-/// dropped stream are given up). A stream dropped outside its runtime's `block_on` (kept
-/// past it, dropped between two) leaves its send to the runtime's drain instead. A runtime dropped
-/// or shut down with such a send in flight lets it finish for up to 10 s (half of
+/// Dropping the future before it is ready gives the write up, as dropping `write_all` does:
+/// some of the bytes may have been written. Once it was ready, the bytes go out even if the
+/// stream is dropped next (the socket closes after them), within 10 s of the drop: past
+/// that the send is cancelled, so that a peer that never reads cannot hold the buffer and
+/// the socket for ever (as the bytes of the poll-based traits' writes of a dropped stream
+/// are given up). A stream dropped outside its runtime's `block_on` (kept past it, dropped
+/// between two) leaves its send to the runtime's drain instead. A runtime dropped or shut
+/// down with such a send in flight lets it finish for up to 10 s (half of
 /// [`shutdown_timeout`](crate::Runtime::shutdown_timeout)'s timeout at most) before it
 /// cancels it; a writer told of a send that was cancelled so gets an error from its next
 /// write, if it outlives the runtime. The send goes on only while its runtime's loop runs
