@@ -312,6 +312,47 @@ fn a_shutdown_deadline_cancels_a_queued_write_and_frees_it(driver: Driver) {
     drop(peer);
 }
 
+/// With a linger of zero the runtime's drop cancels a queued send at once, as any other
+/// operation: what the peer had not taken is dropped, the buffer is freed, and the drop
+/// does not wait out the default 10 s.
+fn a_zero_linger_drops_a_queued_write_with_the_runtime(driver: Driver) {
+    let guard = Arc::new(());
+    let rt = proactor::Builder::new()
+        .driver(driver)
+        .queue_write_linger(Duration::ZERO)
+        .build()
+        .unwrap();
+    let (peer, len) = rt.block_on(async {
+        let (stream, peer) = pair().await;
+        let buf = util::ArcBuf {
+            data: vec![1u8; 8 << 20],
+            _guard: guard.clone(),
+        };
+        // Nobody reads yet: on io_uring left to the kernel; elsewhere given up at the
+        // deadline.
+        let _ = proactor::time::timeout(Duration::from_millis(50), stream.queue_write(buf)).await;
+        (peer, 8 << 20)
+    });
+    let dropped = std::time::Instant::now();
+    drop(rt);
+    assert!(
+        dropped.elapsed() < Duration::from_secs(5),
+        "the drop waited for the send"
+    );
+    assert_eq!(
+        Arc::strong_count(&guard),
+        1,
+        "the buffer outlived its runtime"
+    );
+    let mut peer = peer;
+    let mut got = Vec::new();
+    peer.read_to_end(&mut got).unwrap();
+    assert!(
+        got.len() < len,
+        "all of it arrived, though nobody read before the drop"
+    );
+}
+
 on_each_driver!(
     queued_writes_keep_their_order,
     a_write_made_before_a_queued_write_waits_for_it,
@@ -321,4 +362,5 @@ on_each_driver!(
     pool_buffers_come_back_as_their_sends_complete,
     dropping_the_runtime_lets_a_queued_write_finish,
     a_shutdown_deadline_cancels_a_queued_write_and_frees_it,
+    a_zero_linger_drops_a_queued_write_with_the_runtime,
 );

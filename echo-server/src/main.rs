@@ -15,7 +15,8 @@
 //!
 //! Each echo is written with `queue_write`: on io_uring the task hands the send to the kernel
 //! and goes back to its receive at once, and the driver returns the pool buffer when the
-//! send completes, waking nobody (one wake-up per request, its receive's).
+//! send completes, waking nobody (one wake-up per request, its receive's). A stop drops the
+//! echoes still in flight at once (`Builder::queue_write_linger` of zero).
 //!
 //! A client that sends without reading its echoes cannot take the pool from the others: its
 //! connection holds the buffer being written back, at most `max_queued` (4) filled ones its
@@ -173,6 +174,9 @@ fn main() -> ExitCode {
             Builder::new()
                 .driver(driver)
                 .fixed_files(args.fixed_files)
+                // A stop drops the echoes not sent yet (a peer that vanished may never take
+                // them): no wait for them.
+                .queue_write_linger(Duration::ZERO)
                 .clone(),
         );
     // Signals first: from here on a SIGINT/SIGTERM is caught, never the default kill (the

@@ -6,6 +6,7 @@
 use std::io;
 use std::os::fd::OwnedFd;
 use std::str::FromStr;
+use std::time::Duration;
 
 use super::epoll::Epoll;
 use super::uring::Uring;
@@ -40,6 +41,9 @@ pub(crate) struct Config {
     /// backend queues before it submits them without waiting for the end of the turn; 0:
     /// only at the end of the turn.
     pub(crate) file_batch: u32,
+    /// How long a shutdown lets the sends `queue_write` left to the kernel finish before it
+    /// cancels them (at most half the shutdown's time).
+    pub(crate) queue_write_linger: Duration,
 }
 
 impl Default for Config {
@@ -52,6 +56,7 @@ impl Default for Config {
             #[cfg(test)]
             refuse_uring: false,
             file_batch: 4,
+            queue_write_linger: Duration::from_secs(10),
         }
     }
 }
@@ -76,13 +81,15 @@ pub(crate) fn build(config: &Config, wake: &OwnedFd) -> io::Result<(Handle, Stri
             return Err(io::Error::from_raw_os_error(libc::EPERM));
         }
         let wake = wake.try_clone()?;
-        Ok(Engine::Uring(Uring::new(
+        let mut uring = Uring::new(
             config.entries,
             wake,
             fast,
             config.fixed_files,
             config.file_batch,
-        )?))
+        )?;
+        uring.set_detached_linger(config.queue_write_linger);
+        Ok(Engine::Uring(uring))
     };
     let epoll = || -> io::Result<Engine> { Ok(Engine::Epoll(Epoll::new(wake.try_clone()?)?)) };
     let (engine, reason) = match driver {

@@ -52,7 +52,8 @@ use crate::runtime::op::Op;
 /// the socket for ever (as the bytes of the poll-based traits' writes of a dropped stream
 /// are given up). A stream dropped outside its runtime's `block_on` (kept past it, dropped
 /// between two) leaves its send to the runtime's drain instead. A runtime dropped or shut
-/// down with such a send in flight lets it finish for up to 10 s (half of
+/// down with such a send in flight lets it finish for up to 10 s
+/// ([`Builder::queue_write_linger`](crate::Builder::queue_write_linger); half of
 /// [`shutdown_timeout`](crate::Runtime::shutdown_timeout)'s timeout at most) before it
 /// cancels it; a writer told of a send that was cancelled so gets an error from its next
 /// write, if it outlives the runtime. The send goes on only while its runtime's loop runs

@@ -132,6 +132,17 @@ impl Builder {
         self
     }
 
+    /// How long the runtime's shutdown (its drop, or
+    /// [`shutdown_timeout`](Runtime::shutdown_timeout)) lets the sends that
+    /// [`queue_write`](crate::net::future::QueueWrite) left to the kernel finish before it
+    /// cancels them: 10 s by default, and at most half the shutdown's time. Zero cancels
+    /// them at once, as every other operation: for a server whose stop drops what its
+    /// peers have not taken. No effect on epoll, which leaves no send to the kernel.
+    pub fn queue_write_linger(&mut self, linger: Duration) -> &mut Self {
+        self.config.queue_write_linger = linger;
+        self
+    }
+
     /// Builds the runtime on the current thread.
     pub fn build(&self) -> io::Result<Runtime> {
         let shared = Arc::new(Shared::new()?);
@@ -224,8 +235,8 @@ impl Runtime {
     /// so. Dropping the runtime is `shutdown_timeout` with a limit of 30 s.
     ///
     /// Sends left to the kernel by `queue_write` (whose writers were told they are done)
-    /// are not cancelled at once: they get up to 10 s (half of `timeout` at most) to finish
-    /// first.
+    /// are not cancelled at once: they get up to 10 s (half of `timeout` at most; see
+    /// [`Builder::queue_write_linger`]) to finish first.
     ///
     /// ```
     /// use std::time::Duration;

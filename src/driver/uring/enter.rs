@@ -27,10 +27,6 @@ use crate::sys::{self, syscall};
 /// shutdown was given a deadline of its own.
 const DRAIN_LIMIT: Duration = Duration::from_secs(30);
 
-/// How long a runtime's drain lets the sends left to the kernel finish before it cancels
-/// them (at most half its time): as long as a dropped stream's bridge sends may take.
-const DETACHED_LINGER: Duration = Duration::from_secs(10);
-
 /// Hands `completion` to the slot of `user_data`: what a dropped op held goes to
 /// `released`, a multishot queue at its cap to `over_cap`.
 #[inline]
@@ -314,7 +310,7 @@ impl Uring {
         // Sends left to the kernel (`queue_write`) were told done to their writers: they
         // get some time to finish before they are cancelled (half the time left at most, so
         // that the cancels have the rest).
-        let linger = Instant::now() + DETACHED_LINGER.min(limit / 2);
+        let linger = Instant::now() + self.detached_linger.min(limit / 2);
         let mut cancelled = HashSet::new();
         // Whether the last pass left detached sends uncancelled: the pass after it cancels
         // them (its deadline past, so is `linger`) before any leak is declared.

@@ -149,6 +149,9 @@ pub(crate) struct Uring {
     /// submit them before the turn ends (0: never; `Config::file_batch`).
     files_queued: u32,
     file_batch: u32,
+    /// How long the drain lets detached sends finish before it cancels them
+    /// (`Config::queue_write_linger`).
+    pub(super) detached_linger: Duration,
     /// The registered file table for sockets, when on; closed before the ring is dropped.
     fixed_files: Option<Rc<FixedFiles>>,
     /// The link timeouts of ops with a deadline, in flight (`linked.rs`).
@@ -235,6 +238,7 @@ impl Uring {
             inline_budget: 0,
             files_queued: 0,
             file_batch,
+            detached_linger: Duration::from_secs(10),
             fixed_files,
             links: LinkTimeouts::default(),
             ops: OpStats::default(),
@@ -355,6 +359,13 @@ impl Uring {
             self.file_queued();
         }
         Ok(user_data)
+    }
+
+    /// How long the drain lets detached sends finish ([`Config::queue_write_linger`]).
+    ///
+    /// [`Config::queue_write_linger`]: crate::driver::Config
+    pub(crate) fn set_detached_linger(&mut self, linger: Duration) {
+        self.detached_linger = linger;
     }
 
     /// Cancels the op of `token` if it is a detached one still in flight.
