@@ -32,14 +32,34 @@ fn pattern(len: usize, seed: usize) -> Vec<u8> {
         .collect()
 }
 
+/// A send buffer of about 16 KiB on `stream`: its sends wait for room often.
+fn small_send_buffer(stream: &TcpStream) {
+    socket2::SockRef::from(stream)
+        .set_send_buffer_size(16 * 1024)
+        .unwrap();
+}
+
+/// Reads `peer` to its end, on a thread.
+fn read_to_end(mut peer: std::net::TcpStream) -> thread::JoinHandle<Vec<u8>> {
+    thread::spawn(move || {
+        let mut all = Vec::new();
+        peer.read_to_end(&mut all).unwrap();
+        all
+    })
+}
+
+/// What the peer got is `expected`, byte for byte and in order.
+fn assert_in_order(got: &[u8], expected: &[u8], what: &str) {
+    assert_eq!(got.len(), expected.len());
+    assert!(got == expected, "{what}");
+}
+
 fn queued_writes_keep_their_order(driver: Driver) {
     block_on(driver, async {
         let (stream, mut peer) = pair().await;
         // Small socket buffers and a reader taking little at a time: sends wait for room
         // often, where one overtaking another would show.
-        socket2::SockRef::from(&stream)
-            .set_send_buffer_size(16 * 1024)
-            .unwrap();
+        small_send_buffer(&stream);
         socket2::SockRef::from(&peer)
             .set_recv_buffer_size(16 * 1024)
             .unwrap();
@@ -71,8 +91,7 @@ fn queued_writes_keep_their_order(driver: Driver) {
         // The shutdown comes after the last queued send, and tells its failure if any.
         stream.shutdown(Shutdown::Write).await.unwrap();
         let got = reader.join().unwrap();
-        assert_eq!(got.len(), expected.len());
-        assert!(got == expected, "the bytes arrived out of order");
+        assert_in_order(&got, &expected, "the bytes arrived out of order");
     });
 }
 
@@ -80,15 +99,9 @@ fn queued_writes_keep_their_order(driver: Driver) {
 /// future is made: one made before a queued write but polled after it waits for its send.
 fn a_write_made_before_a_queued_write_waits_for_it(driver: Driver) {
     block_on(driver, async {
-        let (stream, mut peer) = pair().await;
-        socket2::SockRef::from(&stream)
-            .set_send_buffer_size(16 * 1024)
-            .unwrap();
-        let reader = thread::spawn(move || {
-            let mut all = Vec::new();
-            peer.read_to_end(&mut all).unwrap();
-            all
-        });
+        let (stream, peer) = pair().await;
+        small_send_buffer(&stream);
+        let reader = read_to_end(peer);
         let (a, b) = (pattern(1 << 20, 1), pattern(1 << 20, 2));
         let later = stream.write_all(b.clone());
         stream.queue_write(a.clone()).await.unwrap();
@@ -96,8 +109,7 @@ fn a_write_made_before_a_queued_write_waits_for_it(driver: Driver) {
         stream.shutdown(Shutdown::Write).await.unwrap();
         let got = reader.join().unwrap();
         let expected = [a, b].concat();
-        assert_eq!(got.len(), expected.len());
-        assert!(got == expected, "a write overtook a queued send");
+        assert_in_order(&got, &expected, "a write overtook a queued send");
     });
 }
 
@@ -107,9 +119,7 @@ fn a_write_made_before_a_queued_write_waits_for_it(driver: Driver) {
 fn a_write_polled_behind_a_pending_queued_write_waits(driver: Driver) {
     block_on(driver, async {
         let (stream, mut peer) = pair().await;
-        socket2::SockRef::from(&stream)
-            .set_send_buffer_size(16 * 1024)
-            .unwrap();
+        small_send_buffer(&stream);
         let (go, wait) = mpsc::channel::<usize>();
         let (took, taken) = mpsc::channel::<()>();
         let reader = thread::spawn(move || {
@@ -141,8 +151,7 @@ fn a_write_polled_behind_a_pending_queued_write_waits(driver: Driver) {
         stream.shutdown(Shutdown::Write).await.unwrap();
         let got = reader.join().unwrap();
         let expected = [c, a].concat();
-        assert_eq!(got.len(), expected.len());
-        assert!(got == expected, "a write overtook a queued write");
+        assert_in_order(&got, &expected, "a write overtook a queued write");
     });
 }
 

@@ -477,19 +477,11 @@ impl Handle {
         // cancels go out with the next enter.
         self.run_deferred(&mut engine, &mut released);
         drop(engine);
-        if !released.is_empty() {
-            Self::release(&mut released);
-        }
+        // Outside the borrow: releasing may run user code (a buffer's drop). One that
+        // panics loses the list's allocation, and drops the rest with it.
+        released.drain(..).for_each(Parked::release);
         self.inner.released.set(released);
         res
-    }
-
-    /// Releases what a turn's completions freed, outside the engine's borrow (releasing
-    /// may run user code: a buffer's drop). A release that panics loses the list's
-    /// allocation and drops the rest with it.
-    #[inline]
-    fn release(released: &mut Vec<Box<dyn Parked>>) {
-        released.drain(..).for_each(Parked::release);
     }
 
     /// Cancels every op and waits for every completion until `deadline`

@@ -12,11 +12,9 @@ use super::compat::write::LINGER;
 use super::compat::WriteCompat;
 use super::future::Write;
 use super::socket::Socket;
-use crate::buf::IoBuf;
-use crate::op::send::Send;
+use crate::buf::{BufResult, IoBuf};
 use crate::op::send_queued::{QueuedSend, SendQueue, Writing};
 use crate::runtime::context;
-use crate::runtime::op::Op;
 
 /// The future of a stream's `queue_write` (of [`TcpStream`](super::TcpStream),
 /// [`UnixStream`](super::UnixStream) and [`OwnedWriteHalf`](super::OwnedWriteHalf),
@@ -82,10 +80,14 @@ impl<'a, B: IoBuf> QueueWrite<'a, B> {
         }
     }
 
-    /// The first send, where it did not finish at once: awaited in a box, then the rest.
+    /// The first send, where it did not finish at once (its wait, or its short or
+    /// interrupted result): awaited in a box, then the writes of the rest.
     #[cold]
     #[inline(never)]
-    fn rest(&mut self, first: Op<Send<B>>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    fn rest<F>(&mut self, first: F, cx: &mut Context<'_>) -> Poll<io::Result<()>>
+    where
+        F: Future<Output = BufResult<usize, B>> + 'a,
+    {
         let socket = self.socket;
         let writing = Writing::new(&self.wr.queue().queue);
         let rest = self.rest.insert(Box::pin(async move {
@@ -188,28 +190,9 @@ impl<B: IoBuf> Future for QueueWrite<'_, B> {
             Poll::Ready((Err(e), _)) if e.kind() != io::ErrorKind::Interrupted => {
                 Poll::Ready(Err(e))
             }
-            Poll::Ready((res, buf)) => {
-                let done = res.unwrap_or(0);
-                this.rest_after(buf, done, cx)
-            }
+            Poll::Ready(out) => this.rest(std::future::ready(out), cx),
             Poll::Pending => this.rest(op, cx),
         }
-    }
-}
-
-impl<'a, B: IoBuf> QueueWrite<'a, B> {
-    /// The writes of the rest of `buf` after a first send took `done` bytes.
-    #[cold]
-    #[inline(never)]
-    fn rest_after(&mut self, buf: B, done: usize, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let socket = self.socket;
-        let writing = Writing::new(&self.wr.queue().queue);
-        let write = move |rest, _| Write::new(socket.write(rest));
-        let rest = self.rest.insert(Box::pin(async move {
-            let _writing = writing;
-            crate::io::write_all_from(buf, done, write).await.0
-        }));
-        rest.as_mut().poll(cx)
     }
 }
 

@@ -266,7 +266,9 @@ impl<B: IoBuf> QueuedSend<B> {
             .as_mut()
             .expect("a queued send is used until released")
     }
+}
 
+impl<B> QueuedSend<B> {
     /// Tells the queue, once, how the send ended: given up, if its completion never came.
     fn tell(&mut self) {
         if let Some(queue) = &self.queue {
@@ -289,12 +291,7 @@ fn given_up() -> io::Error {
 /// A box dropped rather than released (by a runtime's drain, or a panic) still tells.
 impl<B> Drop for QueuedSend<B> {
     fn drop(&mut self) {
-        if let (Some(queue), false) = (&self.queue, self.told) {
-            queue.finish(
-                self.seq,
-                self.outcome.take().unwrap_or_else(|| Err(given_up())),
-            );
-        }
+        self.tell();
     }
 }
 

@@ -352,8 +352,9 @@ impl Uring {
         }
         self.ops.submitted(T::KIND);
         // SAFETY: `T: UringOp` promises every pointer in the SQE refers to heap memory owned
-        // by the op (`[heap-owned]`), which its box moving into the slot does not move; the
-        // slot keeps it until the op's completion (`[parked-on-drop]`).
+        // by the op (`[heap-owned]`), which its box moving into the slot does not move, and
+        // any fd it names is held by the op (`[fd-outlives-op]`); the slot keeps the op, so
+        // both, until its completion (`[parked-on-drop]`).
         unsafe { self.push(&sqe.user_data(user_data)) };
         if T::FILE_IO {
             self.file_queued();
